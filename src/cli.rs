@@ -1,0 +1,119 @@
+//! The command line. Only argument shapes live here; behaviour is in [`crate::commands`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::server::{Fault, LimitOverride, ServerProfile};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Contract and rate-limit conformance harness for HTTP APIs",
+    after_help = "Exit codes: 0 all checks passed, 1 a check failed, 2 usage/parse/lint error, \
+                  3 runtime error (target unreachable, I/O), 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a deployment (the embedded reference server when no target is given).
+    Run(RunArgs),
+    /// Run the embedded reference server.
+    Serve(ServeArgs),
+    /// Check scenarios and the profile, reporting every diagnostic at once.
+    Lint(LintArgs),
+    /// Work with reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Phase {
+    Contract,
+    Load,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Base URL of the API under test; absent: start the embedded reference server.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Target profile.
+    #[arg(long, default_value = "tollgate.yaml")]
+    pub profile: PathBuf,
+    /// Folder of scenario files.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Run only one phase.
+    #[arg(long, value_enum)]
+    pub only: Option<Phase>,
+    /// Rate classes to load (repeatable); default: all.
+    #[arg(long = "class", value_name = "NAME")]
+    pub classes: Vec<String>,
+    /// Where run folders with reports are written.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// An earlier report.json to compare against.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Rewrite response snapshots instead of comparing them.
+    #[arg(long)]
+    pub update_snapshots: bool,
+    /// Allow load against a non-loopback target.
+    #[arg(long)]
+    pub allow_load: bool,
+    /// Seed for unique values and jitter.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Which API style to impersonate.
+    #[arg(long, value_enum, default_value_t = ServerProfile::Ouro)]
+    pub profile: ServerProfile,
+    /// Break one promise of the contract (repeatable); see --list-faults.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<Fault>,
+    /// Print the available faults and exit.
+    #[arg(long)]
+    pub list_faults: bool,
+    /// Replace a class's limit, e.g. `read=50/s`, `search=5/s,burst=2`, `default=100/min`
+    /// (repeatable; several for one class stack as separate policies).
+    #[arg(long = "limit", value_name = "CLASS=RATE[,burst=N]")]
+    pub limits: Vec<LimitOverride>,
+    /// Switch every rate limit and the concurrency limiter off (benchmarks).
+    #[arg(long)]
+    pub unlimited: bool,
+    /// Requests in flight allowed per key (0 switches the concurrency limiter off).
+    #[arg(long, default_value_t = crate::server::config::DEFAULT_CONCURRENCY)]
+    pub concurrency: u32,
+    /// Enable test hooks: `delay_ms` on /v1/search holds a request open.
+    #[arg(long)]
+    pub test_hooks: bool,
+    /// Log level for request logs on stderr (off, error, warn, info, debug, trace); also
+    /// read from TOLLGATE_LOG.
+    #[arg(long, env = "TOLLGATE_LOG", default_value = "off")]
+    pub log: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Scenario files or folders and profiles; default: scenarios/ and tollgate.yaml.
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Show what changed between two report.json files.
+    Diff { old: PathBuf, new: PathBuf },
+}

@@ -1,0 +1,136 @@
+//! Finding the presented API key and turning it into a caller (or a 401/403).
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::config::{AuthStyle, ServerProfile};
+use super::faults::FaultSet;
+use super::keys::{Access, AccountId, KeyRing, Mode};
+use super::response::{ApiError, READ_ONLY, REVOKED, UNAUTHORIZED};
+
+/// An authenticated caller, handed to handlers as a request extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Caller {
+    pub account: AccountId,
+    pub mode: Mode,
+}
+
+const ALL_STYLES: [AuthStyle; 3] = [
+    AuthStyle::XApiKey,
+    AuthStyle::Bearer,
+    AuthStyle::ApiKeyScheme,
+];
+
+/// The key presented in one of `styles`, if any. A key in the query string is never
+/// looked at: URLs end up in logs.
+pub fn presented_key<'h>(headers: &'h HeaderMap, styles: &[AuthStyle]) -> Option<&'h str> {
+    styles
+        .iter()
+        .find_map(|style| key_in_style(headers, *style))
+}
+
+/// The key presented in any style (for faults that echo it).
+pub fn any_presented_key(headers: &HeaderMap) -> Option<&str> {
+    presented_key(headers, &ALL_STYLES)
+}
+
+fn key_in_style(headers: &HeaderMap, style: AuthStyle) -> Option<&str> {
+    let scheme = match style {
+        AuthStyle::XApiKey => {
+            return headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty());
+        }
+        AuthStyle::Bearer => "bearer",
+        AuthStyle::ApiKeyScheme => "apikey",
+    };
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (given, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (given.eq_ignore_ascii_case(scheme) && !token.is_empty()).then_some(token)
+}
+
+/// Checks the presented key against the ring; the error is the full response to send.
+pub fn authenticate(
+    profile: ServerProfile,
+    keys: &KeyRing,
+    faults: &FaultSet,
+    headers: &HeaderMap,
+    is_write: bool,
+) -> Result<Caller, Response> {
+    let styles: Vec<AuthStyle> = profile
+        .auth_styles()
+        .iter()
+        .copied()
+        .filter(|style| faults.accepts(*style))
+        .collect();
+    let presented = presented_key(headers, &styles);
+    let Some(info) = presented.and_then(|key| keys.lookup(key)) else {
+        return Err(unauthorized(profile, presented.is_some()));
+    };
+    match info.access {
+        Access::Revoked if faults.revoked_looks_unknown() => Err(unauthorized(profile, true)),
+        Access::Revoked => Err(ApiError::new(StatusCode::FORBIDDEN, REVOKED).into_response()),
+        Access::ReadOnly if is_write => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, READ_ONLY).into_response())
+        }
+        _ => Ok(Caller {
+            account: info.account,
+            mode: info.mode,
+        }),
+    }
+}
+
+/// 401 with a `WWW-Authenticate` challenge in the profile's scheme (RFC 6750 §3: no error
+/// code when no credentials were sent, `invalid_token` when they were).
+fn unauthorized(profile: ServerProfile, key_was_presented: bool) -> Response {
+    let scheme = match profile.auth_styles()[0] {
+        AuthStyle::Bearer => "Bearer",
+        AuthStyle::XApiKey if profile.auth_styles().contains(&AuthStyle::Bearer) => "Bearer",
+        AuthStyle::XApiKey => "ApiKey",
+        AuthStyle::ApiKeyScheme => "apikey",
+    };
+    let challenge = if key_was_presented {
+        format!("{scheme} realm=\"tollgate\", error=\"invalid_token\"")
+    } else {
+        format!("{scheme} realm=\"tollgate\"")
+    };
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, UNAUTHORIZED).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_str(&challenge).expect("challenge is ASCII"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn each_style_finds_its_key_and_only_its_key() {
+        let h = headers(&[("authorization", "bearer abc")]);
+        assert_eq!(presented_key(&h, &[AuthStyle::Bearer]), Some("abc"));
+        assert_eq!(presented_key(&h, &[AuthStyle::ApiKeyScheme]), None);
+        assert_eq!(presented_key(&h, &[AuthStyle::XApiKey]), None);
+        let h = headers(&[("authorization", "apikey  xyz ")]);
+        assert_eq!(presented_key(&h, &[AuthStyle::ApiKeyScheme]), Some("xyz"));
+        let h = headers(&[("x-api-key", "k1")]);
+        assert_eq!(
+            presented_key(&h, &[AuthStyle::Bearer, AuthStyle::XApiKey]),
+            Some("k1")
+        );
+        let h = headers(&[("authorization", "Bearer")]);
+        assert_eq!(presented_key(&h, &[AuthStyle::Bearer]), None);
+    }
+}

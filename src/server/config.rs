@@ -1,0 +1,254 @@
+//! What a reference server instance is: its API profile, keys, limits and faults.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::faults::FaultSet;
+use super::keys::KeyRing;
+use super::limiter::Policy;
+
+/// How a client presents its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `X-API-KEY: <key>`
+    XApiKey,
+    /// `Authorization: Bearer <key>`
+    Bearer,
+    /// `Authorization: apikey <key>`
+    ApiKeyScheme,
+}
+
+/// What a request does, independent of how a profile groups it into rate classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteKind {
+    Read,
+    Write,
+    FilesRead,
+    FilesWrite,
+    Search,
+}
+
+impl RouteKind {
+    pub fn is_write(self) -> bool {
+        matches!(self, RouteKind::Write | RouteKind::FilesWrite)
+    }
+}
+
+/// The API styles the reference server can impersonate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerProfile {
+    /// X-API-KEY or Bearer; 100/s read and write, 20/s files and search.
+    Ouro,
+    /// X-API-KEY only; same limits as ouro.
+    #[value(name = "x-api-key")]
+    XApiKey,
+    /// Bearer only; users v1 API with 100/min and 5000/hour on every request.
+    #[value(name = "bearer-v1")]
+    BearerV1,
+    /// `Authorization: apikey <key>` only; same limits as ouro.
+    #[value(name = "apikey")]
+    ApiKey,
+}
+
+impl fmt::Display for ServerProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerProfile::Ouro => "ouro",
+            ServerProfile::XApiKey => "x-api-key",
+            ServerProfile::BearerV1 => "bearer-v1",
+            ServerProfile::ApiKey => "apikey",
+        })
+    }
+}
+
+impl ServerProfile {
+    pub fn auth_styles(self) -> &'static [AuthStyle] {
+        match self {
+            ServerProfile::Ouro => &[AuthStyle::XApiKey, AuthStyle::Bearer],
+            ServerProfile::XApiKey => &[AuthStyle::XApiKey],
+            ServerProfile::BearerV1 => &[AuthStyle::Bearer],
+            ServerProfile::ApiKey => &[AuthStyle::ApiKeyScheme],
+        }
+    }
+
+    /// The rate class a kind of request is charged to.
+    pub fn class_of(self, kind: RouteKind) -> &'static str {
+        if self == ServerProfile::BearerV1 {
+            return "default";
+        }
+        match kind {
+            RouteKind::Read => "read",
+            RouteKind::Write => "write",
+            RouteKind::FilesRead => "files_read",
+            RouteKind::FilesWrite => "files_write",
+            RouteKind::Search => "search",
+        }
+    }
+
+    /// The limits this API style publishes.
+    pub fn default_limits(self) -> LimitTable {
+        let second = Duration::from_secs(1);
+        let mut table = LimitTable::default();
+        if self == ServerProfile::BearerV1 {
+            table.set(
+                "default",
+                vec![
+                    Policy::new("minute", 100, Duration::from_secs(60)),
+                    Policy::new("hour", 5000, Duration::from_secs(3600)),
+                ],
+            );
+            return table;
+        }
+        for (class, quota) in [
+            ("read", 100),
+            ("write", 100),
+            ("files_read", 20),
+            ("files_write", 20),
+            ("search", 20),
+        ] {
+            table.set(class, vec![Policy::new(class, quota, second)]);
+        }
+        table
+    }
+}
+
+/// Rate class → the policies a request of that class must fit. A class with no policies is
+/// unlimited.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LimitTable {
+    classes: BTreeMap<String, Vec<Policy>>,
+}
+
+impl LimitTable {
+    pub fn set(&mut self, class: &str, policies: Vec<Policy>) {
+        self.classes.insert(class.to_string(), policies);
+    }
+
+    pub fn policies(&self, class: &str) -> &[Policy] {
+        self.classes.get(class).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn policies_mut(&mut self, class: &str) -> Option<&mut Vec<Policy>> {
+        self.classes.get_mut(class)
+    }
+
+    pub fn classes(&self) -> impl Iterator<Item = (&str, &[Policy])> {
+        self.classes
+            .iter()
+            .map(|(class, policies)| (class.as_str(), policies.as_slice()))
+    }
+
+    /// Replaces classes named in `overrides` (`class=rate[,burst=N]`, repeatable: several
+    /// entries for one class become several policies, e.g. per minute and per hour).
+    pub fn apply_overrides(&mut self, overrides: &[LimitOverride]) {
+        let mut replaced: BTreeMap<&str, Vec<Policy>> = BTreeMap::new();
+        for o in overrides {
+            let mut policy = o.policy.clone();
+            let list = replaced.entry(o.class.as_str()).or_default();
+            policy.name = if list.is_empty() {
+                o.class.clone()
+            } else {
+                format!("{}-{}", o.class, list.len() + 1)
+            };
+            list.push(policy);
+        }
+        for (class, policies) in replaced {
+            self.set(class, policies);
+        }
+    }
+}
+
+/// One `--limit class=rate[,burst=N]` argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitOverride {
+    pub class: String,
+    pub policy: Policy,
+}
+
+impl std::str::FromStr for LimitOverride {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (class, rate) = text
+            .split_once('=')
+            .ok_or_else(|| format!("expected CLASS=RATE (e.g. read=50/s), found `{text}`"))?;
+        let class = class.trim();
+        if class.is_empty() {
+            return Err("the class name is empty".into());
+        }
+        Ok(LimitOverride {
+            class: class.to_string(),
+            policy: rate.parse()?,
+        })
+    }
+}
+
+/// Everything a reference server instance needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub profile: ServerProfile,
+    pub keys: KeyRing,
+    pub limits: LimitTable,
+    /// Requests in flight allowed per key; `None` disables the concurrency limiter.
+    pub concurrency: Option<u32>,
+    /// Enables test-only request hooks (`delay_ms` on search).
+    pub test_hooks: bool,
+    pub faults: FaultSet,
+}
+
+impl ServerConfig {
+    /// A conformant server of `profile` with its published limits.
+    pub fn new(profile: ServerProfile, keys: KeyRing) -> Self {
+        ServerConfig {
+            profile,
+            keys,
+            limits: profile.default_limits(),
+            concurrency: Some(DEFAULT_CONCURRENCY),
+            test_hooks: false,
+            faults: FaultSet::default(),
+        }
+    }
+}
+
+/// Requests in flight per key before the concurrency limiter answers 429.
+pub const DEFAULT_CONCURRENCY: u32 = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_whole_classes_and_stack_policies() {
+        let mut table = ServerProfile::Ouro.default_limits();
+        let overrides: Vec<LimitOverride> = ["read=50/s", "search=5/s,burst=2", "search=100/min"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        table.apply_overrides(&overrides);
+        assert_eq!(table.policies("read")[0].quota, 50);
+        assert_eq!(table.policies("read")[0].name, "read");
+        let search = table.policies("search");
+        assert_eq!(search.len(), 2);
+        assert_eq!((search[0].quota, search[0].burst), (5, 2));
+        assert_eq!(search[1].name, "search-2");
+        assert_eq!(table.policies("write")[0].quota, 100, "untouched");
+    }
+
+    #[test]
+    fn bearer_v1_charges_everything_to_one_class_with_two_windows() {
+        let profile = ServerProfile::BearerV1;
+        assert_eq!(profile.class_of(RouteKind::Search), "default");
+        let policies = profile.default_limits().policies("default").to_vec();
+        assert_eq!(policies.len(), 2);
+        assert_eq!(policies[1].window, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn bad_overrides_say_what_is_wrong() {
+        let err = "read".parse::<LimitOverride>().unwrap_err();
+        assert!(err.contains("CLASS=RATE"), "{err}");
+        let err = "read=fast".parse::<LimitOverride>().unwrap_err();
+        assert!(err.contains("100/s"), "{err}");
+    }
+}

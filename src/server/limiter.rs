@@ -1,0 +1,457 @@
+//! Per-bucket rate limiting with GCRA (the generic cell rate algorithm).
+//!
+//! We implement GCRA here instead of using governor because the reference server must
+//! *report* its state exactly — `Remaining`, time to full quota and the honest time until
+//! the next accepted request — and because faults (a sticky penalty) and, later, other
+//! limiter families must plug into the same place. GCRA keeps one instant per bucket
+//! (the theoretical arrival time, TAT) and is exact: over any interval of length `t` it
+//! accepts at most `burst + rate·t` requests, and at a constant offered load above the rate
+//! it accepts exactly one request per emission interval once the burst is spent.
+//!
+//! Time is passed in as a [`Duration`] since an arbitrary epoch so the maths is testable
+//! without sleeping.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A published limit: `quota` requests per `window`, with a burst capacity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Name used in `RateLimit-Policy` / `RateLimit` headers (e.g. `read`, `minute`).
+    pub name: String,
+    pub quota: u32,
+    pub window: Duration,
+    /// How many requests may arrive at once on an idle bucket. Defaults to one window's
+    /// worth (`quota`), which is what a fixed-window reading of "q per w" allows too.
+    pub burst: u32,
+}
+
+impl Policy {
+    pub fn new(name: &str, quota: u32, window: Duration) -> Self {
+        Policy {
+            name: name.to_string(),
+            quota,
+            window,
+            burst: quota,
+        }
+    }
+
+    /// Time between two accepted requests at the sustained rate.
+    pub fn emission_interval(&self) -> Duration {
+        self.window / self.quota.max(1)
+    }
+
+    /// The same policy with its rate multiplied by `factor` (used by faults that publish
+    /// one limit and enforce another). The burst scales along when it was the default.
+    pub fn scaled(&self, factor: f64) -> Self {
+        let quota = ((self.quota as f64) * factor).round().max(1.0) as u32;
+        let burst = if self.burst == self.quota {
+            quota
+        } else {
+            self.burst
+        };
+        Policy {
+            name: self.name.clone(),
+            quota,
+            window: self.window,
+            burst,
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.quota, window_unit(self.window))?;
+        if self.burst != self.quota {
+            write!(f, ",burst={}", self.burst)?;
+        }
+        Ok(())
+    }
+}
+
+fn window_unit(window: Duration) -> String {
+    match window.as_secs() {
+        1 => "s".into(),
+        60 => "min".into(),
+        3600 => "h".into(),
+        n => format!("{n}s"),
+    }
+}
+
+/// Parses `100/s`, `100/min`, `5000/h`, `10/5s`, optionally followed by `,burst=N`.
+/// The policy name is left empty for the caller to fill in.
+impl FromStr for Policy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (rate, burst) = match text.split_once(',') {
+            Some((rate, extra)) => {
+                let value = extra.trim().strip_prefix("burst=").ok_or_else(|| {
+                    format!("expected `burst=N` after the comma, found `{extra}`")
+                })?;
+                let burst: u32 = value
+                    .parse()
+                    .map_err(|_| format!("burst must be a whole number, found `{value}`"))?;
+                (rate, Some(burst))
+            }
+            None => (text, None),
+        };
+        let (quota, unit) = rate
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| format!("expected a rate like `100/s`, found `{rate}`"))?;
+        let quota: u32 = quota
+            .parse()
+            .map_err(|_| format!("the quota must be a whole number, found `{quota}`"))?;
+        if quota == 0 {
+            return Err("the quota must be at least 1".into());
+        }
+        let window = parse_window(unit)?;
+        let mut policy = Policy::new("", quota, window);
+        if let Some(burst) = burst {
+            policy.burst = burst;
+        }
+        Ok(policy)
+    }
+}
+
+fn parse_window(unit: &str) -> Result<Duration, String> {
+    match unit {
+        "s" | "sec" | "second" => Ok(Duration::from_secs(1)),
+        "m" | "min" | "minute" => Ok(Duration::from_secs(60)),
+        "h" | "hour" => Ok(Duration::from_secs(3600)),
+        other => humantime::parse_duration(other)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("unknown window `{other}` (use s, min, h or e.g. 5s)")),
+    }
+}
+
+/// The state of one policy's bucket after a decision, enough to write rate headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyState {
+    pub policy_index: usize,
+    /// Requests that could still be accepted right now.
+    pub remaining: u32,
+    /// Time until the bucket is back to its full burst capacity.
+    pub reset: Duration,
+}
+
+/// Outcome of asking a bucket for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Allowed(Vec<PolicyState>),
+    /// Rejected; `retry_after` is the honest time until a request would be accepted.
+    Limited {
+        states: Vec<PolicyState>,
+        retry_after: Duration,
+    },
+}
+
+/// One GCRA cell: the theoretical arrival time of the next request.
+#[derive(Debug, Clone, Default)]
+struct Gcra {
+    tat: Duration,
+}
+
+impl Gcra {
+    /// Computes the TAT this request would leave behind, or the wait until it would fit.
+    fn probe(&self, policy: &Policy, now: Duration) -> Result<Duration, Duration> {
+        let interval = policy.emission_interval();
+        let capacity = interval * policy.burst.max(1);
+        let new_tat = self.tat.max(now) + interval;
+        let allow_at = new_tat.saturating_sub(capacity);
+        if allow_at > now {
+            Err(allow_at - now)
+        } else {
+            Ok(new_tat)
+        }
+    }
+
+    fn state(&self, index: usize, policy: &Policy, now: Duration) -> PolicyState {
+        let interval = policy.emission_interval();
+        let capacity = interval * policy.burst.max(1);
+        let used = self.tat.saturating_sub(now);
+        let free = capacity.saturating_sub(used);
+        PolicyState {
+            policy_index: index,
+            remaining: (free.as_nanos() / interval.as_nanos().max(1)) as u32,
+            reset: used,
+        }
+    }
+}
+
+/// A bucket holds one GCRA cell per policy of its class: a request must fit all of them
+/// (e.g. 100/min *and* 5000/hour), and is charged to all of them only when it does.
+#[derive(Debug, Default)]
+struct Bucket {
+    cells: Vec<Gcra>,
+    /// Set by a sticky penalty: every request before this instant is rejected.
+    blocked_until: Option<Duration>,
+}
+
+impl Bucket {
+    fn decide(
+        &mut self,
+        policies: &[Policy],
+        now: Duration,
+        penalty: Option<Duration>,
+    ) -> Decision {
+        self.cells.resize_with(policies.len(), Gcra::default);
+        let probes: Vec<_> = self
+            .cells
+            .iter()
+            .zip(policies)
+            .map(|(cell, policy)| cell.probe(policy, now))
+            .collect();
+        let wait = probes.iter().filter_map(|p| p.err()).max();
+        let blocked = self.blocked_until.filter(|until| *until > now);
+        if wait.is_none() && blocked.is_none() {
+            for (cell, probe) in self.cells.iter_mut().zip(&probes) {
+                cell.tat = *probe.as_ref().expect("every probe fits");
+            }
+            return Decision::Allowed(self.states(policies, now));
+        }
+        if let (Some(penalty), None) = (penalty, blocked) {
+            self.blocked_until = Some(now + penalty);
+        }
+        // A sticky bucket still *claims* the honest GCRA wait: that is the lie the fault tells.
+        let retry_after = wait.unwrap_or_else(|| {
+            policies
+                .iter()
+                .map(Policy::emission_interval)
+                .min()
+                .unwrap_or_default()
+        });
+        let mut states = self.states(policies, now);
+        for state in &mut states {
+            state.remaining = 0;
+        }
+        Decision::Limited {
+            states,
+            retry_after,
+        }
+    }
+
+    fn states(&self, policies: &[Policy], now: Duration) -> Vec<PolicyState> {
+        self.cells
+            .iter()
+            .zip(policies)
+            .enumerate()
+            .map(|(index, (cell, policy))| cell.state(index, policy, now))
+            .collect()
+    }
+}
+
+/// All buckets of a server, keyed by whatever identifies a bucket (scope and class).
+#[derive(Debug)]
+pub struct Limiter<K> {
+    buckets: Mutex<HashMap<K, Bucket>>,
+    /// With the `sticky-429` fault: how long a bucket stays closed after its first 429.
+    sticky_penalty: Option<Duration>,
+}
+
+impl<K: std::hash::Hash + Eq> Limiter<K> {
+    pub fn new(sticky_penalty: Option<Duration>) -> Self {
+        Limiter {
+            buckets: Mutex::new(HashMap::new()),
+            sticky_penalty,
+        }
+    }
+
+    /// Charges one request to the bucket `key` if every policy admits it.
+    pub fn check(&self, key: K, policies: &[Policy], now: Duration) -> Decision {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets
+            .entry(key)
+            .or_default()
+            .decide(policies, now, self.sticky_penalty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_second(quota: u32, burst: u32) -> Vec<Policy> {
+        let mut policy = Policy::new("read", quota, Duration::from_secs(1));
+        policy.burst = burst;
+        vec![policy]
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Offers `rate` requests per second, evenly spaced, for `seconds`; returns the count accepted.
+    fn offer(limiter: &Limiter<u8>, policies: &[Policy], rate: u64, seconds: u64) -> u64 {
+        let gap = Duration::from_secs(1) / rate as u32;
+        (0..rate * seconds)
+            .filter(|k| {
+                matches!(
+                    limiter.check(0, policies, gap * *k as u32),
+                    Decision::Allowed(_)
+                )
+            })
+            .count() as u64
+    }
+
+    #[test]
+    fn parses_rates_windows_and_bursts() {
+        let p: Policy = "100/s".parse().unwrap();
+        assert_eq!(
+            (p.quota, p.window, p.burst),
+            (100, Duration::from_secs(1), 100)
+        );
+        let p: Policy = "100/min,burst=5".parse().unwrap();
+        assert_eq!(
+            (p.quota, p.window, p.burst),
+            (100, Duration::from_secs(60), 5)
+        );
+        let p: Policy = "5000/h".parse().unwrap();
+        assert_eq!(p.window, Duration::from_secs(3600));
+        let p: Policy = "10/5s".parse().unwrap();
+        assert_eq!(p.window, Duration::from_secs(5));
+        assert!("100".parse::<Policy>().is_err());
+        assert!("0/s".parse::<Policy>().is_err());
+        assert!("10/fortnight".parse::<Policy>().is_err());
+        assert!("10/s,bust=3".parse::<Policy>().is_err());
+        assert_eq!(
+            "20/s,burst=3".parse::<Policy>().unwrap().to_string(),
+            "20/s,burst=3"
+        );
+    }
+
+    #[test]
+    fn an_idle_bucket_admits_exactly_its_burst_at_once() {
+        let limiter = Limiter::new(None);
+        let policies = per_second(100, 10);
+        let accepted = (0..50)
+            .filter(|_| matches!(limiter.check(0u8, &policies, ms(0)), Decision::Allowed(_)))
+            .count();
+        assert_eq!(accepted, 10);
+    }
+
+    #[test]
+    fn over_the_limit_accepts_burst_plus_rate_times_time() {
+        // At 1.5x for 3 s: the first `burst` go through, then exactly one per 10 ms.
+        let limiter = Limiter::new(None);
+        let accepted = offer(&limiter, &per_second(100, 100), 150, 3);
+        // Arrivals span 3 s minus one gap; GCRA admits burst + floor(r * span) (+1 at most).
+        let expected = 100 + 300;
+        assert!(
+            (expected - 2..=expected).contains(&accepted),
+            "accepted {accepted}"
+        );
+    }
+
+    #[test]
+    fn under_the_limit_nothing_is_rejected_even_without_burst() {
+        let limiter = Limiter::new(None);
+        assert_eq!(offer(&limiter, &per_second(100, 1), 80, 5), 400);
+    }
+
+    #[test]
+    fn remaining_counts_down_and_retry_after_is_the_honest_wait() {
+        let limiter = Limiter::new(None);
+        let policies = per_second(100, 3);
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| match limiter.check(0u8, &policies, ms(0)) {
+                Decision::Allowed(states) => states[0].remaining,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(remaining, vec![2, 1, 0]);
+        match limiter.check(0u8, &policies, ms(4)) {
+            Decision::Limited {
+                states,
+                retry_after,
+            } => {
+                assert_eq!(retry_after, ms(6), "next slot opens at 10 ms");
+                assert_eq!(states[0].remaining, 0);
+                assert_eq!(states[0].reset, ms(26), "three slots drain by 30 ms");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            limiter.check(0u8, &policies, ms(10)),
+            Decision::Allowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_request_must_fit_every_policy_and_is_charged_only_when_it_does() {
+        let limiter = Limiter::new(None);
+        let policies = vec![
+            Policy::new("minute", 100, Duration::from_secs(60)),
+            Policy::new("hour", 150, Duration::from_secs(3600)),
+        ];
+        let accepted = (0..300)
+            .filter(|_| matches!(limiter.check(0u8, &policies, ms(0)), Decision::Allowed(_)))
+            .count();
+        assert_eq!(accepted, 100, "the minute policy binds first");
+        // 60 s later the minute bucket is full again; the hour bucket has its 50 left plus
+        // 2.5 slots refilled at one per 24 s.
+        let accepted = (0..300)
+            .filter(|_| {
+                matches!(
+                    limiter.check(0u8, &policies, Duration::from_secs(60)),
+                    Decision::Allowed(_)
+                )
+            })
+            .count();
+        assert_eq!(accepted, 52, "now the hour policy binds");
+    }
+
+    #[test]
+    fn buckets_are_independent_per_key() {
+        let limiter = Limiter::new(None);
+        let policies = per_second(10, 1);
+        assert!(matches!(
+            limiter.check(1u8, &policies, ms(0)),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            limiter.check(1u8, &policies, ms(0)),
+            Decision::Limited { .. }
+        ));
+        assert!(matches!(
+            limiter.check(2u8, &policies, ms(0)),
+            Decision::Allowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_sticky_penalty_keeps_rejecting_after_the_advertised_wait() {
+        let limiter = Limiter::new(Some(Duration::from_secs(5)));
+        let policies = per_second(10, 1);
+        assert!(matches!(
+            limiter.check(0u8, &policies, ms(0)),
+            Decision::Allowed(_)
+        ));
+        let Decision::Limited { retry_after, .. } = limiter.check(0u8, &policies, ms(1)) else {
+            panic!("second request must be limited");
+        };
+        assert_eq!(retry_after, ms(99));
+        assert!(matches!(
+            limiter.check(0u8, &policies, ms(2000)),
+            Decision::Limited { .. }
+        ));
+        assert!(matches!(
+            limiter.check(0u8, &policies, ms(5002)),
+            Decision::Allowed(_)
+        ));
+    }
+
+    #[test]
+    fn scaling_keeps_a_custom_burst_and_scales_the_default_one() {
+        let p = Policy::new("read", 100, Duration::from_secs(1)).scaled(1.5);
+        assert_eq!((p.quota, p.burst), (150, 150));
+        let mut custom = Policy::new("read", 100, Duration::from_secs(1));
+        custom.burst = 10;
+        assert_eq!(custom.scaled(0.6).burst, 10);
+    }
+}

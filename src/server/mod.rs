@@ -1,0 +1,188 @@
+//! The embedded reference server (`tollgate serve`): a complete, conformant implementation
+//! of the API family tollgate checks, with switchable faults.
+//!
+//! It is the default target of `tollgate run`, the fixture of the test suite, and — with
+//! faults — the proof that every check can fail.
+//!
+//! A request passes, outermost first: the fault rewriter (only when a response fault is on),
+//! the router (unknown routes → 404 JSON), the [`gate`] (auth → concurrency → rate limit →
+//! rate headers) and the handler in [`routes`].
+
+pub mod auth;
+pub mod config;
+pub mod faults;
+pub mod gate;
+pub mod keys;
+pub mod limiter;
+pub mod response;
+pub mod routes;
+pub mod store;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::{middleware, Router};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{LimitOverride, ServerConfig, ServerProfile};
+pub use faults::{Fault, FaultSet};
+pub use keys::{KeyRing, KeyRole};
+
+use faults::BucketKey;
+use gate::InFlight;
+use limiter::Limiter;
+use store::Store;
+
+/// Shared state of one server instance.
+#[derive(Debug)]
+pub struct App {
+    pub config: ServerConfig,
+    /// The limits really enforced: the published ones unless a fault says otherwise.
+    enforced: config::LimitTable,
+    limiter: Limiter<BucketKey>,
+    in_flight: InFlight,
+    store: Mutex<Store>,
+    epoch: Instant,
+}
+
+impl App {
+    pub fn new(config: ServerConfig) -> Self {
+        let faults = &config.faults;
+        let concurrency = config.concurrency.filter(|_| faults.limits_concurrency());
+        App {
+            enforced: faults.enforced_limits(config.profile, &config.limits),
+            limiter: Limiter::new(faults.sticky_penalty()),
+            in_flight: InFlight::new(concurrency),
+            store: Mutex::new(Store::default()),
+            epoch: Instant::now(),
+            config,
+        }
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panicking handler cannot leave the store half-written (no await inside), so a
+        // poisoned lock is still consistent.
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+}
+
+/// The complete HTTP application for `config`.
+pub fn router(config: ServerConfig) -> Router {
+    let app = Arc::new(App::new(config));
+    let api = Router::new()
+        .route(
+            "/v1/users",
+            get(routes::list_users).post(routes::create_user),
+        )
+        .route(
+            "/v1/users/{id}",
+            get(routes::get_user)
+                .put(routes::update_user)
+                .delete(routes::delete_user),
+        )
+        .route(
+            "/v1/files",
+            get(routes::list_files).post(routes::create_file),
+        )
+        .route(
+            "/v1/files/{id}",
+            get(routes::get_file).delete(routes::delete_file),
+        )
+        .route("/v1/search", get(routes::search))
+        .route_layer(middleware::from_fn_with_state(app.clone(), gate::gate))
+        .fallback(response::not_found)
+        .method_not_allowed_fallback(response::method_not_allowed);
+    let api = if app.config.faults.rewrites_responses() {
+        api.layer(middleware::from_fn_with_state(
+            app.clone(),
+            faults::rewrite_responses,
+        ))
+    } else {
+        api
+    };
+    api.with_state(app)
+}
+
+/// Serves `config` on `listener` until `shutdown` resolves, then drains open requests.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    // Small JSON answers on keep-alive connections: Nagle's algorithm would add delays.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A server running in this process, on its own task (tests, and `tollgate run` with no
+/// target).
+pub struct RunningServer {
+    addr: SocketAddr,
+    keys: KeyRing,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Binds 127.0.0.1 on a free port and starts serving; ready when this returns.
+    pub async fn start(config: ServerConfig) -> io::Result<Self> {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let keys = config.keys.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        Ok(RunningServer {
+            addr,
+            keys,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn key(&self, role: KeyRole) -> &str {
+        self.keys.get(role).expect("every role has a key")
+    }
+
+    /// Stops accepting, waits for open requests, and reports a serving error if any.
+    pub async fn stop(mut self) -> io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .map_err(|e| io::Error::other(format!("reference server task failed: {e}")))?
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
