@@ -21,26 +21,43 @@ async fn users_lifecycle_create_get_update_list_delete() {
     assert!(body.get("password").is_none());
 
     let fetched = server.get(&format!("/v1/users/{id}"), PRIMARY).await;
-    assert_eq!((fetched.status, fetched.json()["name"].clone()), (200, json!("Charlie")));
+    assert_eq!(
+        (fetched.status, fetched.json()["name"].clone()),
+        (200, json!("Charlie"))
+    );
 
     let update = server
         .request(Method::PUT, &format!("/v1/users/{id}"), PRIMARY)
         .json(&json!({ "name": "Charles" }));
     let updated = server.send(update).await;
-    assert_eq!((updated.status, updated.json()["name"].clone()), (200, json!("Charles")));
+    assert_eq!(
+        (updated.status, updated.json()["name"].clone()),
+        (200, json!("Charles"))
+    );
 
     let listed = server.get("/v1/users?limit=100", PRIMARY).await;
     assert_eq!(listed.status, 200);
-    assert!(listed.json()["data"].as_array().unwrap().iter().any(|u| u["id"] == json!(id)));
+    assert!(listed.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["id"] == json!(id)));
 
-    let deleted = server.send(server.request(Method::DELETE, &format!("/v1/users/{id}"), PRIMARY)).await;
+    let deleted = server
+        .send(server.request(Method::DELETE, &format!("/v1/users/{id}"), PRIMARY))
+        .await;
     assert_eq!(deleted.status, 204);
     assert!(deleted.text.is_empty(), "204 has an empty body");
     assert_eq!(deleted.content_type(), None);
 
     let gone = server.get(&format!("/v1/users/{id}"), PRIMARY).await;
-    assert_eq!((gone.status, gone.error()), (404, "User not found.".to_string()));
-    let again = server.send(server.request(Method::DELETE, &format!("/v1/users/{id}"), PRIMARY)).await;
+    assert_eq!(
+        (gone.status, gone.error()),
+        (404, "User not found.".to_string())
+    );
+    let again = server
+        .send(server.request(Method::DELETE, &format!("/v1/users/{id}"), PRIMARY))
+        .await;
     assert_eq!(again.status, 404);
     server.stop().await;
 }
@@ -50,13 +67,46 @@ async fn user_validation_answers_400_with_the_documented_messages() {
     let server = setup(ServerProfile::Ouro).start().await;
     let user = new_user();
     assert_eq!(server.post("/v1/users", PRIMARY, &user).await.status, 201);
-    let duplicate = server.post("/v1/users", PRIMARY, &json!({ "name": "C2", "email": user["email"], "password": "securepassword123" })).await;
-    assert_eq!((duplicate.status, duplicate.error()), (400, "Email address is already in use.".into()));
-    let short = server.post("/v1/users", PRIMARY, &json!({ "name": "C", "email": unique_email(), "password": "short" })).await;
-    assert_eq!((short.status, short.error()), (400, "Password must be at least 8 characters long.".into()));
-    let missing = server.post("/v1/users", PRIMARY, &json!({ "name": "C", "password": "longenough" })).await;
-    assert_eq!((missing.status, missing.error()), (400, "Missing required parameter: email.".into()));
-    let wrong_type = server.post("/v1/users", PRIMARY, &json!({ "name": 7, "email": unique_email(), "password": "longenough" })).await;
+    let duplicate = server
+        .post(
+            "/v1/users",
+            PRIMARY,
+            &json!({ "name": "C2", "email": user["email"], "password": "securepassword123" }),
+        )
+        .await;
+    assert_eq!(
+        (duplicate.status, duplicate.error()),
+        (400, "Email address is already in use.".into())
+    );
+    let short = server
+        .post(
+            "/v1/users",
+            PRIMARY,
+            &json!({ "name": "C", "email": unique_email(), "password": "short" }),
+        )
+        .await;
+    assert_eq!(
+        (short.status, short.error()),
+        (400, "Password must be at least 8 characters long.".into())
+    );
+    let missing = server
+        .post(
+            "/v1/users",
+            PRIMARY,
+            &json!({ "name": "C", "password": "longenough" }),
+        )
+        .await;
+    assert_eq!(
+        (missing.status, missing.error()),
+        (400, "Missing required parameter: email.".into())
+    );
+    let wrong_type = server
+        .post(
+            "/v1/users",
+            PRIMARY,
+            &json!({ "name": 7, "email": unique_email(), "password": "longenough" }),
+        )
+        .await;
     assert_eq!(wrong_type.status, 400);
     assert_eq!(wrong_type.content_type(), Some("application/json"));
     server.stop().await;
@@ -80,9 +130,16 @@ async fn malformed_and_missing_bodies_are_json_400s() {
     }
     // Invalid UTF-8 in a body is a 400 as well, not a panic or a text/plain rejection.
     let bytes = server
-        .send(server.request(Method::POST, "/v1/files", PRIMARY).body(vec![0xff, 0xfe, 0x00]))
+        .send(
+            server
+                .request(Method::POST, "/v1/files", PRIMARY)
+                .body(vec![0xff, 0xfe, 0x00]),
+        )
         .await;
-    assert_eq!((bytes.status, bytes.content_type()), (400, Some("application/json")));
+    assert_eq!(
+        (bytes.status, bytes.content_type()),
+        (400, Some("application/json"))
+    );
     server.stop().await;
 }
 
@@ -90,15 +147,32 @@ async fn malformed_and_missing_bodies_are_json_400s() {
 async fn list_pagination_is_validated_and_applied() {
     let server = setup(ServerProfile::Ouro).start().await;
     for _ in 0..3 {
-        assert_eq!(server.post("/v1/users", PRIMARY, &new_user()).await.status, 201);
+        assert_eq!(
+            server.post("/v1/users", PRIMARY, &new_user()).await.status,
+            201
+        );
     }
-    let page = server.get("/v1/users?limit=2&offset=1", PRIMARY).await.json();
+    let page = server
+        .get("/v1/users?limit=2&offset=1", PRIMARY)
+        .await
+        .json();
     assert_eq!(page["data"].as_array().unwrap().len(), 2);
-    assert_eq!((page["limit"].clone(), page["offset"].clone(), page["total"].clone()), (json!(2), json!(1), json!(3)));
+    assert_eq!(
+        (
+            page["limit"].clone(),
+            page["offset"].clone(),
+            page["total"].clone()
+        ),
+        (json!(2), json!(1), json!(3))
+    );
     for bad in ["limit=0", "limit=101", "limit=abc", "offset=-3", "offset=x"] {
         let answer = server.get(&format!("/v1/users?{bad}"), PRIMARY).await;
         assert_eq!(answer.status, 400, "{bad}");
-        assert!(answer.error().starts_with("Invalid parameter"), "{bad}: {}", answer.error());
+        assert!(
+            answer.error().starts_with("Invalid parameter"),
+            "{bad}: {}",
+            answer.error()
+        );
     }
     server.stop().await;
 }
@@ -106,20 +180,42 @@ async fn list_pagination_is_validated_and_applied() {
 #[tokio::test]
 async fn files_list_create_get_delete() {
     let server = setup(ServerProfile::Ouro).start().await;
-    let created = server.post("/v1/files", PRIMARY, &json!({ "name": "notes.txt", "content": "hello" })).await;
+    let created = server
+        .post(
+            "/v1/files",
+            PRIMARY,
+            &json!({ "name": "notes.txt", "content": "hello" }),
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let body = created.json();
-    assert_eq!((body["size"].clone(), body["content_type"].clone()), (json!(5), json!("text/plain")));
+    assert_eq!(
+        (body["size"].clone(), body["content_type"].clone()),
+        (json!(5), json!("text/plain"))
+    );
     let id = body["id"].as_str().unwrap().to_string();
     let fetched = server.get(&format!("/v1/files/{id}"), PRIMARY).await;
-    assert_eq!((fetched.status, fetched.json()["content"].clone()), (200, json!("hello")));
+    assert_eq!(
+        (fetched.status, fetched.json()["content"].clone()),
+        (200, json!("hello"))
+    );
     let listed = server.get("/v1/files", PRIMARY).await.json();
     assert_eq!(listed["total"], json!(1));
-    let missing = server.post("/v1/files", PRIMARY, &json!({ "content": "x" })).await;
-    assert_eq!((missing.status, missing.error()), (400, "Missing required parameter: name.".into()));
-    let deleted = server.send(server.request(Method::DELETE, &format!("/v1/files/{id}"), PRIMARY)).await;
+    let missing = server
+        .post("/v1/files", PRIMARY, &json!({ "content": "x" }))
+        .await;
+    assert_eq!(
+        (missing.status, missing.error()),
+        (400, "Missing required parameter: name.".into())
+    );
+    let deleted = server
+        .send(server.request(Method::DELETE, &format!("/v1/files/{id}"), PRIMARY))
+        .await;
     assert_eq!((deleted.status, deleted.text.as_str()), (204, ""));
-    assert_eq!(server.get(&format!("/v1/files/{id}"), PRIMARY).await.status, 404);
+    assert_eq!(
+        server.get(&format!("/v1/files/{id}"), PRIMARY).await.status,
+        404
+    );
     assert_eq!(server.get("/v1/files/nonsense", PRIMARY).await.status, 404);
     server.stop().await;
 }
@@ -128,14 +224,29 @@ async fn files_list_create_get_delete() {
 async fn search_requires_q_and_finds_users_and_files() {
     let server = setup(ServerProfile::Ouro).start().await;
     server.post("/v1/users", PRIMARY, &json!({ "name": "Tollgate Tester", "email": unique_email(), "password": "longenough" })).await;
-    server.post("/v1/files", PRIMARY, &json!({ "name": "tollgate.yaml", "content": "" })).await;
+    server
+        .post(
+            "/v1/files",
+            PRIMARY,
+            &json!({ "name": "tollgate.yaml", "content": "" }),
+        )
+        .await;
     let found = server.get("/v1/search?q=tollgate", PRIMARY).await;
     assert_eq!(found.status, 200);
-    let kinds: Vec<_> = found.json()["data"].as_array().unwrap().iter().map(|d| d["object"].clone()).collect();
+    let kinds: Vec<_> = found.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["object"].clone())
+        .collect();
     assert_eq!(kinds, vec![json!("user"), json!("file")]);
     for query in ["", "?q=", "?q=%20"] {
         let answer = server.get(&format!("/v1/search{query}"), PRIMARY).await;
-        assert_eq!((answer.status, answer.error()), (400, "Missing required parameter: q.".into()), "{query}");
+        assert_eq!(
+            (answer.status, answer.error()),
+            (400, "Missing required parameter: q.".into()),
+            "{query}"
+        );
     }
     server.stop().await;
 }
@@ -145,7 +256,10 @@ async fn idempotency_key_replays_the_same_request_and_rejects_a_different_one() 
     let server = setup(ServerProfile::Ouro).start().await;
     let user = new_user();
     let post = |body: &serde_json::Value, key: &str| {
-        server.request(Method::POST, "/v1/users", PRIMARY).header("Idempotency-Key", key).json(body)
+        server
+            .request(Method::POST, "/v1/users", PRIMARY)
+            .header("Idempotency-Key", key)
+            .json(body)
     };
     let first = server.send(post(&user, "idem-1")).await;
     assert_eq!(first.status, 201);
@@ -160,7 +274,11 @@ async fn idempotency_key_replays_the_same_request_and_rejects_a_different_one() 
     let other = server
         .send(
             server
-                .request(Method::POST, "/v1/users", Auth::Role(tollgate::server::KeyRole::Second))
+                .request(
+                    Method::POST,
+                    "/v1/users",
+                    Auth::Role(tollgate::server::KeyRole::Second),
+                )
                 .header("Idempotency-Key", "idem-1")
                 .json(&new_user()),
         )
@@ -175,10 +293,18 @@ async fn idempotency_key_replays_the_same_request_and_rejects_a_different_one() 
 async fn unknown_routes_and_methods_answer_json() {
     let server = setup(ServerProfile::Ouro).start().await;
     let unknown = server.get("/v2/nothing", PRIMARY).await;
-    assert_eq!((unknown.status, unknown.content_type()), (404, Some("application/json")));
+    assert_eq!(
+        (unknown.status, unknown.content_type()),
+        (404, Some("application/json"))
+    );
     assert_eq!(unknown.error(), "Not found.");
-    let method = server.send(server.request(Method::PATCH, "/v1/search", PRIMARY)).await;
-    assert_eq!((method.status, method.content_type()), (405, Some("application/json")));
+    let method = server
+        .send(server.request(Method::PATCH, "/v1/search", PRIMARY))
+        .await;
+    assert_eq!(
+        (method.status, method.content_type()),
+        (405, Some("application/json"))
+    );
     assert!(method.json()["error"].is_string());
     server.stop().await;
 }

@@ -13,20 +13,30 @@ const REVOKED: &str = r#"{"error":"Forbidden. This API key has been revoked or e
 
 /// Which styles each profile accepts, and the challenge its 401 carries.
 const PROFILES: [(ServerProfile, &[AuthStyle], &str); 4] = [
-    (ServerProfile::Ouro, &[AuthStyle::XApiKey, AuthStyle::Bearer], "Bearer"),
+    (
+        ServerProfile::Ouro,
+        &[AuthStyle::XApiKey, AuthStyle::Bearer],
+        "Bearer",
+    ),
     (ServerProfile::XApiKey, &[AuthStyle::XApiKey], "ApiKey"),
     (ServerProfile::BearerV1, &[AuthStyle::Bearer], "Bearer"),
     (ServerProfile::ApiKey, &[AuthStyle::ApiKeyScheme], "apikey"),
 ];
 
-const ALL_STYLES: [AuthStyle; 3] = [AuthStyle::XApiKey, AuthStyle::Bearer, AuthStyle::ApiKeyScheme];
+const ALL_STYLES: [AuthStyle; 3] = [
+    AuthStyle::XApiKey,
+    AuthStyle::Bearer,
+    AuthStyle::ApiKeyScheme,
+];
 
 #[tokio::test]
 async fn each_profile_accepts_exactly_its_styles() {
     for (profile, accepted, _) in PROFILES {
         let server = setup(profile).start().await;
         for style in ALL_STYLES {
-            let answer = server.get("/v1/users", Auth::Styled(style, KeyRole::Primary)).await;
+            let answer = server
+                .get("/v1/users", Auth::Styled(style, KeyRole::Primary))
+                .await;
             let expected = if accepted.contains(&style) { 200 } else { 401 };
             assert_eq!(answer.status, expected, "{profile} with {style:?}");
             if expected == 401 {
@@ -42,12 +52,23 @@ async fn missing_and_unknown_keys_get_401_with_a_matching_challenge() {
     for (profile, _, scheme) in PROFILES {
         let server = setup(profile).start().await;
         let missing = server.get("/v1/users", Auth::None).await;
-        assert_eq!((missing.status, missing.text.as_str()), (401, UNAUTHORIZED), "{profile}");
+        assert_eq!(
+            (missing.status, missing.text.as_str()),
+            (401, UNAUTHORIZED),
+            "{profile}"
+        );
         assert_eq!(missing.content_type(), Some("application/json"));
-        assert_eq!(missing.header("www-authenticate"), Some(format!("{scheme} realm=\"tollgate\"").as_str()));
+        assert_eq!(
+            missing.header("www-authenticate"),
+            Some(format!("{scheme} realm=\"tollgate\"").as_str())
+        );
 
         let invalid = server.get("/v1/users", Auth::Invalid).await;
-        assert_eq!((invalid.status, invalid.text.as_str()), (401, UNAUTHORIZED), "{profile}");
+        assert_eq!(
+            (invalid.status, invalid.text.as_str()),
+            (401, UNAUTHORIZED),
+            "{profile}"
+        );
         assert_eq!(
             invalid.header("www-authenticate"),
             Some(format!("{scheme} realm=\"tollgate\", error=\"invalid_token\"").as_str())
@@ -76,10 +97,16 @@ async fn read_only_keys_read_but_get_403_on_every_write() {
     assert_eq!(server.get("/v1/search?q=a", readonly).await.status, 200);
     assert_eq!(server.get("/v1/files", readonly).await.status, 200);
     let writes = [
-        server.request(Method::POST, "/v1/users", readonly).json(&new_user()),
-        server.request(Method::PUT, "/v1/users/usr_1", readonly).json(&json!({ "name": "x" })),
+        server
+            .request(Method::POST, "/v1/users", readonly)
+            .json(&new_user()),
+        server
+            .request(Method::PUT, "/v1/users/usr_1", readonly)
+            .json(&json!({ "name": "x" })),
         server.request(Method::DELETE, "/v1/users/usr_1", readonly),
-        server.request(Method::POST, "/v1/files", readonly).json(&json!({ "name": "a", "content": "b" })),
+        server
+            .request(Method::POST, "/v1/files", readonly)
+            .json(&json!({ "name": "a", "content": "b" })),
         server.request(Method::DELETE, "/v1/files/file_1", readonly),
     ];
     for write in writes {
@@ -96,16 +123,35 @@ async fn read_only_keys_read_but_get_403_on_every_write() {
 #[tokio::test]
 async fn test_mode_and_second_keys_work_and_a_key_in_the_query_string_is_ignored() {
     let server = setup(ServerProfile::Ouro).start().await;
-    assert_eq!(server.get("/v1/users", Auth::Role(KeyRole::TestMode)).await.status, 200);
-    assert_eq!(server.get("/v1/users", Auth::Role(KeyRole::Second)).await.status, 200);
+    assert_eq!(
+        server
+            .get("/v1/users", Auth::Role(KeyRole::TestMode))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .get("/v1/users", Auth::Role(KeyRole::Second))
+            .await
+            .status,
+        200
+    );
     let key = server.key(KeyRole::Primary).to_string();
     for param in ["api_key", "apikey", "key", "access_token"] {
-        let answer = server.get(&format!("/v1/users?{param}={key}"), Auth::None).await;
+        let answer = server
+            .get(&format!("/v1/users?{param}={key}"), Auth::None)
+            .await;
         assert_eq!(answer.status, 401, "?{param}=");
     }
     // The wrong scheme for a real key is no key at all.
     let wrong_scheme = server
-        .send(server.client.get(server.url("/v1/users")).header("Authorization", format!("Basic {key}")))
+        .send(
+            server
+                .client
+                .get(server.url("/v1/users"))
+                .header("Authorization", format!("Basic {key}")),
+        )
         .await;
     assert_eq!(wrong_scheme.status, 401);
     server.stop().await;
@@ -127,8 +173,14 @@ async fn every_route_requires_a_key_and_answers_json() {
         (Method::GET, "/v1/search?q=x"),
     ];
     for (method, path) in routes {
-        let answer = server.send(server.request(method.clone(), path, Auth::None)).await;
-        assert_eq!((answer.status, answer.text.as_str()), (401, UNAUTHORIZED), "{method} {path}");
+        let answer = server
+            .send(server.request(method.clone(), path, Auth::None))
+            .await;
+        assert_eq!(
+            (answer.status, answer.text.as_str()),
+            (401, UNAUTHORIZED),
+            "{method} {path}"
+        );
     }
     server.stop().await;
 }

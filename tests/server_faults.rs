@@ -28,22 +28,85 @@ async fn probe_all(server: &Server) -> Vec<(&'static str, Fingerprint)> {
     let id = created["id"].as_str().unwrap_or("usr_1").to_string();
     let user_path = format!("/v1/users/{id}");
     let probes: Vec<(&'static str, reqwest::RequestBuilder)> = vec![
-        ("list users", server.request(Method::GET, "/v1/users", PRIMARY)),
+        (
+            "list users",
+            server.request(Method::GET, "/v1/users", PRIMARY),
+        ),
         ("get user", server.request(Method::GET, &user_path, PRIMARY)),
-        ("create user", server.request(Method::POST, "/v1/users", PRIMARY).json(&new_user())),
-        ("create file", server.request(Method::POST, "/v1/files", PRIMARY).json(&json!({"name": "a", "content": "b"}))),
-        ("update user", server.request(Method::PUT, &user_path, PRIMARY).json(&json!({"name": "x"}))),
-        ("list files no key", server.request(Method::GET, "/v1/files", Auth::None)),
-        ("search no key", server.request(Method::GET, "/v1/search?q=a", Auth::None)),
-        ("x-api-key", server.request(Method::GET, "/v1/users", Auth::Styled(AuthStyle::XApiKey, KeyRole::Primary))),
-        ("bearer", server.request(Method::GET, "/v1/users", Auth::Styled(AuthStyle::Bearer, KeyRole::Primary))),
-        ("no key", server.request(Method::GET, "/v1/users", Auth::None)),
-        ("invalid key", server.request(Method::GET, "/v1/users", Auth::Invalid)),
-        ("revoked key", server.request(Method::GET, "/v1/users", Auth::Role(KeyRole::Revoked))),
-        ("read-only write", server.request(Method::POST, "/v1/users", Auth::Role(KeyRole::ReadOnly)).json(&new_user())),
-        ("short password", server.request(Method::POST, "/v1/users", PRIMARY).json(&json!({"name": "a", "email": unique_email(), "password": "short"}))),
-        ("unknown user", server.request(Method::GET, "/v1/users/usr_999999", PRIMARY)),
-        ("delete user", server.request(Method::DELETE, &user_path, PRIMARY)),
+        (
+            "create user",
+            server
+                .request(Method::POST, "/v1/users", PRIMARY)
+                .json(&new_user()),
+        ),
+        (
+            "create file",
+            server
+                .request(Method::POST, "/v1/files", PRIMARY)
+                .json(&json!({"name": "a", "content": "b"})),
+        ),
+        (
+            "update user",
+            server
+                .request(Method::PUT, &user_path, PRIMARY)
+                .json(&json!({"name": "x"})),
+        ),
+        (
+            "list files no key",
+            server.request(Method::GET, "/v1/files", Auth::None),
+        ),
+        (
+            "search no key",
+            server.request(Method::GET, "/v1/search?q=a", Auth::None),
+        ),
+        (
+            "x-api-key",
+            server.request(
+                Method::GET,
+                "/v1/users",
+                Auth::Styled(AuthStyle::XApiKey, KeyRole::Primary),
+            ),
+        ),
+        (
+            "bearer",
+            server.request(
+                Method::GET,
+                "/v1/users",
+                Auth::Styled(AuthStyle::Bearer, KeyRole::Primary),
+            ),
+        ),
+        (
+            "no key",
+            server.request(Method::GET, "/v1/users", Auth::None),
+        ),
+        (
+            "invalid key",
+            server.request(Method::GET, "/v1/users", Auth::Invalid),
+        ),
+        (
+            "revoked key",
+            server.request(Method::GET, "/v1/users", Auth::Role(KeyRole::Revoked)),
+        ),
+        (
+            "read-only write",
+            server
+                .request(Method::POST, "/v1/users", Auth::Role(KeyRole::ReadOnly))
+                .json(&new_user()),
+        ),
+        (
+            "short password",
+            server
+                .request(Method::POST, "/v1/users", PRIMARY)
+                .json(&json!({"name": "a", "email": unique_email(), "password": "short"})),
+        ),
+        (
+            "unknown user",
+            server.request(Method::GET, "/v1/users/usr_999999", PRIMARY),
+        ),
+        (
+            "delete user",
+            server.request(Method::DELETE, &user_path, PRIMARY),
+        ),
     ];
     let keys: Vec<String> = [KeyRole::Primary, KeyRole::Revoked, KeyRole::ReadOnly]
         .iter()
@@ -67,7 +130,10 @@ async fn probe_all(server: &Server) -> Vec<(&'static str, Fingerprint)> {
     prints
 }
 
-fn changed(baseline: &[(&'static str, Fingerprint)], faulty: &[(&'static str, Fingerprint)]) -> BTreeSet<&'static str> {
+fn changed(
+    baseline: &[(&'static str, Fingerprint)],
+    faulty: &[(&'static str, Fingerprint)],
+) -> BTreeSet<&'static str> {
     baseline
         .iter()
         .zip(faulty)
@@ -76,7 +142,13 @@ fn changed(baseline: &[(&'static str, Fingerprint)], faulty: &[(&'static str, Fi
         .collect()
 }
 
-const ERRORS_WITH_KEY: [&str; 5] = ["invalid key", "revoked key", "read-only write", "short password", "unknown user"];
+const ERRORS_WITH_KEY: [&str; 5] = [
+    "invalid key",
+    "revoked key",
+    "read-only write",
+    "short password",
+    "unknown user",
+];
 
 #[tokio::test]
 async fn each_contract_fault_changes_exactly_its_promise() {
@@ -110,7 +182,11 @@ async fn each_contract_fault_changes_exactly_its_promise() {
         (Fault::TestLiveShared, vec![]),
         (Fault::NoConcurrencyLimit, vec![]),
     ];
-    assert_eq!(expectations.len(), Fault::ALL.len(), "every fault is in the matrix");
+    assert_eq!(
+        expectations.len(),
+        Fault::ALL.len(),
+        "every fault is in the matrix"
+    );
     for (fault, expected) in expectations {
         let server = setup(ServerProfile::Ouro).fault(fault).start().await;
         let prints = probe_all(&server).await;
@@ -122,34 +198,71 @@ async fn each_contract_fault_changes_exactly_its_promise() {
 
 #[tokio::test]
 async fn contract_faults_show_the_documented_wrong_answer() {
-    let server = setup(ServerProfile::Ouro).fault(Fault::Revoked401).start().await;
+    let server = setup(ServerProfile::Ouro)
+        .fault(Fault::Revoked401)
+        .start()
+        .await;
     let revoked = server.get("/v1/users", Auth::Role(KeyRole::Revoked)).await;
-    assert_eq!((revoked.status, revoked.error()), (401, "Unauthorized. Please provide a valid API key.".into()));
+    assert_eq!(
+        (revoked.status, revoked.error()),
+        (401, "Unauthorized. Please provide a valid API key.".into())
+    );
     server.stop().await;
 
-    let server = setup(ServerProfile::Ouro).fault(Fault::ErrorShape).start().await;
+    let server = setup(ServerProfile::Ouro)
+        .fault(Fault::ErrorShape)
+        .start()
+        .await;
     let body = server.get("/v1/users", Auth::None).await.json();
-    assert_eq!(body, json!({ "message": "Unauthorized. Please provide a valid API key." }));
+    assert_eq!(
+        body,
+        json!({ "message": "Unauthorized. Please provide a valid API key." })
+    );
     server.stop().await;
 
-    let server = setup(ServerProfile::Ouro).fault(Fault::EchoKey).start().await;
+    let server = setup(ServerProfile::Ouro)
+        .fault(Fault::EchoKey)
+        .start()
+        .await;
     let answer = server.get("/v1/users", Auth::Role(KeyRole::Revoked)).await;
-    assert_eq!(answer.json()["api_key"], json!(server.key(KeyRole::Revoked)));
-    assert_eq!(answer.error(), "Forbidden. This API key has been revoked or expired.");
+    assert_eq!(
+        answer.json()["api_key"],
+        json!(server.key(KeyRole::Revoked))
+    );
+    assert_eq!(
+        answer.error(),
+        "Forbidden. This API key has been revoked or expired."
+    );
     server.stop().await;
 
-    let server = setup(ServerProfile::Ouro).fault(Fault::WrongStatus).start().await;
+    let server = setup(ServerProfile::Ouro)
+        .fault(Fault::WrongStatus)
+        .start()
+        .await;
     let created = server.post("/v1/users", PRIMARY, &new_user()).await;
     assert_eq!(created.status, 200);
-    assert!(created.json()["id"].is_string(), "the body is still the created user");
+    assert!(
+        created.json()["id"].is_string(),
+        "the body is still the created user"
+    );
     server.stop().await;
 
-    let server = setup(ServerProfile::Ouro).fault(Fault::AuthBypass).start().await;
+    let server = setup(ServerProfile::Ouro)
+        .fault(Fault::AuthBypass)
+        .start()
+        .await;
     assert_eq!(server.get("/v1/files", Auth::None).await.status, 200);
-    assert_eq!(server.get("/v1/files", Auth::Invalid).await.status, 401, "a bad key is still refused");
+    assert_eq!(
+        server.get("/v1/files", Auth::Invalid).await.status,
+        401,
+        "a bad key is still refused"
+    );
     server.stop().await;
 
-    let server = setup(ServerProfile::Ouro).fault(Fault::BearerIgnored).start().await;
+    let server = setup(ServerProfile::Ouro)
+        .fault(Fault::BearerIgnored)
+        .start()
+        .await;
     let bearer = Auth::Styled(AuthStyle::Bearer, KeyRole::Primary);
     assert_eq!(server.get("/v1/users", bearer).await.status, 401);
     server.stop().await;
@@ -161,7 +274,11 @@ async fn slow_delays_every_response_past_300_ms() {
     for _ in 0..3 {
         let started = Instant::now();
         assert_eq!(server.get("/v1/users", PRIMARY).await.status, 200);
-        assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
     }
     server.stop().await;
 }
@@ -188,15 +305,36 @@ async fn accepted_at_once(fault: Option<Fault>, path: &str) -> u64 {
 #[tokio::test]
 async fn limit_faults_enforce_a_different_rate_than_published() {
     assert_eq!(accepted_at_once(None, "/v1/users").await, 10);
-    assert_eq!(accepted_at_once(Some(Fault::Limit150), "/v1/users").await, 15);
+    assert_eq!(
+        accepted_at_once(Some(Fault::Limit150), "/v1/users").await,
+        15
+    );
     assert_eq!(accepted_at_once(Some(Fault::Limit60), "/v1/users").await, 6);
-    assert_eq!(accepted_at_once(Some(Fault::Files100), "/v1/files").await, 50);
-    assert_eq!(accepted_at_once(Some(Fault::Files100), "/v1/users").await, 10);
-    assert_eq!(accepted_at_once(Some(Fault::SearchUnlimited), "/v1/search?q=a").await, 60);
-    assert_eq!(accepted_at_once(Some(Fault::SearchUnlimited), "/v1/users").await, 10);
+    assert_eq!(
+        accepted_at_once(Some(Fault::Files100), "/v1/files").await,
+        50
+    );
+    assert_eq!(
+        accepted_at_once(Some(Fault::Files100), "/v1/users").await,
+        10
+    );
+    assert_eq!(
+        accepted_at_once(Some(Fault::SearchUnlimited), "/v1/search?q=a").await,
+        60
+    );
+    assert_eq!(
+        accepted_at_once(Some(Fault::SearchUnlimited), "/v1/users").await,
+        10
+    );
     // The published limit in the headers stays what the docs say.
     let server = tight(Some(Fault::Limit150)).start().await;
-    assert_eq!(server.get("/v1/users", PRIMARY).await.header("ratelimit-limit"), Some("10"));
+    assert_eq!(
+        server
+            .get("/v1/users", PRIMARY)
+            .await
+            .header("ratelimit-limit"),
+        Some("10")
+    );
     server.stop().await;
 }
 
@@ -218,12 +356,24 @@ async fn bucket_faults_leak_one_saturated_bucket_into_another() {
     let second = Auth::Role(KeyRole::Second);
     let test_mode = Auth::Role(KeyRole::TestMode);
     assert_eq!(other_after_saturation(None, second, false).await, 200);
-    assert_eq!(other_after_saturation(Some(Fault::GlobalLimit), second, false).await, 429);
+    assert_eq!(
+        other_after_saturation(Some(Fault::GlobalLimit), second, false).await,
+        429
+    );
     assert_eq!(other_after_saturation(None, test_mode, false).await, 200);
-    assert_eq!(other_after_saturation(Some(Fault::TestLiveShared), test_mode, false).await, 429);
-    assert_eq!(other_after_saturation(Some(Fault::TestLiveShared), second, false).await, 200);
+    assert_eq!(
+        other_after_saturation(Some(Fault::TestLiveShared), test_mode, false).await,
+        429
+    );
+    assert_eq!(
+        other_after_saturation(Some(Fault::TestLiveShared), second, false).await,
+        200
+    );
     assert_eq!(other_after_saturation(None, PRIMARY, true).await, 201);
-    assert_eq!(other_after_saturation(Some(Fault::SharedReadWrite), PRIMARY, true).await, 429);
+    assert_eq!(
+        other_after_saturation(Some(Fault::SharedReadWrite), PRIMARY, true).await,
+        429
+    );
 }
 
 /// The first 429 of a saturated read bucket.
@@ -241,17 +391,30 @@ async fn shape_faults_break_the_429_answer() {
     assert_eq!(html.status, 429);
     assert!(html.content_type().unwrap().starts_with("text/html"));
     assert!(html.text.starts_with("<html>"));
-    assert!(html.header("retry-after").is_some(), "only the body changes");
+    assert!(
+        html.header("retry-after").is_some(),
+        "only the body changes"
+    );
 
     let bare = first_429(Fault::NoRetryAfter).await;
-    assert_eq!((bare.status, bare.content_type()), (429, Some("application/json")));
+    assert_eq!(
+        (bare.status, bare.content_type()),
+        (429, Some("application/json"))
+    );
     for header in ["retry-after", "ratelimit", "ratelimit-reset"] {
         assert!(bare.header(header).is_none(), "{header} must be gone");
     }
-    assert_eq!(bare.header("ratelimit-remaining"), Some("0"), "the rest stays");
+    assert_eq!(
+        bare.header("ratelimit-remaining"),
+        Some("0"),
+        "the rest stays"
+    );
 
     let unavailable = first_429(Fault::FiveXxUnderLoad).await;
-    assert_eq!((unavailable.status, unavailable.content_type()), (503, Some("application/json")));
+    assert_eq!(
+        (unavailable.status, unavailable.content_type()),
+        (503, Some("application/json"))
+    );
     assert_eq!(unavailable.error(), "Service temporarily unavailable.");
 }
 
@@ -264,7 +427,11 @@ async fn remaining_lies_never_counts_down() {
     assert_eq!(second.header("ratelimit-remaining"), Some("10"));
     assert_eq!(second.header("ratelimit"), Some("\"read\";r=10;t=12"));
     let rest = burst(&server, "/v1/users", PRIMARY, 10).await;
-    assert_eq!((rest.ok, rest.limited), (8, 2), "the limit itself still holds");
+    assert_eq!(
+        (rest.ok, rest.limited),
+        (8, 2),
+        "the limit itself still holds"
+    );
     server.stop().await;
 }
 
@@ -280,7 +447,11 @@ async fn sticky_429_outlasts_its_retry_after() {
         let limited = server.get("/v1/users", PRIMARY).await;
         assert_eq!(limited.header("retry-after"), Some("1"));
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        assert_eq!(server.get("/v1/users", PRIMARY).await.status, expected, "{fault:?}");
+        assert_eq!(
+            server.get("/v1/users", PRIMARY).await.status,
+            expected,
+            "{fault:?}"
+        );
         server.stop().await;
     }
 }

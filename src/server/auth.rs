@@ -52,14 +52,35 @@ fn key_in_style(headers: &HeaderMap, style: AuthStyle) -> Option<&str> {
     (given.eq_ignore_ascii_case(scheme) && !token.is_empty()).then_some(token)
 }
 
-/// Checks the presented key against the ring; the error is the full response to send.
+/// Why a request was refused before reaching its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No usable key, or one the server never issued (401).
+    Unauthorized { key_was_presented: bool },
+    /// A revoked or expired key (403).
+    Revoked,
+    /// A read-only key attempting a write (403).
+    ReadOnly,
+}
+
+impl Refusal {
+    pub fn into_response(self, profile: ServerProfile) -> Response {
+        match self {
+            Refusal::Unauthorized { key_was_presented } => unauthorized(profile, key_was_presented),
+            Refusal::Revoked => ApiError::new(StatusCode::FORBIDDEN, REVOKED).into_response(),
+            Refusal::ReadOnly => ApiError::new(StatusCode::FORBIDDEN, READ_ONLY).into_response(),
+        }
+    }
+}
+
+/// Checks the presented key against the ring.
 pub fn authenticate(
     profile: ServerProfile,
     keys: &KeyRing,
     faults: &FaultSet,
     headers: &HeaderMap,
     is_write: bool,
-) -> Result<Caller, Response> {
+) -> Result<Caller, Refusal> {
     let styles: Vec<AuthStyle> = profile
         .auth_styles()
         .iter()
@@ -68,14 +89,16 @@ pub fn authenticate(
         .collect();
     let presented = presented_key(headers, &styles);
     let Some(info) = presented.and_then(|key| keys.lookup(key)) else {
-        return Err(unauthorized(profile, presented.is_some()));
+        return Err(Refusal::Unauthorized {
+            key_was_presented: presented.is_some(),
+        });
     };
     match info.access {
-        Access::Revoked if faults.revoked_looks_unknown() => Err(unauthorized(profile, true)),
-        Access::Revoked => Err(ApiError::new(StatusCode::FORBIDDEN, REVOKED).into_response()),
-        Access::ReadOnly if is_write => {
-            Err(ApiError::new(StatusCode::FORBIDDEN, READ_ONLY).into_response())
-        }
+        Access::Revoked if faults.revoked_looks_unknown() => Err(Refusal::Unauthorized {
+            key_was_presented: true,
+        }),
+        Access::Revoked => Err(Refusal::Revoked),
+        Access::ReadOnly if is_write => Err(Refusal::ReadOnly),
         _ => Ok(Caller {
             account: info.account,
             mode: info.mode,

@@ -60,13 +60,13 @@ pub async fn gate(State(app): State<Arc<App>>, mut request: Request, next: Next)
         kind.is_write(),
     ) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(config.profile),
     };
     request.extensions_mut().insert(caller);
 
     let _in_flight = match app.in_flight.acquire(caller) {
-        Ok(slot) => slot,
-        Err(()) => return too_many_in_flight(),
+        Some(slot) => slot,
+        None => return too_many_in_flight(),
     };
 
     let class = config.profile.class_of(kind);
@@ -190,17 +190,18 @@ impl InFlight {
         }
     }
 
-    pub fn acquire(&self, caller: Caller) -> Result<Slot<'_>, ()> {
+    /// A slot for `caller`, or `None` when it already has `limit` requests in flight.
+    pub fn acquire(&self, caller: Caller) -> Option<Slot<'_>> {
         let Some(limit) = self.limit else {
-            return Ok(Slot { owner: None });
+            return Some(Slot { owner: None });
         };
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(caller).or_default();
         if *count >= limit {
-            return Err(());
+            return None;
         }
         *count += 1;
-        Ok(Slot {
+        Some(Slot {
             owner: Some((self, caller)),
         })
     }
@@ -242,14 +243,14 @@ mod tests {
         };
         let a = in_flight.acquire(caller).unwrap();
         let _b = in_flight.acquire(caller).unwrap();
-        assert!(in_flight.acquire(caller).is_err());
+        assert!(in_flight.acquire(caller).is_none());
         let other = Caller {
             account: 2,
             mode: Mode::Live,
         };
-        assert!(in_flight.acquire(other).is_ok());
+        assert!(in_flight.acquire(other).is_some());
         drop(a);
-        assert!(in_flight.acquire(caller).is_ok());
+        assert!(in_flight.acquire(caller).is_some());
     }
 
     #[test]

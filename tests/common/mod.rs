@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::{Client, Method, Response};
 use serde_json::Value;
 use tollgate::server::{
-    config::AuthStyle, Fault, FaultSet, KeyRing, KeyRole, LimitOverride, RunningServer, ServerConfig,
-    ServerProfile,
+    config::AuthStyle, Fault, FaultSet, KeyRing, KeyRole, LimitOverride, RunningServer,
+    ServerConfig, ServerProfile,
 };
 
 pub struct Server {
@@ -54,7 +54,9 @@ impl Setup {
 
     pub async fn start(self) -> Server {
         let style = self.config.profile.auth_styles()[0];
-        let running = RunningServer::start(self.config).await.expect("server starts");
+        let running = RunningServer::start(self.config)
+            .await
+            .expect("server starts");
         Server {
             running,
             client: Client::builder()
@@ -89,11 +91,14 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("ASCII header"))
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ASCII header"))
     }
 
     pub fn content_type(&self) -> Option<&str> {
@@ -101,7 +106,10 @@ impl Answer {
     }
 
     pub fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_default().to_string()
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -138,7 +146,8 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, auth: Auth, body: &Value) -> Answer {
-        self.send(self.request(Method::POST, path, auth).json(body)).await
+        self.send(self.request(Method::POST, path, auth).json(body))
+            .await
     }
 
     pub async fn stop(self) {
@@ -150,7 +159,11 @@ pub async fn read(response: Response) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.expect("body reads");
-    Answer { status, headers, text }
+    Answer {
+        status,
+        headers,
+        text,
+    }
 }
 
 pub const PRIMARY: Auth = Auth::Role(KeyRole::Primary);
@@ -158,7 +171,11 @@ pub const PRIMARY: Auth = Auth::Role(KeyRole::Primary);
 pub fn unique_email() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("user{}-{}@example.com", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "user{}-{}@example.com",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn new_user() -> Value {
@@ -174,7 +191,13 @@ pub struct Tally {
     pub other: Vec<u16>,
 }
 
-pub async fn offer(server: &Server, path: &str, auth: Auth, rate: f64, duration: Duration) -> Tally {
+pub async fn offer(
+    server: &Server,
+    path: &str,
+    auth: Auth,
+    rate: f64,
+    duration: Duration,
+) -> Tally {
     let count = (rate * duration.as_secs_f64()).round() as u64;
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(count as usize);
@@ -182,11 +205,17 @@ pub async fn offer(server: &Server, path: &str, auth: Auth, rate: f64, duration:
         let slot = start + Duration::from_secs_f64(k as f64 / rate);
         tokio::time::sleep_until(slot).await;
         let request = server.request(Method::GET, path, auth);
-        tasks.push(tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) }));
+        tasks.push(tokio::spawn(async move {
+            request.send().await.map(|r| r.status().as_u16())
+        }));
     }
     let mut tally = Tally::default();
     for task in tasks {
-        match task.await.expect("task completes").expect("request answered") {
+        match task
+            .await
+            .expect("task completes")
+            .expect("request answered")
+        {
             200 => tally.ok += 1,
             429 => tally.limited += 1,
             other => tally.other.push(other),
@@ -211,7 +240,11 @@ pub async fn burst(server: &Server, path: &str, auth: Auth, n: usize) -> Tally {
 /// Sends `n` searches at once that each stay open for 1 s; returns their statuses.
 pub async fn held_requests(server: &Server, n: usize, auth: Auth) -> Vec<u16> {
     let requests: Vec<_> = (0..n)
-        .map(|_| server.request(Method::GET, "/v1/search?q=x&delay_ms=1000", auth).send())
+        .map(|_| {
+            server
+                .request(Method::GET, "/v1/search?q=x&delay_ms=1000", auth)
+                .send()
+        })
         .collect();
     let mut statuses: Vec<u16> = join_statuses(requests).await;
     statuses.sort();
@@ -219,7 +252,9 @@ pub async fn held_requests(server: &Server, n: usize, auth: Auth) -> Vec<u16> {
 }
 
 async fn join_statuses(
-    requests: Vec<impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static>,
+    requests: Vec<
+        impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+    >,
 ) -> Vec<u16> {
     let tasks: Vec<_> = requests.into_iter().map(tokio::spawn).collect();
     let mut statuses = Vec::new();
