@@ -40,7 +40,15 @@ pub fn route_kind(method: &Method, path: &str) -> Option<RouteKind> {
     Some(kind)
 }
 
-pub async fn gate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+pub async fn gate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    // Only the path is logged: a query string may carry a key a client put there by mistake.
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = admit(&app, request, next).await;
+    tracing::info!(%method, %path, status = response.status().as_u16(), "request");
+    response
+}
+
+async fn admit(app: &App, mut request: Request, next: Next) -> Response {
     let Some(kind) = route_kind(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
