@@ -47,9 +47,9 @@ pub struct RunArgs {
     /// Target profile.
     #[arg(long, default_value = "tollgate.yaml")]
     pub profile: PathBuf,
-    /// Folder of scenario files.
-    #[arg(long, default_value = "scenarios")]
-    pub scenarios: PathBuf,
+    /// Scenario file or folder (default: the profile's `scenarios`, else scenarios/).
+    #[arg(long)]
+    pub scenarios: Option<PathBuf>,
     /// Run only one phase.
     #[arg(long, value_enum)]
     pub only: Option<Phase>,

@@ -15,5 +15,14 @@
 
 pub mod cli;
 pub mod commands;
+pub mod contract;
+pub mod decode;
+pub mod diagnostic;
 pub mod error;
+pub mod event;
+pub mod profile;
+pub mod report;
+pub mod scenario;
+pub mod secret;
 pub mod server;
+pub mod yaml;

@@ -1,6 +1,10 @@
 //! One function per subcommand; each returns the process exit code or an [`Error`].
 
+mod lint;
+mod run;
 mod serve;
+
+pub use lint::render_diagnostics;
 
 use std::process::ExitCode;
 
@@ -10,8 +14,8 @@ use crate::error::Error;
 pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
-        Command::Run(_) => not_yet("run"),
-        Command::Lint(_) => not_yet("lint"),
+        Command::Run(args) => run::run(args),
+        Command::Lint(args) => lint::lint(args),
         Command::Report(_) => not_yet("report"),
     }
 }

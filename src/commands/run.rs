@@ -1,0 +1,252 @@
+//! `tollgate run`: resolve the target, load the profile and scenarios, run the contract
+//! phase, report.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::lint::{load_scenarios, print_diagnostics};
+use crate::cli::{Phase, RunArgs};
+use crate::contract::{self, Target};
+use crate::error::{exit, Error};
+use crate::profile::{self, Profile};
+use crate::report::terminal::{self, Style};
+use crate::report::Report;
+use crate::scenario::AuthKind;
+use crate::secret::Secret;
+use crate::server::{KeyRing, KeyRole, RunningServer, ServerConfig};
+
+pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
+    let profile = load_profile(&args.profile)?;
+    let scenario_root = args
+        .scenarios
+        .clone()
+        .or_else(|| profile.scenarios.clone())
+        .unwrap_or_else(|| PathBuf::from("scenarios"));
+    let scenarios = load_scenarios(&[scenario_root.clone()])?;
+    if scenarios.is_empty() {
+        return Err(Error::Usage(format!(
+            "no scenario files under `{}`",
+            scenario_root.display()
+        )));
+    }
+    if args.only == Some(Phase::Load) {
+        return Err(Error::Usage(
+            "the load phase is not yet available in this version".into(),
+        ));
+    }
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let run_id = run_id(seed);
+    let runtime = super::runtime()?;
+    runtime.block_on(async move {
+        let (target, embedded) = resolve_target(&args, profile).await?;
+        preflight(&target).await?;
+        let style = Style {
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        let mut report = Report {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: run_id.clone(),
+            target: target.base_url.clone(),
+            target_kind: match &embedded {
+                Some(_) => format!(
+                    "embedded reference server, profile {}",
+                    target.profile.reference
+                ),
+                None => "external".to_string(),
+            },
+            profile: target.profile.file.clone(),
+            seed,
+            started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            duration_ms: 0,
+            steps: Vec::new(),
+            complete: true,
+        };
+        let mut out = Printer::default();
+        out.print(&terminal::header(&report));
+        let started = Instant::now();
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let runner = tokio::spawn(contract::run(
+            target.clone(),
+            scenarios,
+            run_id.clone(),
+            seed,
+            sender,
+        ));
+        let interrupted = loop {
+            tokio::select! {
+                event = receiver.recv() => match event {
+                    Some(event) => {
+                        let crate::event::Event::StepFinished(step) = &event;
+                        out.print(&terminal::step(step, style));
+                        report.apply(event);
+                    }
+                    None => break false,
+                },
+                _ = tokio::signal::ctrl_c() => break true,
+            }
+        };
+        if interrupted {
+            runner.abort();
+            report.complete = false;
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        out.print(&terminal::summary(&report, style));
+        if let Some(server) = embedded {
+            let _ = server.stop().await;
+        }
+        Ok(ExitCode::from(if interrupted {
+            exit::INTERRUPTED
+        } else if report.passed() {
+            exit::PASSED
+        } else {
+            exit::CHECK_FAILED
+        }))
+    })
+}
+
+fn load_profile(path: &Path) -> Result<Profile, Error> {
+    let loaded = profile::load(path).map_err(Error::Usage)?;
+    if !loaded.diagnostics.is_empty() {
+        let sources = vec![(path.to_string_lossy().into_owned(), loaded.source)];
+        print_diagnostics(&loaded.diagnostics, &sources);
+        return Err(Error::Usage(format!(
+            "the profile `{}` has {} error(s)",
+            path.display(),
+            loaded.diagnostics.len()
+        )));
+    }
+    Ok(loaded.profile.expect("no diagnostics means a profile"))
+}
+
+/// `--target`, else the profile's base URL, else an embedded reference server.
+async fn resolve_target(
+    args: &RunArgs,
+    profile: Profile,
+) -> Result<(Arc<Target>, Option<RunningServer>), Error> {
+    let invalid = Secret::new(format!(
+        "tg_invalid_{:016x}{:016x}",
+        random_seed(),
+        random_seed()
+    ));
+    let key_vars: HashMap<AuthKind, String> = [
+        (AuthKind::Valid, profile.keys.primary.clone()),
+        (AuthKind::Second, profile.keys.second.clone()),
+        (AuthKind::Revoked, profile.keys.revoked.clone()),
+        (AuthKind::ReadOnly, profile.keys.readonly.clone()),
+        (AuthKind::Test, profile.keys.test.clone()),
+    ]
+    .into();
+    let url = args.target.clone().or_else(|| profile.base_url.clone());
+    if let Some(url) = url {
+        profile::validate_base_url(&url).map_err(Error::Usage)?;
+        let mut keys: HashMap<AuthKind, Secret> = key_vars
+            .iter()
+            .filter_map(|(kind, var)| {
+                let value = std::env::var(var).ok().filter(|v| !v.trim().is_empty())?;
+                Some((*kind, Secret::new(value.trim())))
+            })
+            .collect();
+        if !keys.contains_key(&AuthKind::Valid) {
+            return Err(Error::Usage(format!(
+                "{} is not set: the primary API key is required to check {url} (export it, never pass it as an argument)",
+                profile.keys.primary
+            )));
+        }
+        keys.insert(AuthKind::Invalid, invalid);
+        let target = Target {
+            base_url: url.trim_end_matches('/').to_string(),
+            profile,
+            keys,
+            key_vars,
+        };
+        return Ok((Arc::new(target), None));
+    }
+    let ring = KeyRing::generate();
+    let server = RunningServer::start(ServerConfig::new(profile.reference, ring.clone()))
+        .await
+        .map_err(|e| Error::Runtime(format!("cannot start the embedded reference server: {e}")))?;
+    let mut keys: HashMap<AuthKind, Secret> = [
+        (AuthKind::Valid, KeyRole::Primary),
+        (AuthKind::Second, KeyRole::Second),
+        (AuthKind::Revoked, KeyRole::Revoked),
+        (AuthKind::ReadOnly, KeyRole::ReadOnly),
+        (AuthKind::Test, KeyRole::TestMode),
+    ]
+    .into_iter()
+    .map(|(kind, role)| (kind, Secret::new(ring.get(role).expect("generated"))))
+    .collect();
+    keys.insert(AuthKind::Invalid, invalid);
+    let target = Target {
+        base_url: server.base_url(),
+        profile,
+        keys,
+        key_vars,
+    };
+    Ok((Arc::new(target), Some(server)))
+}
+
+/// One request to the base URL: any HTTP answer means the target is there.
+async fn preflight(target: &Target) -> Result<(), Error> {
+    let client = reqwest::Client::new();
+    let timeout = std::time::Duration::from_millis(target.profile.contract.timeout_ms);
+    match client.get(&target.base_url).timeout(timeout).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            let reason = if e.is_timeout() {
+                format!("no answer within {} ms", timeout.as_millis())
+            } else {
+                cause.to_string()
+            };
+            Err(Error::Runtime(format!(
+                "cannot reach {}: {reason}",
+                target.base_url
+            )))
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    u64::from_le_bytes(bytes)
+}
+
+fn run_id(seed: u64) -> String {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!("{secs}-{:04x}", seed & 0xffff)
+}
+
+/// Writes to stdout; once stdout is closed (`| head`), stays quiet instead of failing.
+#[derive(Default)]
+struct Printer {
+    closed: bool,
+}
+
+impl Printer {
+    fn print(&mut self, text: &str) {
+        if self.closed {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        if stdout
+            .write_all(text.as_bytes())
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            self.closed = true;
+        }
+    }
+}

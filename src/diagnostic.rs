@@ -1,0 +1,126 @@
+//! Diagnostics that point at the bad line: file:line:col, the source line, a caret, and a
+//! hint where one fits.
+
+use std::fmt::Write as _;
+
+use crate::yaml::Pos;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    /// The file as the user named it (relative paths stay relative).
+    pub file: String,
+    pub pos: Pos,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(file: &str, pos: Pos, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.to_string(),
+            pos,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `file:line:col`
+    pub fn location(&self) -> String {
+        format!("{}:{}:{}", self.file, self.pos.line, self.pos.col)
+    }
+
+    /// Renders like rustc: the message, the location, the line with a caret, the help.
+    pub fn render(&self, source: &str) -> String {
+        let mut out = format!("error: {}\n", self.message);
+        let gutter = self.pos.line.to_string().len();
+        let pad = " ".repeat(gutter);
+        let _ = writeln!(out, "{pad}--> {}", self.location());
+        if let Some(line) = source.lines().nth(self.pos.line.saturating_sub(1)) {
+            let line = line.trim_end();
+            let start = self.pos.col.saturating_sub(1).min(line.chars().count());
+            let width = self
+                .pos
+                .len
+                .clamp(1, line.chars().count().saturating_sub(start).max(1));
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{} | {line}", self.pos.line);
+            let _ = writeln!(out, "{pad} | {}{}", " ".repeat(start), "^".repeat(width));
+        }
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "{pad} = help: {help}");
+        }
+        out
+    }
+}
+
+/// The closest candidate within a small edit distance, for "did you mean" hints.
+pub fn did_you_mean<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (given.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| {
+            (
+                edit_distance(&given.to_ascii_lowercase(), &c.to_ascii_lowercase()),
+                c,
+            )
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_line_with_a_caret_under_the_token() {
+        let source = "steps:\n  - name: a\n    expect: { staus: 201 }\n";
+        let diag = Diagnostic::new(
+            "s.yaml",
+            Pos {
+                line: 3,
+                col: 15,
+                len: 5,
+            },
+            "unknown key `staus`",
+        )
+        .with_help("did you mean `status`?");
+        assert_eq!(
+            diag.render(source),
+            "error: unknown key `staus`\n --> s.yaml:3:15\n  |\n3 |     expect: { staus: 201 }\n  |               ^^^^^\n  = help: did you mean `status`?\n"
+        );
+    }
+
+    #[test]
+    fn suggests_only_close_names() {
+        let keys = ["status", "headers", "schema", "json"];
+        assert_eq!(did_you_mean("staus", keys), Some("status"));
+        assert_eq!(did_you_mean("header", keys), Some("headers"));
+        assert_eq!(did_you_mean("Schema", keys), Some("schema"));
+        assert_eq!(did_you_mean("body_text", keys), None);
+    }
+}

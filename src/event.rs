@@ -1,0 +1,116 @@
+//! What runners tell reporters. Runners only emit these; only `report/` formats them.
+
+use serde::Serialize;
+
+use crate::scenario::Origin;
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    Skipped,
+    Warning,
+}
+
+/// One check of one response, with a stable id (e.g. `expect.status`, `auth.revoked.status`,
+/// `error.shape`, `secret.echo`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub verdict: Verdict,
+    /// Why it failed, was skipped or warned; empty when it passed.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// The scenario line the expectation came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+impl CheckResult {
+    pub fn passed(id: impl Into<String>) -> Self {
+        Self::new(id, Verdict::Passed, "")
+    }
+
+    pub fn new(id: impl Into<String>, verdict: Verdict, message: impl Into<String>) -> Self {
+        CheckResult {
+            id: id.into(),
+            verdict,
+            message: message.into(),
+            expected: None,
+            actual: None,
+            origin: None,
+        }
+    }
+
+    pub fn failed(
+        id: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
+        CheckResult {
+            expected: Some(expected.into()),
+            actual: Some(actual.into()),
+            ..Self::new(id, Verdict::Failed, "")
+        }
+    }
+
+    pub fn at(mut self, origin: &Origin) -> Self {
+        self.origin = Some(origin.clone());
+        self
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+}
+
+/// One HTTP attempt of a step (a step with retries has several).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// `None` when no response arrived (connection error, timeout).
+    pub status: Option<u16>,
+    pub latency_ms: f64,
+    /// Time waited before this attempt (back-off or Retry-After).
+    pub waited_ms: u64,
+}
+
+/// A finished step (or auth-matrix case) and all its checks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepResult {
+    pub scenario: String,
+    pub file: String,
+    pub step: String,
+    /// `METHOD /path` as sent (query strings are left out: they may carry secrets).
+    pub request: String,
+    pub origin: Origin,
+    pub attempts: Vec<Attempt>,
+    pub checks: Vec<CheckResult>,
+}
+
+impl StepResult {
+    pub fn verdict(&self) -> Verdict {
+        let has = |v: Verdict| self.checks.iter().any(|c| c.verdict == v);
+        if has(Verdict::Failed) {
+            Verdict::Failed
+        } else if !self.checks.is_empty()
+            && self.checks.iter().all(|c| c.verdict == Verdict::Skipped)
+        {
+            Verdict::Skipped
+        } else if has(Verdict::Warning) {
+            Verdict::Warning
+        } else {
+            Verdict::Passed
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    StepFinished(StepResult),
+}

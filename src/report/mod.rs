@@ -1,0 +1,7 @@
+//! Reports: one model built from runner events, and one module per output format.
+//! Only this module formats results.
+
+pub mod model;
+pub mod terminal;
+
+pub use model::Report;

@@ -1,0 +1,84 @@
+//! The report model: run metadata and every step result, built from events.
+
+use serde::Serialize;
+
+use crate::event::{Event, StepResult, Verdict};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub tool_version: String,
+    pub run_id: String,
+    /// The base URL with any credentials stripped.
+    pub target: String,
+    /// What the target is, in words (e.g. "embedded reference server, profile ouro").
+    pub target_kind: String,
+    pub profile: String,
+    pub seed: u64,
+    pub started: String,
+    pub duration_ms: u64,
+    pub steps: Vec<StepResult>,
+    /// False when the run was interrupted before every step finished.
+    pub complete: bool,
+}
+
+/// Check counts by verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub warnings: usize,
+}
+
+impl Counts {
+    fn add(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Passed => self.passed += 1,
+            Verdict::Failed => self.failed += 1,
+            Verdict::Skipped => self.skipped += 1,
+            Verdict::Warning => self.warnings += 1,
+        }
+    }
+}
+
+impl Report {
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::StepFinished(step) => self.steps.push(step),
+        }
+    }
+
+    pub fn checks(&self) -> Counts {
+        let mut counts = Counts::default();
+        for check in self.steps.iter().flat_map(|s| &s.checks) {
+            counts.add(check.verdict);
+        }
+        counts
+    }
+
+    pub fn steps_by_verdict(&self) -> Counts {
+        let mut counts = Counts::default();
+        for step in &self.steps {
+            counts.add(step.verdict());
+        }
+        counts
+    }
+
+    pub fn passed(&self) -> bool {
+        self.checks().failed == 0
+    }
+
+    /// Ids of failed checks, sorted and unique.
+    pub fn failed_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(|s| &s.checks)
+            .filter(|c| c.verdict == Verdict::Failed)
+            .map(|c| c.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}

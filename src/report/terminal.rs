@@ -1,0 +1,134 @@
+//! The terminal view: a pure function of the report (and of each step for live output).
+
+use std::fmt::Write as _;
+
+use crate::event::{StepResult, Verdict};
+
+use super::model::Report;
+
+/// ANSI colour, only when writing to a terminal and `NO_COLOR` is unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub const PLAIN: Style = Style { color: false };
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+pub fn header(report: &Report) -> String {
+    format!(
+        "tollgate {} · target {} ({}) · profile {}\n",
+        report.tool_version, report.target, report.target_kind, report.profile
+    )
+}
+
+fn label(verdict: Verdict, style: Style) -> String {
+    match verdict {
+        Verdict::Passed => style.paint("32", "PASS"),
+        Verdict::Failed => style.paint("31;1", "FAIL"),
+        Verdict::Skipped => style.paint("33", "SKIP"),
+        Verdict::Warning => style.paint("33", "WARN"),
+    }
+}
+
+/// One line per step, then one line per check that did not simply pass.
+pub fn step(step: &StepResult, style: Style) -> String {
+    let mut out = String::new();
+    let outcome = match step.attempts.last() {
+        Some(attempt) => match attempt.status {
+            Some(status) => format!("→ {status} {:>5.0} ms", attempt.latency_ms),
+            None => "→ no response".to_string(),
+        },
+        None => "(not sent)".to_string(),
+    };
+    let retries = match step.attempts.len() {
+        0 | 1 => String::new(),
+        n => format!(" after {} attempts", n),
+    };
+    let _ = writeln!(
+        out,
+        "{}  {} › {}  {} {outcome}{retries}",
+        label(step.verdict(), style),
+        step.scenario,
+        step.step,
+        step.request
+    );
+    for check in step.checks.iter().filter(|c| c.verdict != Verdict::Passed) {
+        let mark = match check.verdict {
+            Verdict::Failed => style.paint("31", "✗"),
+            Verdict::Warning => style.paint("33", "!"),
+            _ => "-".to_string(),
+        };
+        let mut line = format!("      {mark} {}", check.id);
+        if let (Some(expected), Some(actual)) = (&check.expected, &check.actual) {
+            let _ = write!(line, ": expected {expected}, got {actual}");
+        }
+        if !check.message.is_empty() {
+            let sep = if check.expected.is_some() {
+                " — "
+            } else {
+                ": "
+            };
+            let _ = write!(line, "{sep}{}", check.message);
+        }
+        if let Some(origin) = &check.origin {
+            let _ = write!(line, "  ({origin})");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+pub fn summary(report: &Report, style: Style) -> String {
+    let steps = report.steps_by_verdict();
+    let checks = report.checks();
+    let verdict = if !report.complete {
+        style.paint("33;1", "INTERRUPTED")
+    } else if report.passed() {
+        style.paint("32;1", "PASSED")
+    } else {
+        style.paint("31;1", "FAILED")
+    };
+    let mut out = format!(
+        "\n{} steps: {} passed, {} failed, {} skipped, {} with warnings\n{} checks: {} passed, {} failed, {} skipped, {} warnings\n",
+        report.steps.len(),
+        steps.passed,
+        steps.failed,
+        steps.skipped,
+        steps.warnings,
+        checks.passed + checks.failed + checks.skipped + checks.warnings,
+        checks.passed,
+        checks.failed,
+        checks.skipped,
+        checks.warnings,
+    );
+    let failed = report.failed_ids();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "failed checks: {}", failed.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "{verdict} in {:.1} s",
+        report.duration_ms as f64 / 1000.0
+    );
+    out
+}
+
+/// The whole report as the terminal shows it.
+pub fn render(report: &Report, style: Style) -> String {
+    let mut out = header(report);
+    for s in &report.steps {
+        out.push_str(&step(s, style));
+    }
+    out.push_str(&summary(report, style));
+    out
+}

@@ -1,0 +1,738 @@
+//! Scenario files → [`Scenario`], strictly, with every diagnostic at once.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::model::*;
+use super::template::{json_variables, Template, UNIQUE};
+use crate::decode::{Decoder, Fields};
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::yaml::{self, Node};
+
+const TOP: &[&str] = &[
+    "name",
+    "description",
+    "vars",
+    "include",
+    "steps",
+    "auth_matrix",
+];
+const FRAGMENT: &[&str] = &["name", "description", "vars", "include", "steps"];
+const STEP: &[&str] = &["name", "request", "expect", "capture", "retry"];
+const REQUEST: &[&str] = &["method", "path", "query", "headers", "json", "auth"];
+const EXPECT: &[&str] = &[
+    "status",
+    "headers",
+    "content_type",
+    "schema",
+    "json",
+    "body",
+    "error",
+    "max_latency_ms",
+];
+const RETRY: &[&str] = &[
+    "on",
+    "max_attempts",
+    "honor_retry_after",
+    "base_ms",
+    "max_wait_ms",
+];
+const MATRIX: &[&str] = &["request", "status", "cases"];
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A scenario file and its source text (kept to render diagnostics).
+pub struct Loaded {
+    pub scenario: Option<Scenario>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Source text of every file read, by the name used in diagnostics.
+    pub sources: Vec<(String, String)>,
+}
+
+/// Loads and checks one scenario file.
+pub fn load(path: &Path) -> Loaded {
+    let mut loader = Loader {
+        sources: Vec::new(),
+        diagnostics: Vec::new(),
+        stack: Vec::new(),
+    };
+    let scenario = loader.scenario(path);
+    Loaded {
+        scenario: if loader.diagnostics.is_empty() {
+            scenario
+        } else {
+            None
+        },
+        diagnostics: loader.diagnostics,
+        sources: loader.sources,
+    }
+}
+
+struct Loader {
+    sources: Vec<(String, String)>,
+    diagnostics: Vec<Diagnostic>,
+    /// Files being included, outermost first (cycle detection).
+    stack: Vec<PathBuf>,
+}
+
+/// What one file contributes: its vars and steps (after its own includes).
+struct Part {
+    name: Option<String>,
+    vars: Vec<(String, Value)>,
+    steps: Vec<Step>,
+    auth_matrix: Vec<MatrixEntry>,
+}
+
+fn display(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn origin(dec: &Decoder, node: &Node) -> Origin {
+    Origin {
+        file: dec.file.clone(),
+        line: node.pos.line,
+        col: node.pos.col,
+    }
+}
+
+impl Loader {
+    fn read(&mut self, path: &Path, at: Option<(&Decoder, &Node)>) -> Option<Node> {
+        let name = display(path);
+        let source = match std::fs::read_to_string(path) {
+            Ok(source) => source,
+            Err(e) => {
+                let message = format!("cannot read `{name}`: {e}");
+                self.diagnostics.push(match at {
+                    Some((dec, node)) => Diagnostic::new(&dec.file, node.pos, message),
+                    None => Diagnostic::new(&name, Default::default(), message),
+                });
+                return None;
+            }
+        };
+        let parsed = yaml::parse(&source);
+        self.sources.push((name.clone(), source));
+        match parsed {
+            Ok(node) => Some(node),
+            Err(e) => {
+                self.diagnostics.push(Diagnostic::new(
+                    &name,
+                    e.pos,
+                    format!("invalid YAML: {}", e.message),
+                ));
+                None
+            }
+        }
+    }
+
+    fn scenario(&mut self, path: &Path) -> Option<Scenario> {
+        let root = self.read(path, None)?;
+        let mut dec = Decoder::new(display(path));
+        self.stack.push(path.to_path_buf());
+        let part = self.part(&root, path, &mut dec, TOP);
+        self.stack.pop();
+        let name = match part.name {
+            Some(name) => name,
+            None => {
+                if matches!(root.value, yaml::Value::Map(_)) {
+                    dec.error(&root, "a scenario is missing the required key `name`");
+                }
+                String::new()
+            }
+        };
+        if part.steps.is_empty() && part.auth_matrix.is_empty() && dec.diagnostics.is_empty() {
+            dec.error(&root, "a scenario needs `steps` or an `auth_matrix`");
+        }
+        self.diagnostics.append(&mut dec.diagnostics);
+        Some(Scenario {
+            name,
+            file: display(path),
+            origin: origin(&dec, &root),
+            vars: part.vars,
+            steps: part.steps,
+            auth_matrix: part.auth_matrix,
+        })
+    }
+
+    fn part(&mut self, root: &Node, path: &Path, dec: &mut Decoder, allowed: &[&str]) -> Part {
+        let mut part = Part {
+            name: None,
+            vars: Vec::new(),
+            steps: Vec::new(),
+            auth_matrix: Vec::new(),
+        };
+        let Some(fields) = dec.fields(root, "a scenario", allowed, &[]) else {
+            return part;
+        };
+        part.name = fields.get("name").and_then(|n| dec.string(n, "`name`"));
+        if let Some(node) = fields.get("description") {
+            dec.string(node, "`description`");
+        }
+        let dir = path.parent().unwrap_or(Path::new(""));
+        if let Some(list) = fields.get("include").and_then(|n| dec.list(n, "`include`")) {
+            for item in list {
+                let Some(relative) = dec.string(item, "an include") else {
+                    continue;
+                };
+                let target = dir.join(&relative);
+                if let Some(mut included) = self.include(&target, dec, item) {
+                    part.vars.append(&mut included.vars);
+                    part.steps.append(&mut included.steps);
+                }
+            }
+        }
+        if let Some(node) = fields.get("vars") {
+            for (name, _, value) in dec.string_map(node, "`vars`") {
+                part.vars.push((name, value.to_json()));
+            }
+        }
+        let mut known: HashSet<String> = UNIQUE.iter().map(|s| s.to_string()).collect();
+        known.extend(part.vars.iter().map(|(n, _)| n.clone()));
+        for step in &part.steps {
+            known.extend(step.capture.iter().map(|c| c.name.clone()));
+        }
+        for (name, value) in part.vars.clone() {
+            self.check_json_vars(
+                dec,
+                fields.get("vars").unwrap_or(root),
+                &value,
+                &known,
+                &name,
+            );
+        }
+        if let Some(list) = fields.get("steps").and_then(|n| dec.list(n, "`steps`")) {
+            let mut names: Vec<String> = part.steps.iter().map(|s| s.name.clone()).collect();
+            for item in list {
+                if let Some(step) = self.step(item, dir, dec, &known) {
+                    if names.contains(&step.name) {
+                        dec.error(item, format!("duplicate step name `{}`", step.name));
+                    }
+                    names.push(step.name.clone());
+                    known.extend(step.capture.iter().map(|c| c.name.clone()));
+                    part.steps.push(step);
+                }
+            }
+        }
+        if let Some(node) = fields.get("auth_matrix") {
+            let entries: Vec<&Node> = match &node.value {
+                yaml::Value::Seq(items) => items.iter().collect(),
+                _ => vec![node],
+            };
+            for entry in entries {
+                if let Some(m) = self.matrix_entry(entry, dec, &known) {
+                    part.auth_matrix.push(m);
+                }
+            }
+        }
+        part
+    }
+
+    fn include(&mut self, target: &Path, dec: &mut Decoder, at: &Node) -> Option<Part> {
+        let canonical = target
+            .canonicalize()
+            .unwrap_or_else(|_| target.to_path_buf());
+        let cycle = self
+            .stack
+            .iter()
+            .any(|p| p.canonicalize().unwrap_or_else(|_| p.clone()) == canonical);
+        if cycle {
+            let chain: Vec<String> = self
+                .stack
+                .iter()
+                .map(|p| display(p))
+                .chain([display(target)])
+                .collect();
+            dec.error_with_help(
+                at,
+                format!("include cycle: `{}` includes itself", display(target)),
+                format!("chain: {}", chain.join(" → ")),
+            );
+            return None;
+        }
+        let root = self.read(target, Some((dec, at)))?;
+        let mut inner = Decoder::new(display(target));
+        self.stack.push(target.to_path_buf());
+        let part = self.part(&root, target, &mut inner, FRAGMENT);
+        self.stack.pop();
+        self.diagnostics.append(&mut inner.diagnostics);
+        Some(part)
+    }
+
+    fn check_vars<'a>(
+        &self,
+        dec: &mut Decoder,
+        node: &Node,
+        names: impl IntoIterator<Item = &'a str>,
+        known: &HashSet<String>,
+    ) {
+        for name in names {
+            if known.contains(name) {
+                continue;
+            }
+            let message = format!("unknown variable `{name}`");
+            match did_you_mean(name, known.iter().map(String::as_str)) {
+                Some(s) => dec.error_with_help(node, message, format!("did you mean `{s}`?")),
+                None => dec.error_with_help(
+                    node,
+                    message,
+                    "define it in `vars`, capture it in an earlier step, or use unique.email / unique.id / unique.name",
+                ),
+            }
+        }
+    }
+
+    fn check_json_vars(
+        &self,
+        dec: &mut Decoder,
+        node: &Node,
+        value: &Value,
+        known: &HashSet<String>,
+        _what: &str,
+    ) {
+        match json_variables(value) {
+            Ok(names) => self.check_vars(dec, node, names.iter().map(String::as_str), known),
+            Err(e) => dec.error(node, e),
+        }
+    }
+
+    fn template(
+        &self,
+        dec: &mut Decoder,
+        node: &Node,
+        what: &str,
+        known: &HashSet<String>,
+    ) -> Option<Template> {
+        let text = dec.scalar(node, what)?;
+        match Template::parse(&text) {
+            Ok(t) => {
+                self.check_vars(dec, node, t.variables(), known);
+                Some(t)
+            }
+            Err(e) => {
+                dec.error(node, format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn step(
+        &mut self,
+        node: &Node,
+        dir: &Path,
+        dec: &mut Decoder,
+        known: &HashSet<String>,
+    ) -> Option<Step> {
+        let fields = dec.fields(node, "a step", STEP, &["name", "request", "expect"])?;
+        let name = fields
+            .get("name")
+            .and_then(|n| dec.string(n, "a step's `name`"));
+        let request = fields
+            .get("request")
+            .and_then(|n| self.request(n, dec, known));
+        let expect = fields
+            .get("expect")
+            .and_then(|n| self.expect(n, dir, dec, known));
+        let capture = fields
+            .get("capture")
+            .map(|n| self.captures(n, dec))
+            .unwrap_or_default();
+        let retry = fields.get("retry").and_then(|n| retry_policy(n, dec));
+        Some(Step {
+            name: name?,
+            origin: origin(dec, node),
+            request: request?,
+            expect: expect?,
+            capture,
+            retry,
+        })
+    }
+
+    fn request(
+        &self,
+        node: &Node,
+        dec: &mut Decoder,
+        known: &HashSet<String>,
+    ) -> Option<RequestSpec> {
+        let fields = dec.fields(node, "a request", REQUEST, &["method", "path"])?;
+        let method = fields.get("method").and_then(|n| {
+            let text = dec.string(n, "`method`")?.to_ascii_uppercase();
+            if METHODS.contains(&text.as_str()) {
+                Some(text)
+            } else {
+                dec.error_with_help(
+                    n,
+                    format!("unknown HTTP method `{text}`"),
+                    format!("expected one of: {}", METHODS.join(", ")),
+                );
+                None
+            }
+        });
+        let path = fields.get("path").and_then(|n| {
+            let t = self.template(dec, n, "`path`", known)?;
+            if !n.as_str().unwrap_or_default().starts_with('/') {
+                dec.error_with_help(
+                    n,
+                    "`path` must start with `/`",
+                    "the base URL comes from the profile or --target",
+                );
+                return None;
+            }
+            Some(t)
+        });
+        let query = self.template_map(&fields, "query", dec, known);
+        let headers = self.template_map(&fields, "headers", dec, known);
+        let json = fields.get("json").map(|n| {
+            let value = n.to_json();
+            self.check_json_vars(dec, n, &value, known, "json");
+            value
+        });
+        let auth = match fields.get("auth") {
+            Some(n) => dec.choice(n, "auth kind", &AuthKind::CHOICES)?,
+            None => AuthKind::Valid,
+        };
+        Some(RequestSpec {
+            method: method?,
+            path: path?,
+            query,
+            headers,
+            json,
+            auth,
+            origin: origin(dec, node),
+        })
+    }
+
+    fn template_map(
+        &self,
+        fields: &Fields,
+        key: &str,
+        dec: &mut Decoder,
+        known: &HashSet<String>,
+    ) -> Vec<(String, Template)> {
+        let Some(node) = fields.get(key) else {
+            return Vec::new();
+        };
+        dec.string_map(node, &format!("`{key}`"))
+            .into_iter()
+            .filter_map(|(name, _, value)| {
+                Some((
+                    name,
+                    self.template(dec, value, &format!("`{key}` value"), known)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn expect(
+        &mut self,
+        node: &Node,
+        dir: &Path,
+        dec: &mut Decoder,
+        known: &HashSet<String>,
+    ) -> Option<Expect> {
+        let fields = dec.fields(node, "`expect`", EXPECT, &["status"])?;
+        let mut expect = Expect {
+            origin: origin(dec, node),
+            ..Expect::default()
+        };
+        if let Some(n) = fields.get("status") {
+            expect.status_origin = origin(dec, n);
+            expect.status = statuses(n, dec, "`status`")?;
+        }
+        if let Some(n) = fields.get("headers") {
+            for (name, _, value) in dec.string_map(n, "`expect.headers`") {
+                if let Some(rule) = self.header_rule(value, dec, known) {
+                    expect.headers.push(HeaderExpect {
+                        name,
+                        rule,
+                        origin: origin(dec, value),
+                    });
+                }
+            }
+        }
+        expect.content_type = fields
+            .get("content_type")
+            .and_then(|n| dec.string(n, "`content_type`"));
+        expect.schema = fields.get("schema").and_then(|n| schema_ref(n, dir, dec));
+        if let Some(n) = fields.get("json") {
+            for (path_text, key, value) in dec.string_map(n, "`expect.json`") {
+                let Some(path) = json_path(&path_text, key, dec) else {
+                    continue;
+                };
+                let rule = match exists_rule(value) {
+                    Some(exists) => JsonRule::Exists(exists),
+                    None => {
+                        let expected = value.to_json();
+                        self.check_json_vars(dec, value, &expected, known, "json");
+                        JsonRule::Equals(expected)
+                    }
+                };
+                expect.json.push(JsonExpect {
+                    path_text,
+                    path,
+                    rule,
+                    origin: origin(dec, key),
+                });
+            }
+        }
+        if let Some(n) = fields.get("body") {
+            match n.as_str() {
+                Some("empty") => expect.body_empty = true,
+                _ => dec.error_with_help(
+                    n,
+                    "`body` must be `empty`",
+                    "check body content with `json`, `schema` or `error`",
+                ),
+            }
+        }
+        if let Some(n) = fields.get("error") {
+            expect.error = self
+                .template(dec, n, "`error`", known)
+                .map(|t| (t, origin(dec, n)));
+        }
+        expect.max_latency_ms = fields
+            .get("max_latency_ms")
+            .and_then(|n| dec.uint(n, "`max_latency_ms`"));
+        Some(expect)
+    }
+
+    fn header_rule(
+        &self,
+        node: &Node,
+        dec: &mut Decoder,
+        known: &HashSet<String>,
+    ) -> Option<HeaderRule> {
+        if !matches!(node.value, yaml::Value::Map(_)) {
+            return self
+                .template(dec, node, "a header value", known)
+                .map(HeaderRule::Equals);
+        }
+        let fields = dec.fields(
+            node,
+            "a header expectation",
+            &["equals", "matches", "present", "absent"],
+            &[],
+        )?;
+        let mut rules = Vec::new();
+        if let Some(n) = fields.get("equals") {
+            rules.extend(
+                self.template(dec, n, "`equals`", known)
+                    .map(HeaderRule::Equals),
+            );
+        }
+        if let Some(n) = fields.get("matches") {
+            let text = dec.string(n, "`matches`")?;
+            match regex::Regex::new(&text) {
+                Ok(re) => rules.push(HeaderRule::Matches(re)),
+                Err(e) => dec.error(n, format!("invalid regular expression: {e}")),
+            }
+        }
+        for (key, rule) in [
+            ("present", HeaderRule::Present),
+            ("absent", HeaderRule::Absent),
+        ] {
+            if let Some(n) = fields.get(key) {
+                match dec.boolean(n, &format!("`{key}`")) {
+                    Some(true) => rules.push(rule),
+                    Some(false) => dec.error_with_help(
+                        n,
+                        format!("`{key}: false` says nothing"),
+                        "use the other of present/absent",
+                    ),
+                    None => {}
+                }
+            }
+        }
+        if rules.len() != 1 {
+            dec.error(
+                node,
+                "a header expectation needs exactly one of equals, matches, present, absent",
+            );
+            return None;
+        }
+        rules.pop()
+    }
+
+    fn captures(&self, node: &Node, dec: &mut Decoder) -> Vec<Capture> {
+        let mut out = Vec::new();
+        for (name, _, value) in dec.string_map(node, "`capture`") {
+            let source = if let Some(text) = value.as_str() {
+                json_path(text, value, dec).map(|p| CaptureSource::Json(text.to_string(), p))
+            } else {
+                dec.fields(value, "a capture", &["header"], &["header"])
+                    .and_then(|f| f.get("header").and_then(|h| dec.string(h, "`header`")))
+                    .map(CaptureSource::Header)
+            };
+            if let Some(source) = source {
+                out.push(Capture {
+                    name,
+                    source,
+                    origin: origin(dec, value),
+                });
+            }
+        }
+        out
+    }
+
+    fn matrix_entry(
+        &self,
+        node: &Node,
+        dec: &mut Decoder,
+        known: &HashSet<String>,
+    ) -> Option<MatrixEntry> {
+        let fields = dec.fields(node, "an auth_matrix entry", MATRIX, &["request"])?;
+        let request = fields
+            .get("request")
+            .and_then(|n| self.request(n, dec, known))?;
+        let success = match fields.get("status") {
+            Some(n) => statuses(n, dec, "`status`")?,
+            None => vec![match request.method.as_str() {
+                "POST" => 201,
+                "DELETE" => 204,
+                _ => 200,
+            }],
+        };
+        let cases = match fields.get("cases") {
+            None => MatrixCase::ALL.to_vec(),
+            Some(n) => {
+                let choices: Vec<(&str, MatrixCase)> =
+                    MatrixCase::ALL.iter().map(|c| (c.name(), *c)).collect();
+                dec.list(n, "`cases`")?
+                    .iter()
+                    .filter_map(|item| dec.choice(item, "auth_matrix case", &choices))
+                    .collect()
+            }
+        };
+        Some(MatrixEntry {
+            request,
+            success,
+            cases,
+            origin: origin(dec, node),
+        })
+    }
+}
+
+fn statuses(node: &Node, dec: &mut Decoder, what: &str) -> Option<Vec<u16>> {
+    let one = |dec: &mut Decoder, n: &Node| -> Option<u16> {
+        let code = dec.uint(n, what)?;
+        if (100..=599).contains(&code) {
+            Some(code as u16)
+        } else {
+            dec.error(n, format!("{what}: {code} is not an HTTP status (100-599)"));
+            None
+        }
+    };
+    match &node.value {
+        yaml::Value::Seq(items) if !items.is_empty() => items.iter().map(|n| one(dec, n)).collect(),
+        yaml::Value::Seq(_) => {
+            dec.error(node, format!("{what} needs at least one status"));
+            None
+        }
+        _ => one(dec, node).map(|c| vec![c]),
+    }
+}
+
+fn exists_rule(node: &Node) -> Option<bool> {
+    let yaml::Value::Map(entries) = &node.value else {
+        return None;
+    };
+    match entries.as_slice() {
+        [(key, value)] if key.as_str() == Some("exists") => match value.value {
+            yaml::Value::Bool(b) => Some(b),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn json_path(text: &str, node: &Node, dec: &mut Decoder) -> Option<serde_json_path::JsonPath> {
+    match serde_json_path::JsonPath::parse(text) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            dec.error_with_help(
+                node,
+                format!("invalid JSONPath `{text}`: {e}"),
+                "JSONPath (RFC 9535) starts at `$`, e.g. `$.data[0].id`",
+            );
+            None
+        }
+    }
+}
+
+fn schema_ref(node: &Node, dir: &Path, dec: &mut Decoder) -> Option<SchemaRef> {
+    let fields = dec.fields(node, "`schema`", &["$ref"], &["$ref"])?;
+    let ref_node = fields.get("$ref")?;
+    let relative = dec.string(ref_node, "`$ref`")?;
+    let path = dir.join(&relative);
+    let compiled = load_schema(&path);
+    match compiled {
+        Ok(validator) => Some(SchemaRef {
+            path,
+            validator,
+            origin: origin(dec, ref_node),
+        }),
+        Err(message) => {
+            dec.error_with_help(ref_node, message, "`$ref` is relative to this file");
+            None
+        }
+    }
+}
+
+/// Reads and compiles a JSON Schema file; `$ref`s inside it resolve against its own
+/// location on disk (never the network).
+pub fn load_schema(path: &Path) -> Result<Arc<jsonschema::Validator>, String> {
+    let name = display(path);
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read schema `{name}`: {e}"))?;
+    let schema: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("schema `{name}` is not valid JSON: {e}"))?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let base = format!("file://{}", absolute.to_string_lossy());
+    jsonschema::options()
+        .with_base_uri(base)
+        .build(&schema)
+        .map(Arc::new)
+        .map_err(|e| format!("schema `{name}` does not compile: {e}"))
+}
+
+fn retry_policy(node: &Node, dec: &mut Decoder) -> Option<RetryPolicy> {
+    let fields = dec.fields(node, "`retry`", RETRY, &[])?;
+    let mut policy = RetryPolicy::default();
+    if let Some(n) = fields.get("on") {
+        policy.on = statuses(n, dec, "`retry.on`")?;
+    }
+    if let Some(n) = fields.get("max_attempts") {
+        let attempts = dec.uint(n, "`max_attempts`")?;
+        if !(1..=20).contains(&attempts) {
+            dec.error(n, "`max_attempts` must be between 1 and 20");
+            return None;
+        }
+        policy.max_attempts = attempts as u32;
+    }
+    if let Some(n) = fields.get("honor_retry_after") {
+        policy.honor_retry_after = dec.boolean(n, "`honor_retry_after`")?;
+    }
+    if let Some(n) = fields.get("base_ms") {
+        policy.base_ms = dec.uint(n, "`base_ms`")?;
+    }
+    if let Some(n) = fields.get("max_wait_ms") {
+        policy.max_wait_ms = dec.uint(n, "`max_wait_ms`")?;
+    }
+    Some(policy)
+}
+
+/// A request outside a scenario (profile probes and cleanups): `{{ id }}` refers to the
+/// probe's response, `unique.*` are available.
+pub fn parse_request(node: &Node, dec: &mut Decoder) -> Option<RequestSpec> {
+    let loader = Loader {
+        sources: Vec::new(),
+        diagnostics: Vec::new(),
+        stack: Vec::new(),
+    };
+    let known: HashSet<String> = UNIQUE
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["id".to_string()])
+        .collect();
+    loader.request(node, dec, &known)
+}
