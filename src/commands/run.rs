@@ -28,7 +28,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         .clone()
         .or_else(|| profile.scenarios.clone())
         .unwrap_or_else(|| PathBuf::from("scenarios"));
-    let scenarios = load_scenarios(&[scenario_root.clone()])?;
+    let scenarios = load_scenarios(std::slice::from_ref(&scenario_root))?;
     if scenarios.is_empty() {
         return Err(Error::Usage(format!(
             "no scenario files under `{}`",
