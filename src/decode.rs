@@ -75,6 +75,8 @@ impl Decoder {
             return None;
         };
         let mut entries: Vec<(&'n str, &'n Node, &'n Node)> = Vec::new();
+        // A misspelt required key is reported once, as the misspelling.
+        let mut suggested: Vec<&str> = Vec::new();
         for (key, value) in raw {
             let Some(name) = key.as_str() else {
                 self.error(
@@ -90,7 +92,10 @@ impl Decoder {
             if !allowed.contains(&name) {
                 let message = format!("unknown key `{name}` in {what}");
                 match did_you_mean(name, allowed.iter().copied()) {
-                    Some(s) => self.error_with_help(key, message, format!("did you mean `{s}`?")),
+                    Some(s) => {
+                        suggested.push(s);
+                        self.error_with_help(key, message, format!("did you mean `{s}`?"))
+                    }
                     None => self.error_with_help(
                         key,
                         message,
@@ -102,7 +107,7 @@ impl Decoder {
             entries.push((name, key, value));
         }
         for key in required {
-            if !entries.iter().any(|(k, _, _)| k == key) {
+            if !entries.iter().any(|(k, _, _)| k == key) && !suggested.contains(key) {
                 self.error(node, format!("{what} is missing the required key `{key}`"));
             }
         }

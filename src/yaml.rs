@@ -208,7 +208,20 @@ impl Builder {
     }
 
     fn close(&mut self) {
-        if let Some(open) = self.stack.pop() {
+        if let Some(mut open) = self.stack.pop() {
+            // A block collection's start event is reported after its first key or item;
+            // point at whichever comes first, so "missing key" diagnostics land on the
+            // collection's first line.
+            let first = match &open.node.value {
+                Value::Map(entries) => entries.first().map(|(k, _)| k.pos),
+                Value::Seq(items) => items.first().map(|i| i.pos),
+                _ => None,
+            };
+            if let Some(first) = first {
+                if (first.line, first.col) < (open.node.pos.line, open.node.pos.col) {
+                    open.node.pos = Pos { len: 1, ..first };
+                }
+            }
             self.attach(open.node, open.anchor);
         }
     }

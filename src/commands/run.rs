@@ -19,7 +19,7 @@ use crate::report::terminal::{self, Style};
 use crate::report::Report;
 use crate::scenario::AuthKind;
 use crate::secret::Secret;
-use crate::server::{KeyRing, KeyRole, RunningServer, ServerConfig};
+use crate::server::{KeyRing, RunningServer, ServerConfig};
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     let profile = load_profile(&args.profile)?;
@@ -129,66 +129,40 @@ async fn resolve_target(
     args: &RunArgs,
     profile: Profile,
 ) -> Result<(Arc<Target>, Option<RunningServer>), Error> {
-    let invalid = Secret::new(format!(
-        "tg_invalid_{:016x}{:016x}",
-        random_seed(),
-        random_seed()
-    ));
-    let key_vars: HashMap<AuthKind, String> = [
-        (AuthKind::Valid, profile.keys.primary.clone()),
-        (AuthKind::Second, profile.keys.second.clone()),
-        (AuthKind::Revoked, profile.keys.revoked.clone()),
-        (AuthKind::ReadOnly, profile.keys.readonly.clone()),
-        (AuthKind::Test, profile.keys.test.clone()),
-    ]
-    .into();
     let url = args.target.clone().or_else(|| profile.base_url.clone());
-    if let Some(url) = url {
-        profile::validate_base_url(&url).map_err(Error::Usage)?;
-        let mut keys: HashMap<AuthKind, Secret> = key_vars
-            .iter()
-            .filter_map(|(kind, var)| {
-                let value = std::env::var(var).ok().filter(|v| !v.trim().is_empty())?;
-                Some((*kind, Secret::new(value.trim())))
-            })
-            .collect();
-        if !keys.contains_key(&AuthKind::Valid) {
-            return Err(Error::Usage(format!(
-                "{} is not set: the primary API key is required to check {url} (export it, never pass it as an argument)",
-                profile.keys.primary
-            )));
-        }
-        keys.insert(AuthKind::Invalid, invalid);
-        let target = Target {
-            base_url: url.trim_end_matches('/').to_string(),
-            profile,
-            keys,
-            key_vars,
-        };
-        return Ok((Arc::new(target), None));
+    let Some(url) = url else {
+        let ring = KeyRing::generate();
+        let server = RunningServer::start(ServerConfig::new(profile.reference, ring.clone()))
+            .await
+            .map_err(|e| {
+                Error::Runtime(format!("cannot start the embedded reference server: {e}"))
+            })?;
+        let target = Target::embedded(server.base_url(), &ring, profile);
+        return Ok((Arc::new(target), Some(server)));
+    };
+    profile::validate_base_url(&url).map_err(Error::Usage)?;
+    let key_vars = contract::key_vars(&profile);
+    let mut keys: HashMap<AuthKind, Secret> = key_vars
+        .iter()
+        .filter_map(|(kind, var)| {
+            let value = std::env::var(var).ok().filter(|v| !v.trim().is_empty())?;
+            Some((*kind, Secret::new(value.trim())))
+        })
+        .collect();
+    if !keys.contains_key(&AuthKind::Valid) {
+        return Err(Error::Usage(format!(
+            "{} is not set: the primary API key is required to check {url} (export it, never pass it as an argument)",
+            profile.keys.primary
+        )));
     }
-    let ring = KeyRing::generate();
-    let server = RunningServer::start(ServerConfig::new(profile.reference, ring.clone()))
-        .await
-        .map_err(|e| Error::Runtime(format!("cannot start the embedded reference server: {e}")))?;
-    let mut keys: HashMap<AuthKind, Secret> = [
-        (AuthKind::Valid, KeyRole::Primary),
-        (AuthKind::Second, KeyRole::Second),
-        (AuthKind::Revoked, KeyRole::Revoked),
-        (AuthKind::ReadOnly, KeyRole::ReadOnly),
-        (AuthKind::Test, KeyRole::TestMode),
-    ]
-    .into_iter()
-    .map(|(kind, role)| (kind, Secret::new(ring.get(role).expect("generated"))))
-    .collect();
-    keys.insert(AuthKind::Invalid, invalid);
+    keys.insert(AuthKind::Invalid, contract::invalid_key());
     let target = Target {
-        base_url: server.base_url(),
+        base_url: url.trim_end_matches('/').to_string(),
         profile,
         keys,
         key_vars,
     };
-    Ok((Arc::new(target), Some(server)))
+    Ok((Arc::new(target), None))
 }
 
 /// One request to the base URL: any HTTP answer means the target is there.

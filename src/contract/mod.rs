@@ -20,6 +20,7 @@ use crate::scenario::{
     AuthKind, CaptureSource, MatrixCase, MatrixEntry, Origin, RequestSpec, Scenario, Step,
 };
 use crate::secret::{Redactor, Secret};
+use crate::server::{KeyRing, KeyRole};
 use client::{Exchange, HeaderValueText, Outgoing, TransportError};
 use pace::Pacer;
 use retry::Jitter;
@@ -36,9 +37,68 @@ pub struct Target {
 }
 
 impl Target {
+    /// The embedded reference server at `base_url` holding the keys of `ring`.
+    pub fn embedded(base_url: String, ring: &KeyRing, profile: Profile) -> Self {
+        let mut keys: HashMap<AuthKind, Secret> = [
+            (AuthKind::Valid, KeyRole::Primary),
+            (AuthKind::Second, KeyRole::Second),
+            (AuthKind::Revoked, KeyRole::Revoked),
+            (AuthKind::ReadOnly, KeyRole::ReadOnly),
+            (AuthKind::Test, KeyRole::TestMode),
+        ]
+        .into_iter()
+        .filter_map(|(kind, role)| Some((kind, Secret::new(ring.get(role)?))))
+        .collect();
+        keys.insert(AuthKind::Invalid, invalid_key());
+        Target {
+            base_url,
+            key_vars: key_vars(&profile),
+            profile,
+            keys,
+        }
+    }
+
     pub fn redactor(&self) -> Redactor {
         Redactor::new(self.keys.values().cloned())
     }
+}
+
+/// The environment variable behind each key role of `profile`.
+pub fn key_vars(profile: &Profile) -> HashMap<AuthKind, String> {
+    [
+        (AuthKind::Valid, profile.keys.primary.clone()),
+        (AuthKind::Second, profile.keys.second.clone()),
+        (AuthKind::Revoked, profile.keys.revoked.clone()),
+        (AuthKind::ReadOnly, profile.keys.readonly.clone()),
+        (AuthKind::Test, profile.keys.test.clone()),
+    ]
+    .into()
+}
+
+/// A key no server issued: random per run, so it cannot collide with a real one.
+pub fn invalid_key() -> Secret {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Secret::new(format!("tg_invalid_{hex}"))
+}
+
+/// Runs every scenario and returns the finished steps in completion order (tests and
+/// embedding; the CLI consumes the events live instead).
+pub async fn collect(
+    target: Arc<Target>,
+    scenarios: Vec<Scenario>,
+    run_id: String,
+    seed: u64,
+) -> Vec<StepResult> {
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let runner = tokio::spawn(run(target, scenarios, run_id, seed, sender));
+    let mut steps = Vec::new();
+    while let Some(Event::StepFinished(step)) = receiver.recv().await {
+        steps.push(step);
+    }
+    let _ = runner.await;
+    steps
 }
 
 /// Runs every scenario against `target`, sending one event per finished step.

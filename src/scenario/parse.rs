@@ -192,14 +192,8 @@ impl Loader {
         for step in &part.steps {
             known.extend(step.capture.iter().map(|c| c.name.clone()));
         }
-        for (name, value) in part.vars.clone() {
-            self.check_json_vars(
-                dec,
-                fields.get("vars").unwrap_or(root),
-                &value,
-                &known,
-                &name,
-            );
+        if let Some(node) = fields.get("vars") {
+            self.check_json_vars(dec, node, &known);
         }
         if let Some(list) = fields.get("steps").and_then(|n| dec.list(n, "`steps`")) {
             let mut names: Vec<String> = part.steps.iter().map(|s| s.name.clone()).collect();
@@ -282,17 +276,21 @@ impl Loader {
         }
     }
 
-    fn check_json_vars(
-        &self,
-        dec: &mut Decoder,
-        node: &Node,
-        value: &Value,
-        known: &HashSet<String>,
-        _what: &str,
-    ) {
-        match json_variables(value) {
-            Ok(names) => self.check_vars(dec, node, names.iter().map(String::as_str), known),
-            Err(e) => dec.error(node, e),
+    /// Checks the placeholders of every string in a YAML subtree, each at its own position.
+    fn check_json_vars(&self, dec: &mut Decoder, node: &Node, known: &HashSet<String>) {
+        match &node.value {
+            yaml::Value::Str(text) => match json_variables(&Value::String(text.clone())) {
+                Ok(names) => self.check_vars(dec, node, names.iter().map(String::as_str), known),
+                Err(e) => dec.error(node, e),
+            },
+            yaml::Value::Seq(items) => items
+                .iter()
+                .for_each(|item| self.check_json_vars(dec, item, known)),
+            yaml::Value::Map(entries) => entries.iter().for_each(|(k, v)| {
+                self.check_json_vars(dec, k, known);
+                self.check_json_vars(dec, v, known);
+            }),
+            _ => {}
         }
     }
 
@@ -383,9 +381,8 @@ impl Loader {
         let query = self.template_map(&fields, "query", dec, known);
         let headers = self.template_map(&fields, "headers", dec, known);
         let json = fields.get("json").map(|n| {
-            let value = n.to_json();
-            self.check_json_vars(dec, n, &value, known, "json");
-            value
+            self.check_json_vars(dec, n, known);
+            n.to_json()
         });
         let auth = match fields.get("auth") {
             Some(n) => dec.choice(n, "auth kind", &AuthKind::CHOICES)?,
@@ -462,9 +459,8 @@ impl Loader {
                 let rule = match exists_rule(value) {
                     Some(exists) => JsonRule::Exists(exists),
                     None => {
-                        let expected = value.to_json();
-                        self.check_json_vars(dec, value, &expected, known, "json");
-                        JsonRule::Equals(expected)
+                        self.check_json_vars(dec, value, known);
+                        JsonRule::Equals(value.to_json())
                     }
                 };
                 expect.json.push(JsonExpect {

@@ -1,0 +1,163 @@
+//! The shipped contract suites against the reference server: each passes against the
+//! matching server profile, and each contract fault is caught by exactly the check ids that
+//! name its promise.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tollgate::contract::{self, Target};
+use tollgate::event::{StepResult, Verdict};
+use tollgate::profile::{self, Profile};
+use tollgate::scenario::{self, parse, Scenario};
+use tollgate::server::{Fault, FaultSet, KeyRing, RunningServer, ServerConfig};
+
+fn load_profile(path: &str) -> Profile {
+    let loaded = profile::load(Path::new(path)).unwrap();
+    assert!(
+        loaded.diagnostics.is_empty(),
+        "{path}: {:?}",
+        loaded.diagnostics
+    );
+    loaded.profile.unwrap()
+}
+
+fn load_suite(profile: &Profile) -> Vec<Scenario> {
+    let root = profile
+        .scenarios
+        .clone()
+        .expect("shipped profiles name their scenarios");
+    scenario::discover(&root)
+        .unwrap()
+        .iter()
+        .map(|file| {
+            let loaded = parse::load(file);
+            assert!(
+                loaded.diagnostics.is_empty(),
+                "{}: {:?}",
+                file.display(),
+                loaded.diagnostics
+            );
+            loaded.scenario.unwrap()
+        })
+        .collect()
+}
+
+/// Runs a profile's suite against a fresh reference server with `faults`.
+async fn run_suite(profile_path: &str, faults: &[Fault]) -> Vec<StepResult> {
+    let profile = load_profile(profile_path);
+    let scenarios = load_suite(&profile);
+    let ring = KeyRing::generate();
+    let mut config = ServerConfig::new(profile.reference, ring.clone());
+    config.faults = FaultSet::new(faults.iter().copied());
+    let server = RunningServer::start(config).await.unwrap();
+    let target = Arc::new(Target::embedded(server.base_url(), &ring, profile));
+    let steps = contract::collect(target, scenarios, "test".into(), 7).await;
+    server.stop().await.unwrap();
+    steps
+}
+
+fn ids_with(steps: &[StepResult], verdict: Verdict) -> Vec<String> {
+    let mut ids: Vec<String> = steps
+        .iter()
+        .flat_map(|s| &s.checks)
+        .filter(|c| c.verdict == verdict)
+        .map(|c| c.id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn describe_failures(steps: &[StepResult]) -> String {
+    steps
+        .iter()
+        .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+        .filter(|(_, c)| c.verdict == Verdict::Failed)
+        .map(|(s, c)| {
+            format!(
+                "{} › {}: {} expected {:?} got {:?} {}",
+                s.scenario, s.step, c.id, c.expected, c.actual, c.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_suite_passes_against_its_reference_server() {
+    for profile in [
+        "tollgate.yaml",
+        "profiles/x-api-key.yaml",
+        "profiles/users-v1.yaml",
+    ] {
+        let steps = run_suite(profile, &[]).await;
+        assert!(
+            steps.len() >= 20,
+            "{profile}: only {} steps ran",
+            steps.len()
+        );
+        assert_eq!(
+            ids_with(&steps, Verdict::Failed),
+            Vec::<String>::new(),
+            "{profile}:\n{}",
+            describe_failures(&steps)
+        );
+        assert_eq!(
+            ids_with(&steps, Verdict::Skipped),
+            Vec::<String>::new(),
+            "{profile}: nothing is skipped when every key exists"
+        );
+        assert_eq!(
+            ids_with(&steps, Verdict::Warning),
+            Vec::<String>::new(),
+            "{profile}"
+        );
+        let passed = ids_with(&steps, Verdict::Passed);
+        for id in [
+            "expect.status",
+            "expect.schema",
+            "expect.json",
+            "expect.error",
+            "error.shape",
+            "secret.echo",
+            "auth.revoked.status",
+            "auth.none.body",
+        ] {
+            assert!(
+                passed.contains(&id.to_string()),
+                "{profile}: no `{id}` check ran"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_contract_fault_fails_exactly_the_checks_of_its_promise() {
+    let cases: [(Fault, &[&str]); 6] = [
+        (Fault::Revoked401, &["auth.revoked.status"]),
+        (
+            Fault::AuthBypass,
+            &["auth.none.status", "auth.query.status"],
+        ),
+        (Fault::BearerIgnored, &["auth.alternate.status"]),
+        (Fault::ErrorShape, &["error.shape"]),
+        (
+            Fault::WrongStatus,
+            &[
+                "auth.alternate.status",
+                "auth.valid.status",
+                "expect.status",
+            ],
+        ),
+        (Fault::EchoKey, &["secret.echo"]),
+    ];
+    for (fault, expected) in cases {
+        let steps = run_suite("tollgate.yaml", &[fault]).await;
+        assert_eq!(
+            ids_with(&steps, Verdict::Failed),
+            expected,
+            "fault {fault}:\n{}",
+            describe_failures(&steps)
+        );
+    }
+}
