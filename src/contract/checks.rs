@@ -98,18 +98,16 @@ fn secret_echo(exchange: &Exchange, presented: &[Secret], all_keys: &Redactor) -
     });
     match (in_body, in_header) {
         (false, None) => CheckResult::passed("secret.echo"),
-        (true, _) => CheckResult::failed(
+        (true, _) => CheckResult::new(
             "secret.echo",
-            "no API key in the response",
-            "the body contains an API key",
-        )
-        .with_message("the response echoes an API key (shown redacted)"),
-        (false, Some(name)) => CheckResult::failed(
+            Verdict::Failed,
+            "the response body contains an API key",
+        ),
+        (false, Some(name)) => CheckResult::new(
             "secret.echo",
-            "no API key in the response",
-            format!("header `{name}` contains an API key"),
-        )
-        .with_message("the response echoes an API key (shown redacted)"),
+            Verdict::Failed,
+            format!("the `{name}` header contains an API key"),
+        ),
     }
 }
 

@@ -1,0 +1,210 @@
+//! `tollgate run` and `tollgate lint` as a user runs them: terminal text, exit codes, and
+//! no key in any output.
+
+use std::process::{Command, Output};
+
+use tollgate::server::{
+    Fault, FaultSet, KeyRing, KeyRole, RunningServer, ServerConfig, ServerProfile,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+const KEY_VARS: [(&str, KeyRole); 5] = [
+    ("OURO_API_KEY", KeyRole::Primary),
+    ("OURO_API_KEY_2", KeyRole::Second),
+    ("OURO_TEST_API_KEY", KeyRole::TestMode),
+    ("OURO_API_KEY_READONLY", KeyRole::ReadOnly),
+    ("OURO_API_KEY_REVOKED", KeyRole::Revoked),
+];
+
+fn tollgate(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).env("NO_COLOR", "1");
+    for (var, _) in KEY_VARS {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// Replaces what changes between runs: ports, latencies, durations, the version.
+fn normalize(output: &str) -> String {
+    let rules = [
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+        (r"→ (\d{3}) +\d+ ms", "→ $1 N ms"),
+        (r"in \d+\.\d s", "in N s"),
+        (r"tollgate \d+\.\d+\.\d+", "tollgate VERSION"),
+        (r"(usr|file)_\d+", "${1}_ID"),
+    ];
+    rules
+        .iter()
+        .fold(output.to_string(), |text, (pattern, replacement)| {
+            regex::Regex::new(pattern)
+                .unwrap()
+                .replace_all(&text, *replacement)
+                .into_owned()
+        })
+}
+
+#[test]
+fn run_against_the_embedded_server_passes_and_prints_one_line_per_step() {
+    let output = tollgate(&[
+        "run",
+        "--scenarios",
+        "scenarios/ouro/search.yaml",
+        "--seed",
+        "1",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    insta::assert_snapshot!(normalize(&text(&output.stdout)));
+}
+
+#[test]
+fn the_default_run_passes_every_shipped_check() {
+    let output = tollgate(&["run"]).output().unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("PASSED"), "{stdout}");
+    assert!(stdout.contains("0 failed"), "{stdout}");
+}
+
+/// A reference server with `faults`, and the environment that points the CLI at it.
+fn faulty_server(
+    runtime: &tokio::runtime::Runtime,
+    faults: &[Fault],
+) -> (RunningServer, Vec<(String, String)>) {
+    let ring = KeyRing::generate();
+    let mut config = ServerConfig::new(ServerProfile::Ouro, ring.clone());
+    config.faults = FaultSet::new(faults.iter().copied());
+    let server = runtime.block_on(RunningServer::start(config)).unwrap();
+    let env = KEY_VARS
+        .iter()
+        .map(|(var, role)| (var.to_string(), ring.get(*role).unwrap().to_string()))
+        .collect();
+    (server, env)
+}
+
+fn run_against(url: &str, env: &[(String, String)], scenarios: &str) -> Output {
+    let mut command = tollgate(&[
+        "run",
+        "--target",
+        url,
+        "--scenarios",
+        scenarios,
+        "--seed",
+        "1",
+    ]);
+    for (var, value) in env {
+        command.env(var, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn a_failing_check_shows_expected_actual_and_the_scenario_line_and_exits_1() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (server, env) = faulty_server(&runtime, &[Fault::WrongStatus, Fault::EchoKey]);
+    let output = run_against(&server.base_url(), &env, "scenarios/ouro/files.yaml");
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    for (_, key) in &env {
+        assert!(
+            !stdout.contains(key.as_str()) && !text(&output.stderr).contains(key.as_str()),
+            "a key leaked"
+        );
+    }
+    insta::assert_snapshot!(normalize(&stdout));
+}
+
+#[test]
+fn a_real_target_needs_the_primary_key_from_the_environment() {
+    let output = tollgate(&["run", "--target", "https://staging.example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("OURO_API_KEY is not set"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_target_is_a_runtime_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let output = run_against(
+        &url,
+        &[("OURO_API_KEY".into(), "k".into())],
+        "scenarios/ouro",
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains(&format!("cannot reach {url}")), "{stderr}");
+}
+
+#[test]
+fn a_url_with_credentials_is_refused() {
+    let output = tollgate(&["run", "--target", "https://user:pw@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("credentials in the URL"));
+}
+
+#[test]
+fn lint_reports_every_broken_file_at_once_and_exits_2() {
+    let output = tollgate(&["lint", "tests/lint"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    for file in [
+        "wrong_type",
+        "unknown_key",
+        "missing_status",
+        "bad_ref",
+        "bad_syntax",
+        "duplicate_step",
+        "bad_jsonpath",
+        "include_cycle",
+        "unknown_variable",
+    ] {
+        assert!(
+            stderr.contains(&format!("tests/lint/{file}.yaml:")) || file == "include_cycle",
+            "{file} missing:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("_cycle_b.yaml"), "{stderr}");
+}
+
+#[test]
+fn lint_of_the_shipped_files_is_clean() {
+    let output = tollgate(&[
+        "lint",
+        "tollgate.yaml",
+        "profiles/x-api-key.yaml",
+        "profiles/users-v1.yaml",
+        "scenarios",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("no problems"));
+}
