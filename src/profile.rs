@@ -19,6 +19,7 @@ const TOP: &[&str] = &[
     "reference",
     "base_url",
     "scenarios",
+    "snapshots",
     "auth",
     "alternate_auth",
     "keys",
@@ -43,6 +44,8 @@ pub struct Profile {
     pub reference: ServerProfile,
     pub base_url: Option<String>,
     pub scenarios: Option<PathBuf>,
+    /// Where response snapshots live (default `snapshots/` in the working directory).
+    pub snapshots: PathBuf,
     pub auth: AuthSpec,
     pub alternate_auth: Vec<AuthSpec>,
     pub keys: KeyVars,
@@ -189,6 +192,27 @@ pub fn load(path: &Path) -> Result<LoadedProfile, String> {
     })
 }
 
+/// `a/b/../c` → `a/c`, without touching the file system, so paths in messages and reports
+/// read the way a user would write them.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir
+                if matches!(
+                    out.components().next_back(),
+                    Some(std::path::Component::Normal(_))
+                ) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
     let fields = dec.fields(root, "the profile", TOP, &["name", "auth"])?;
     let dir = path.parent().unwrap_or(Path::new(""));
@@ -219,7 +243,12 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
     let scenarios = fields
         .get("scenarios")
         .and_then(|n| dec.string(n, "`scenarios`"))
-        .map(|s| dir.join(s));
+        .map(|s| normalize(&dir.join(s)));
+    let snapshots = fields
+        .get("snapshots")
+        .and_then(|n| dec.string(n, "`snapshots`"))
+        .map(|s| normalize(&dir.join(s)))
+        .unwrap_or_else(|| PathBuf::from("snapshots"));
     let auth = fields.get("auth").and_then(|n| auth_spec(n, dec));
     let alternate_auth = match fields.get("alternate_auth") {
         None => Vec::new(),
@@ -252,6 +281,7 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
         reference: reference?,
         base_url,
         scenarios,
+        snapshots,
         auth: auth?,
         alternate_auth,
         keys,
@@ -495,4 +525,19 @@ fn concurrency_spec(node: &Node, dec: &mut Decoder) -> Option<ConcurrencySpec> {
         limit: limit? as u32,
         probe: probe?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_lexically() {
+        assert_eq!(
+            normalize(Path::new("profiles/../scenarios/users-v1")),
+            Path::new("scenarios/users-v1")
+        );
+        assert_eq!(normalize(Path::new("./a/./b")), Path::new("a/b"));
+        assert_eq!(normalize(Path::new("../x")), Path::new("../x"));
+    }
 }

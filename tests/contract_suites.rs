@@ -50,10 +50,40 @@ async fn run_suite(profile_path: &str, faults: &[Fault]) -> Vec<StepResult> {
     let mut config = ServerConfig::new(profile.reference, ring.clone());
     config.faults = FaultSet::new(faults.iter().copied());
     let server = RunningServer::start(config).await.unwrap();
-    let target = Arc::new(Target::embedded(server.base_url(), &ring, profile));
-    let steps = contract::collect(target, scenarios, "test".into(), 7).await;
+    let mut target = Target::embedded(server.base_url(), &ring, profile);
+    // Compare against a copy: a failing snapshot writes a `.snap.new`, never into the repo.
+    target.snapshots.dir = copy_of_snapshots();
+    let steps = contract::collect(Arc::new(target), scenarios, "test".into(), 7).await;
+    let _ = std::fs::remove_dir_all(&target_dir_of_copy());
     server.stop().await.unwrap();
     steps
+}
+
+fn target_dir_of_copy() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "tollgate-suite-snapshots-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ))
+}
+
+fn copy_of_snapshots() -> std::path::PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    let dir = target_dir_of_copy();
+    let _ = std::fs::remove_dir_all(&dir);
+    copy(Path::new("snapshots"), &dir);
+    dir
 }
 
 fn ids_with(steps: &[StepResult], verdict: Verdict) -> Vec<String> {
@@ -160,4 +190,66 @@ async fn each_contract_fault_fails_exactly_the_checks_of_its_promise() {
             describe_failures(&steps)
         );
     }
+}
+
+#[tokio::test]
+async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
+    let dir = std::env::temp_dir().join(format!("tollgate-snapshots-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let profile = load_profile("tollgate.yaml");
+    let loaded = parse::load(Path::new("scenarios/ouro/files.yaml"));
+    let scenarios = vec![loaded.scenario.unwrap()];
+    let ring = KeyRing::generate();
+    let server = RunningServer::start(ServerConfig::new(profile.reference, ring.clone()))
+        .await
+        .unwrap();
+    let snapshot_of = |update: bool| {
+        let mut target = Target::embedded(server.base_url(), &ring, profile.clone());
+        target.snapshots.dir = dir.clone();
+        target.snapshots.update = update;
+        let scenarios = scenarios.clone();
+        async move {
+            let steps = contract::collect(Arc::new(target), scenarios, "snap".into(), 1).await;
+            steps
+                .iter()
+                .flat_map(|s| s.checks.clone())
+                .find(|c| c.id == "expect.snapshot")
+                .unwrap()
+        }
+    };
+    let stored = dir.join("scenarios/ouro/files/file.snap");
+
+    let missing = snapshot_of(false).await;
+    assert_eq!(
+        missing.verdict,
+        Verdict::Failed,
+        "a missing snapshot fails: {missing:?}"
+    );
+    assert!(
+        stored.with_extension("snap.new").exists(),
+        "the new body waits for review"
+    );
+
+    assert_eq!(snapshot_of(true).await.verdict, Verdict::Passed);
+    assert!(stored.exists() && !stored.with_extension("snap.new").exists());
+    assert_eq!(
+        snapshot_of(false).await.verdict,
+        Verdict::Passed,
+        "an unchanged body matches"
+    );
+
+    let text = std::fs::read_to_string(&stored).unwrap();
+    std::fs::write(&stored, text.replace("hello tollgate", "goodbye")).unwrap();
+    let changed = snapshot_of(false).await;
+    assert_eq!(changed.verdict, Verdict::Failed);
+    assert_eq!(
+        changed.expected.as_deref(),
+        Some("line 2:   \"content\": \"goodbye\",")
+    );
+    assert_eq!(
+        changed.actual.as_deref(),
+        Some("line 2:   \"content\": \"hello tollgate\",")
+    );
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

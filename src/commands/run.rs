@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::lint::{load_scenarios, print_diagnostics};
 use crate::cli::{Phase, RunArgs};
+use crate::contract::snapshot::SnapshotStore;
 use crate::contract::{self, Target};
 use crate::error::{exit, Error};
 use crate::profile::{self, Profile};
@@ -137,7 +138,8 @@ async fn resolve_target(
             .map_err(|e| {
                 Error::Runtime(format!("cannot start the embedded reference server: {e}"))
             })?;
-        let target = Target::embedded(server.base_url(), &ring, profile);
+        let mut target = Target::embedded(server.base_url(), &ring, profile);
+        target.snapshots.update = args.update_snapshots;
         return Ok((Arc::new(target), Some(server)));
     };
     profile::validate_base_url(&url).map_err(Error::Usage)?;
@@ -158,6 +160,10 @@ async fn resolve_target(
     keys.insert(AuthKind::Invalid, contract::invalid_key());
     let target = Target {
         base_url: url.trim_end_matches('/').to_string(),
+        snapshots: SnapshotStore {
+            dir: profile.snapshots.clone(),
+            update: args.update_snapshots,
+        },
         profile,
         keys,
         key_vars,

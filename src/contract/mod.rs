@@ -5,6 +5,7 @@ pub mod checks;
 pub mod client;
 pub mod pace;
 pub mod retry;
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::server::{KeyRing, KeyRole};
 use client::{Exchange, HeaderValueText, Outgoing, TransportError};
 use pace::Pacer;
 use retry::Jitter;
+use snapshot::SnapshotStore;
 
 /// Everything the runner needs to know about the deployment under test.
 #[derive(Debug)]
@@ -34,6 +36,7 @@ pub struct Target {
     pub keys: HashMap<AuthKind, Secret>,
     /// The environment variable behind each role, for skip reasons.
     pub key_vars: HashMap<AuthKind, String>,
+    pub snapshots: SnapshotStore,
 }
 
 impl Target {
@@ -53,6 +56,10 @@ impl Target {
         Target {
             base_url,
             key_vars: key_vars(&profile),
+            snapshots: SnapshotStore {
+                dir: profile.snapshots.clone(),
+                update: false,
+            },
             profile,
             keys,
         }
@@ -244,6 +251,13 @@ impl Runner {
         result
             .checks
             .extend(checks::expectations(&exchange, &step.expect, errors, vars));
+        if let Some(spec) = &step.expect.snapshot {
+            let body = snapshot::redacted_body(&exchange.body, spec, &self.redactor);
+            let label = format!("{} › {}", scenario.name, step.name);
+            let check =
+                snapshot::check(&self.target.snapshots, &scenario.file, &label, spec, &body);
+            result.checks.push(check.at(&step.expect.origin));
+        }
         result.checks.extend(checks::built_in(
             &exchange,
             errors,

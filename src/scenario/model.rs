@@ -88,7 +88,16 @@ pub struct Expect {
     /// The error message, read through the profile's error shape.
     pub error: Option<(Template, Origin)>,
     pub max_latency_ms: Option<u64>,
+    pub snapshot: Option<SnapshotSpec>,
     pub origin: Origin,
+}
+
+/// `snapshot: name` or `snapshot: { name, redact: [JSONPath...] }`.
+#[derive(Debug, Clone)]
+pub struct SnapshotSpec {
+    pub name: String,
+    /// Extra paths replaced by `[redacted]` (ids, timestamps and keys always are).
+    pub redact: Vec<serde_json_path::JsonPath>,
 }
 
 #[derive(Debug, Clone)]

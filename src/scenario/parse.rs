@@ -32,6 +32,7 @@ const EXPECT: &[&str] = &[
     "body",
     "error",
     "max_latency_ms",
+    "snapshot",
 ];
 const RETRY: &[&str] = &[
     "on",
@@ -175,7 +176,7 @@ impl Loader {
                 let Some(relative) = dec.string(item, "an include") else {
                     continue;
                 };
-                let target = dir.join(&relative);
+                let target = crate::profile::normalize(&dir.join(&relative));
                 if let Some(mut included) = self.include(&target, dec, item) {
                     part.vars.append(&mut included.vars);
                     part.steps.append(&mut included.steps);
@@ -203,6 +204,20 @@ impl Loader {
                         dec.error(item, format!("duplicate step name `{}`", step.name));
                     }
                     names.push(step.name.clone());
+                    if let Some(snapshot) = &step.expect.snapshot {
+                        let taken = part.steps.iter().any(|s| {
+                            s.expect
+                                .snapshot
+                                .as_ref()
+                                .is_some_and(|o| o.name == snapshot.name)
+                        });
+                        if taken {
+                            dec.error(
+                                item,
+                                format!("two steps write the snapshot `{}`", snapshot.name),
+                            );
+                        }
+                    }
                     known.extend(step.capture.iter().map(|c| c.name.clone()));
                     part.steps.push(step);
                 }
@@ -489,6 +504,7 @@ impl Loader {
         expect.max_latency_ms = fields
             .get("max_latency_ms")
             .and_then(|n| dec.uint(n, "`max_latency_ms`"));
+        expect.snapshot = fields.get("snapshot").and_then(|n| snapshot_spec(n, dec));
         Some(expect)
     }
 
@@ -628,6 +644,41 @@ fn statuses(node: &Node, dec: &mut Decoder, what: &str) -> Option<Vec<u16>> {
     }
 }
 
+fn snapshot_spec(node: &Node, dec: &mut Decoder) -> Option<SnapshotSpec> {
+    let (name_node, redact) = match &node.value {
+        yaml::Value::Str(_) => (node, Vec::new()),
+        _ => {
+            let fields = dec.fields(node, "`snapshot`", &["name", "redact"], &["name"])?;
+            let redact = match fields.get("redact") {
+                None => Vec::new(),
+                Some(list) => dec
+                    .list(list, "`redact`")?
+                    .iter()
+                    .filter_map(|item| {
+                        let text = dec.string(item, "a redaction")?;
+                        json_path(&text, item, dec)
+                    })
+                    .collect(),
+            };
+            (fields.get("name")?, redact)
+        }
+    };
+    let name = dec.string(name_node, "a snapshot name")?;
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        dec.error_with_help(
+            name_node,
+            format!("`{name}` is not a snapshot name"),
+            "use letters, digits, - and _ (it becomes a file name)",
+        );
+        return None;
+    }
+    Some(SnapshotSpec { name, redact })
+}
+
 fn exists_rule(node: &Node) -> Option<bool> {
     let yaml::Value::Map(entries) = &node.value else {
         return None;
@@ -659,7 +710,7 @@ fn schema_ref(node: &Node, dir: &Path, dec: &mut Decoder) -> Option<SchemaRef> {
     let fields = dec.fields(node, "`schema`", &["$ref"], &["$ref"])?;
     let ref_node = fields.get("$ref")?;
     let relative = dec.string(ref_node, "`$ref`")?;
-    let path = dir.join(&relative);
+    let path = crate::profile::normalize(&dir.join(&relative));
     let compiled = load_schema(&path);
     match compiled {
         Ok(validator) => Some(SchemaRef {

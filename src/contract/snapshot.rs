@@ -1,0 +1,220 @@
+//! Response-body snapshots in insta's `.snap` format, so they are reviewable with
+//! `cargo insta review`.
+//!
+//! Bodies are redacted before they are compared or written: ids and timestamps (which change
+//! every run), any path the step names, and every API key (which must never reach a file).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::event::{CheckResult, Verdict};
+use crate::scenario::SnapshotSpec;
+use crate::secret::Redactor;
+
+/// Where snapshots live and whether this run rewrites them.
+#[derive(Debug, Clone)]
+pub struct SnapshotStore {
+    pub dir: PathBuf,
+    pub update: bool,
+}
+
+/// `snapshots/<scenario file without extension>/<name>.snap`, with the scenario path made
+/// relative and stripped of `..` so it stays inside the snapshot folder.
+fn snapshot_path(dir: &Path, scenario_file: &str, name: &str) -> PathBuf {
+    let stem: PathBuf = Path::new(scenario_file)
+        .with_extension("")
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(part) => Some(part.to_os_string()),
+            _ => None,
+        })
+        .collect();
+    dir.join(stem).join(format!("{name}.snap"))
+}
+
+/// The body as it is stored: pretty JSON with redactions, or the text itself.
+pub fn redacted_body(body: &[u8], spec: &SnapshotSpec, secrets: &Redactor) -> String {
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(mut json) => {
+            redact_defaults(&mut json);
+            for path in &spec.redact {
+                let pointers: Vec<String> = path
+                    .query_located(&json)
+                    .locations()
+                    .map(|l| l.to_json_pointer())
+                    .collect();
+                for pointer in pointers {
+                    if let Some(slot) = json.pointer_mut(&pointer) {
+                        *slot = Value::String("[redacted]".into());
+                    }
+                }
+            }
+            serde_json::to_string_pretty(&json).expect("JSON serializes")
+        }
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    secrets.redact(&text)
+}
+
+/// Ids and timestamps change on every run: replace them wherever they appear.
+fn redact_defaults(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                let is_id = key == "id" || key.ends_with("_id");
+                match field {
+                    Value::String(_) | Value::Number(_) if is_id => {
+                        *field = Value::String("[id]".into())
+                    }
+                    Value::String(s) if looks_like_timestamp(s) => {
+                        *field = Value::String("[timestamp]".into())
+                    }
+                    _ => redact_defaults(field),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_defaults),
+        Value::String(s) if looks_like_timestamp(s) => *value = Value::String("[timestamp]".into()),
+        _ => {}
+    }
+}
+
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b'T' || b[10] == b' ')
+        && b[13] == b':'
+        && humantime::parse_rfc3339_weak(&s[..19]).is_ok()
+}
+
+fn render_snap(source: &str, expression: &str, body: &str) -> String {
+    format!(
+        "---\nsource: {source}\nexpression: {}\n---\n{body}\n",
+        serde_json::to_string(expression).expect("a string serializes")
+    )
+}
+
+/// The stored body of a `.snap` file: everything after the second `---` line.
+fn stored_body(snap: &str) -> Option<&str> {
+    let rest = snap.strip_prefix("---\n")?;
+    let end = rest.find("\n---\n")?;
+    Some(rest[end + 5..].trim_end_matches('\n'))
+}
+
+/// Compares (or, when updating, writes) the snapshot of one response.
+pub fn check(
+    store: &SnapshotStore,
+    scenario_file: &str,
+    step: &str,
+    spec: &SnapshotSpec,
+    actual: &str,
+) -> CheckResult {
+    let id = "expect.snapshot";
+    let path = snapshot_path(&store.dir, scenario_file, &spec.name);
+    let shown = path.display().to_string();
+    let expression = format!("{step}");
+    let write = |target: &Path| -> Result<(), String> {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(target, render_snap(scenario_file, &expression, actual))
+            .map_err(|e| format!("cannot write {}: {e}", target.display()))
+    };
+    let existing = std::fs::read_to_string(&path).ok();
+    let matches = existing.as_deref().and_then(stored_body) == Some(actual.trim_end_matches('\n'));
+    if matches {
+        let _ = std::fs::remove_file(path.with_extension("snap.new"));
+        return CheckResult::passed(id);
+    }
+    if store.update {
+        return match write(&path) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(path.with_extension("snap.new"));
+                CheckResult::passed(id).with_message(format!("wrote {shown}"))
+            }
+            Err(e) => CheckResult::new(id, Verdict::Failed, e),
+        };
+    }
+    let pending = path.with_extension("snap.new");
+    let note = match write(&pending) {
+        Ok(()) => format!("the new body is in {} (review with `cargo insta review`, or rerun with --update-snapshots)", pending.display()),
+        Err(e) => e,
+    };
+    match existing.as_deref().and_then(stored_body) {
+        None => CheckResult::new(
+            id,
+            Verdict::Failed,
+            format!("no snapshot {shown} yet: {note}"),
+        ),
+        Some(expected) => {
+            let (line, want, got) = first_difference(expected, actual);
+            CheckResult::failed(
+                id,
+                format!("line {line}: {want}"),
+                format!("line {line}: {got}"),
+            )
+            .with_message(format!("differs from {shown}; {note}"))
+        }
+    }
+}
+
+fn first_difference<'a>(expected: &'a str, actual: &'a str) -> (usize, &'a str, &'a str) {
+    let mut e = expected.lines();
+    let mut a = actual.lines();
+    let mut line = 1;
+    loop {
+        match (e.next(), a.next()) {
+            (Some(x), Some(y)) if x == y => line += 1,
+            (x, y) => return (line, x.unwrap_or("(end)"), y.unwrap_or("(end)")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn spec(redact: &[&str]) -> SnapshotSpec {
+        SnapshotSpec {
+            name: "s".into(),
+            redact: redact
+                .iter()
+                .map(|p| serde_json_path::JsonPath::parse(p).unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn ids_timestamps_named_paths_and_keys_are_redacted() {
+        let body = br#"{"id":"usr_9","owner_id":3,"name":"k-secret-1","created_at":"2026-11-23T19:00:00Z","data":[{"email":"a@b.c"}]}"#;
+        let secrets = Redactor::new([Secret::new("k-secret-1")]);
+        let text = redacted_body(body, &spec(&["$.data[*].email"]), &secrets);
+        assert_eq!(
+            text,
+            "{\n  \"created_at\": \"[timestamp]\",\n  \"data\": [\n    {\n      \"email\": \"[redacted]\"\n    }\n  ],\n  \"id\": \"[id]\",\n  \"name\": \"<redacted>\",\n  \"owner_id\": \"[id]\"\n}"
+        );
+    }
+
+    #[test]
+    fn snapshot_paths_stay_inside_the_folder() {
+        let path = snapshot_path(
+            Path::new("snapshots"),
+            "../scenarios/ouro/users.yaml",
+            "get",
+        );
+        assert_eq!(path, Path::new("snapshots/scenarios/ouro/users/get.snap"));
+    }
+
+    #[test]
+    fn stored_bodies_round_trip_and_differences_are_located() {
+        let snap = render_snap("a.yaml", "users › get", "{\n  \"a\": 1\n}");
+        assert_eq!(stored_body(&snap), Some("{\n  \"a\": 1\n}"));
+        assert_eq!(first_difference("x\ny", "x\nz"), (2, "y", "z"));
+        assert_eq!(first_difference("x", "x\nz"), (2, "(end)", "z"));
+    }
+}
