@@ -115,13 +115,12 @@ pub fn check(
     let id = "expect.snapshot";
     let path = snapshot_path(&store.dir, scenario_file, &spec.name);
     let shown = path.display().to_string();
-    let expression = format!("{step}");
     let write = |target: &Path| -> Result<(), String> {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        std::fs::write(target, render_snap(scenario_file, &expression, actual))
+        std::fs::write(target, render_snap(scenario_file, step, actual))
             .map_err(|e| format!("cannot write {}: {e}", target.display()))
     };
     let existing = std::fs::read_to_string(&path).ok();
