@@ -54,7 +54,7 @@ async fn run_suite(profile_path: &str, faults: &[Fault]) -> Vec<StepResult> {
     // Compare against a copy: a failing snapshot writes a `.snap.new`, never into the repo.
     target.snapshots.dir = copy_of_snapshots();
     let steps = contract::collect(Arc::new(target), scenarios, "test".into(), 7).await;
-    let _ = std::fs::remove_dir_all(&target_dir_of_copy());
+    let _ = std::fs::remove_dir_all(target_dir_of_copy());
     server.stop().await.unwrap();
     steps
 }
