@@ -253,3 +253,35 @@ async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_retry_policy_honours_retry_after_and_records_every_attempt() {
+    let profile = load_profile("tollgate.yaml");
+    let scenarios = vec![parse::load(Path::new("tests/scenarios/retry.yaml"))
+        .scenario
+        .unwrap()];
+    let ring = KeyRing::generate();
+    let mut config = ServerConfig::new(profile.reference, ring.clone());
+    config
+        .limits
+        .apply_overrides(&["read=1/s,burst=1".parse().unwrap()]);
+    let server = RunningServer::start(config).await.unwrap();
+    let target = Arc::new(Target::embedded(server.base_url(), &ring, profile));
+    let steps = contract::collect(target, scenarios, "retry".into(), 3).await;
+    server.stop().await.unwrap();
+
+    let retried = &steps[1];
+    let statuses: Vec<Option<u16>> = retried.attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, vec![Some(429), Some(200)], "{retried:?}");
+    assert_eq!(
+        retried.attempts[1].waited_ms, 1000,
+        "Retry-After: 1 was honoured"
+    );
+    assert_eq!(retried.verdict(), Verdict::Passed);
+    let unretried = &steps[2];
+    assert_eq!(unretried.attempts.len(), 1);
+    assert_eq!(
+        ids_with(std::slice::from_ref(unretried), Verdict::Failed),
+        vec!["expect.status"]
+    );
+}
