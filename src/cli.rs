@@ -68,6 +68,12 @@ pub struct RunArgs {
     /// Allow load against a non-loopback target.
     #[arg(long)]
     pub allow_load: bool,
+    /// Multiply every load phase's duration (longer runs, tighter estimates).
+    #[arg(long, default_value_t = 1.0)]
+    pub duration_scale: f64,
+    /// Cap the request rate of every load schedule.
+    #[arg(long)]
+    pub max_rps: Option<f64>,
     /// Seed for unique values and jitter.
     #[arg(long)]
     pub seed: Option<u64>,

@@ -110,7 +110,55 @@ impl StepResult {
     }
 }
 
+/// Requests of one wall-clock second of a load phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecondCounts {
+    /// Unix time of the second.
+    pub second: u64,
+    pub offered: u64,
+    pub accepted: u64,
+    pub limited: u64,
+    pub other: u64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// What one load phase offered and got, second by second.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseStats {
+    pub class: String,
+    /// `under`, `over`, …
+    pub phase: String,
+    pub limit_per_second: f64,
+    pub requested_rate: f64,
+    /// Measured from send times (goose's throttle is never trusted).
+    pub offered_rate: f64,
+    pub duration_s: f64,
+    pub requests: u64,
+    pub accepted: u64,
+    pub limited: u64,
+    pub other: u64,
+    pub seconds: Vec<SecondCounts>,
+    /// From each request's scheduled time (coordinated omission corrected).
+    pub latency: Latency,
+    /// From each request's actual send.
+    pub service_latency: Latency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_burst: Option<f64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StepFinished(StepResult),
+    PhaseFinished(PhaseStats),
 }

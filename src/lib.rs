@@ -20,6 +20,7 @@ pub mod decode;
 pub mod diagnostic;
 pub mod error;
 pub mod event;
+pub mod load;
 pub mod profile;
 pub mod report;
 pub mod scenario;

@@ -31,7 +31,7 @@ const TOP: &[&str] = &[
 const KEYS: &[&str] = &["primary", "second", "revoked", "readonly", "test"];
 const ERRORS: &[&str] = &["schema", "message", "unauthorized", "revoked", "readonly"];
 const CONTRACT: &[&str] = &["timeout_ms", "parallel", "pace"];
-const RATE_CLASS: &[&str] = &["limit", "probe", "cleanup"];
+const RATE_CLASS: &[&str] = &["limit", "probe", "cleanup", "max_p95_ms"];
 
 /// The default error body schema: a JSON object with a string `error`.
 pub const DEFAULT_ERROR_SCHEMA: &str = include_str!("../schemas/error.schema.json");
@@ -153,6 +153,8 @@ pub struct RateClass {
     pub policy: Policy,
     pub probe: RequestSpec,
     pub cleanup: Option<RequestSpec>,
+    /// Optional latency budget under the limit: becomes `rate.<class>.latency`.
+    pub max_p95_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -500,12 +502,16 @@ fn rate_classes(node: &Node, dec: &mut Decoder) -> Vec<RateClass> {
         });
         let probe = fields.get("probe").and_then(|n| parse_request(n, dec));
         let cleanup = fields.get("cleanup").and_then(|n| parse_request(n, dec));
+        let max_p95_ms = fields
+            .get("max_p95_ms")
+            .and_then(|n| dec.uint(n, "`max_p95_ms`"));
         if let (Some(policy), Some(probe)) = (policy, probe) {
             classes.push(RateClass {
                 name,
                 policy,
                 probe,
                 cleanup,
+                max_p95_ms,
             });
         }
     }

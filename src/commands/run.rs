@@ -15,6 +15,7 @@ use crate::cli::{Phase, RunArgs};
 use crate::contract::snapshot::SnapshotStore;
 use crate::contract::{self, Target};
 use crate::error::{exit, Error};
+use crate::load::{self, LoadPlan};
 use crate::profile::{self, Profile};
 use crate::report::terminal::{self, Style};
 use crate::report::Report;
@@ -29,23 +30,32 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         .clone()
         .or_else(|| profile.scenarios.clone())
         .unwrap_or_else(|| PathBuf::from("scenarios"));
-    let scenarios = load_scenarios(std::slice::from_ref(&scenario_root))?;
-    if scenarios.is_empty() {
-        return Err(Error::Usage(format!(
-            "no scenario files under `{}`",
-            scenario_root.display()
-        )));
-    }
-    if args.only == Some(Phase::Load) {
-        return Err(Error::Usage(
-            "the load phase is not yet available in this version".into(),
-        ));
+    let scenarios = if args.only == Some(Phase::Load) {
+        Vec::new()
+    } else {
+        let scenarios = load_scenarios(std::slice::from_ref(&scenario_root))?;
+        if scenarios.is_empty() {
+            return Err(Error::Usage(format!(
+                "no scenario files under `{}`",
+                scenario_root.display()
+            )));
+        }
+        scenarios
+    };
+    if args.only != Some(Phase::Contract) {
+        check_load_plan(&args, &profile)?;
     }
     let seed = args.seed.unwrap_or_else(random_seed);
     let run_id = run_id(seed);
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         let (target, embedded) = resolve_target(&args, profile).await?;
+        if args.only != Some(Phase::Contract) && !args.allow_load && !is_loopback(&target.base_url) {
+            return Err(Error::Usage(format!(
+                "the load phase would send hundreds of requests per second to {}: pass --allow-load to confirm (or --only contract)",
+                target.base_url
+            )));
+        }
         preflight(&target).await?;
         let style = Style {
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
@@ -66,28 +76,38 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             duration_ms: 0,
             steps: Vec::new(),
+            phases: Vec::new(),
             complete: true,
         };
         let mut out = Printer::default();
         out.print(&terminal::header(&report));
         let started = Instant::now();
         let (sender, mut receiver) = mpsc::unbounded_channel();
-        let runner = tokio::spawn(contract::run(
-            target.clone(),
-            scenarios,
-            run_id.clone(),
+        let plan = LoadPlan {
+            classes: args.classes.clone(),
+            duration_scale: args.duration_scale,
+            max_rps: args.max_rps,
             seed,
-            sender,
-        ));
+            run_id: run_id.clone(),
+        };
+        let phases = (args.only != Some(Phase::Load), args.only != Some(Phase::Contract));
+        let runner = tokio::spawn(async move {
+            if phases.0 {
+                contract::run(target.clone(), scenarios, run_id, seed, sender.clone()).await;
+            }
+            if phases.1 && !load::driver::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                load::run(target, plan, sender).await;
+            }
+        });
         let interrupted = loop {
             tokio::select! {
                 event = receiver.recv() => match event {
                     Some(event) => {
-                        let crate::event::Event::StepFinished(step) = &event;
-                        out.print(&terminal::step(step, style));
+                        out.print(&terminal::event(&event, style));
                         report.apply(event);
                     }
-                    None => break false,
+                    // goose owns SIGINT while it runs; its interruption shows up here.
+                    None => break load::driver::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst),
                 },
                 _ = tokio::signal::ctrl_c() => break true,
             }
@@ -133,11 +153,12 @@ async fn resolve_target(
     let url = args.target.clone().or_else(|| profile.base_url.clone());
     let Some(url) = url else {
         let ring = KeyRing::generate();
-        let server = RunningServer::start(ServerConfig::new(profile.reference, ring.clone()))
-            .await
-            .map_err(|e| {
-                Error::Runtime(format!("cannot start the embedded reference server: {e}"))
-            })?;
+        let mut config = ServerConfig::new(profile.reference, ring.clone());
+        // The concurrency probe holds requests open through `delay_ms`.
+        config.test_hooks = true;
+        let server = RunningServer::start(config).await.map_err(|e| {
+            Error::Runtime(format!("cannot start the embedded reference server: {e}"))
+        })?;
         let mut target = Target::embedded(server.base_url(), &ring, profile);
         target.snapshots.update = args.update_snapshots;
         return Ok((Arc::new(target), Some(server)));
@@ -169,6 +190,46 @@ async fn resolve_target(
         key_vars,
     };
     Ok((Arc::new(target), None))
+}
+
+/// Load goes only where the user meant it to: loopback, or anything with --allow-load.
+fn is_loopback(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Usage errors of the load options, before anything is sent.
+fn check_load_plan(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
+    if !(args.duration_scale > 0.0 && args.duration_scale <= 20.0) {
+        return Err(Error::Usage("--duration-scale must be in (0, 20]".into()));
+    }
+    if args.max_rps.is_some_and(|r| r.is_nan() || r <= 0.0) {
+        return Err(Error::Usage("--max-rps must be positive".into()));
+    }
+    for class in &args.classes {
+        let known = profile.rate_limits.iter().any(|c| &c.name == class) || class == "concurrency";
+        if !known {
+            let names: Vec<&str> = profile
+                .rate_limits
+                .iter()
+                .map(|c| c.name.as_str())
+                .chain(["concurrency"])
+                .collect();
+            return Err(Error::Usage(format!(
+                "no rate class `{class}` in {} (classes: {})",
+                profile.file,
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One request to the base URL: any HTTP answer means the target is there.

@@ -65,6 +65,103 @@ impl Target {
         }
     }
 
+    /// Builds the request of `spec` with `vars`, presenting credentials as asked.
+    pub fn request(
+        &self,
+        spec: &RequestSpec,
+        vars: &Vars,
+        presenting: Presenting,
+    ) -> Result<Outgoing, String> {
+        let path = spec
+            .path
+            .render(vars)
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let mut url = reqwest::Url::parse(&format!("http://placeholder{path}"))
+            .map_err(|e| format!("`{path}` is not a valid path: {e}"))?;
+        let mut headers = Vec::new();
+        let mut presented = Vec::new();
+        {
+            let mut query = url.query_pairs_mut();
+            for (name, template) in &spec.query {
+                query.append_pair(
+                    name,
+                    &template
+                        .render(vars)
+                        .map_err(|e| format!("cannot build the request: {e}"))?,
+                );
+            }
+        }
+        for (name, template) in &spec.headers {
+            let value = template
+                .render(vars)
+                .map_err(|e| format!("cannot build the request: {e}"))?;
+            headers.push((name.clone(), HeaderValueText::Plain(value)));
+        }
+        let auth = &self.profile.auth;
+        let mut present = |spec: &AuthSpec, value: String, key: &Secret| {
+            headers.push((spec.header.clone(), HeaderValueText::Secret(value)));
+            presented.push(key.clone());
+        };
+        match presenting {
+            Presenting::Role(AuthKind::None) => {}
+            Presenting::Role(kind) => {
+                let key = self.key(kind)?;
+                present(auth, auth.value(key.expose()), key);
+            }
+            Presenting::Style(style) => {
+                let key = self.key(AuthKind::Valid)?;
+                present(style, style.value(key.expose()), key);
+            }
+            Presenting::WrongScheme => {
+                let key = self.key(AuthKind::Valid)?;
+                let wrong = match &auth.scheme {
+                    Some(s) if s.eq_ignore_ascii_case("basic") => "Token",
+                    Some(_) => "Basic",
+                    None => "Bearer",
+                };
+                present(auth, format!("{wrong} {}", key.expose()), key);
+            }
+            Presenting::InQuery => {
+                let key = self.key(AuthKind::Valid)?;
+                url.query_pairs_mut()
+                    .append_pair("api_key", key.expose())
+                    .append_pair("access_token", key.expose());
+                presented.push(key.clone());
+            }
+        }
+        let json = match &spec.json {
+            Some(body) => Some(
+                render_json(body, vars).map_err(|e| format!("cannot build the request: {e}"))?,
+            ),
+            None => None,
+        };
+        let path_and_query = match url.query() {
+            Some(q) if !q.is_empty() => format!("{}?{q}", url.path()),
+            _ => url.path().to_string(),
+        };
+        let method =
+            reqwest::Method::from_bytes(spec.method.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(Outgoing {
+            label: format!("{} {}", spec.method, url.path()),
+            method,
+            path_and_query,
+            headers,
+            json,
+            presented,
+        })
+    }
+
+    pub fn key(&self, kind: AuthKind) -> Result<&Secret, String> {
+        self.keys.get(&kind).ok_or_else(|| {
+            let var = self
+                .key_vars
+                .get(&kind)
+                .map(String::as_str)
+                .unwrap_or("its variable");
+            format!("no {} key: {var} is not set", role_name(kind))
+        })
+    }
+
     pub fn redactor(&self) -> Redactor {
         Redactor::new(self.keys.values().cloned())
     }
@@ -101,8 +198,10 @@ pub async fn collect(
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let runner = tokio::spawn(run(target, scenarios, run_id, seed, sender));
     let mut steps = Vec::new();
-    while let Some(Event::StepFinished(step)) = receiver.recv().await {
-        steps.push(step);
+    while let Some(event) = receiver.recv().await {
+        if let Event::StepFinished(step) = event {
+            steps.push(step);
+        }
     }
     let _ = runner.await;
     steps
@@ -161,7 +260,7 @@ struct Runner {
 
 /// How a request presents credentials.
 #[derive(Debug, Clone, Copy)]
-enum Presenting<'a> {
+pub enum Presenting<'a> {
     Role(AuthKind),
     /// The primary key in another accepted style.
     Style(&'a AuthSpec),
@@ -222,17 +321,20 @@ impl Runner {
     ) -> StepResult {
         let label = format!("{} {}", step.request.method, step.request.path.source());
         let mut result = self.skeleton(scenario, &step.name, label, &step.origin);
-        let outgoing = match self.outgoing(&step.request, vars, Presenting::Role(step.request.auth))
-        {
-            Ok(o) => o,
-            Err(reason) => {
-                result.checks.push(
-                    CheckResult::new("step.request", Verdict::Skipped, reason)
-                        .at(&step.request.origin),
-                );
-                return result;
-            }
-        };
+        let outgoing =
+            match self
+                .target
+                .request(&step.request, vars, Presenting::Role(step.request.auth))
+            {
+                Ok(o) => o,
+                Err(reason) => {
+                    result.checks.push(
+                        CheckResult::new("step.request", Verdict::Skipped, reason)
+                            .at(&step.request.origin),
+                    );
+                    return result;
+                }
+            };
         result.request = outgoing.label.clone();
         let exchange = match self
             .send(
@@ -345,104 +447,6 @@ impl Runner {
         }
     }
 
-    /// Builds the request of `spec` with `vars`, presenting credentials as asked.
-    fn outgoing(
-        &self,
-        spec: &RequestSpec,
-        vars: &Vars,
-        presenting: Presenting,
-    ) -> Result<Outgoing, String> {
-        let path = spec
-            .path
-            .render(vars)
-            .map_err(|e| format!("cannot build the request: {e}"))?;
-        let mut url = reqwest::Url::parse(&format!("http://placeholder{path}"))
-            .map_err(|e| format!("`{path}` is not a valid path: {e}"))?;
-        let mut headers = Vec::new();
-        let mut presented = Vec::new();
-        {
-            let mut query = url.query_pairs_mut();
-            for (name, template) in &spec.query {
-                query.append_pair(
-                    name,
-                    &template
-                        .render(vars)
-                        .map_err(|e| format!("cannot build the request: {e}"))?,
-                );
-            }
-        }
-        for (name, template) in &spec.headers {
-            let value = template
-                .render(vars)
-                .map_err(|e| format!("cannot build the request: {e}"))?;
-            headers.push((name.clone(), HeaderValueText::Plain(value)));
-        }
-        let auth = &self.target.profile.auth;
-        let mut present = |spec: &AuthSpec, value: String, key: &Secret| {
-            headers.push((spec.header.clone(), HeaderValueText::Secret(value)));
-            presented.push(key.clone());
-        };
-        match presenting {
-            Presenting::Role(AuthKind::None) => {}
-            Presenting::Role(kind) => {
-                let key = self.key(kind)?;
-                present(auth, auth.value(key.expose()), key);
-            }
-            Presenting::Style(style) => {
-                let key = self.key(AuthKind::Valid)?;
-                present(style, style.value(key.expose()), key);
-            }
-            Presenting::WrongScheme => {
-                let key = self.key(AuthKind::Valid)?;
-                let wrong = match &auth.scheme {
-                    Some(s) if s.eq_ignore_ascii_case("basic") => "Token",
-                    Some(_) => "Basic",
-                    None => "Bearer",
-                };
-                present(auth, format!("{wrong} {}", key.expose()), key);
-            }
-            Presenting::InQuery => {
-                let key = self.key(AuthKind::Valid)?;
-                url.query_pairs_mut()
-                    .append_pair("api_key", key.expose())
-                    .append_pair("access_token", key.expose());
-                presented.push(key.clone());
-            }
-        }
-        let json = match &spec.json {
-            Some(body) => Some(
-                render_json(body, vars).map_err(|e| format!("cannot build the request: {e}"))?,
-            ),
-            None => None,
-        };
-        let path_and_query = match url.query() {
-            Some(q) if !q.is_empty() => format!("{}?{q}", url.path()),
-            _ => url.path().to_string(),
-        };
-        let method =
-            reqwest::Method::from_bytes(spec.method.as_bytes()).map_err(|e| e.to_string())?;
-        Ok(Outgoing {
-            label: format!("{} {}", spec.method, url.path()),
-            method,
-            path_and_query,
-            headers,
-            json,
-            presented,
-        })
-    }
-
-    fn key(&self, kind: AuthKind) -> Result<&Secret, String> {
-        self.target.keys.get(&kind).ok_or_else(|| {
-            let var = self
-                .target
-                .key_vars
-                .get(&kind)
-                .map(String::as_str)
-                .unwrap_or("its variable");
-            format!("no {} key: {var} is not set", role_name(kind))
-        })
-    }
-
     async fn matrix(
         &self,
         scenario: &Scenario,
@@ -484,7 +488,7 @@ impl Runner {
                     Presenting::Role(kind) => kind,
                     _ => AuthKind::Valid,
                 };
-                let outgoing = match self.outgoing(&entry.request, vars, presenting) {
+                let outgoing = match self.target.request(&entry.request, vars, presenting) {
                     Ok(o) => o,
                     Err(reason) => {
                         result.checks.push(

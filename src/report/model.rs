@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::event::{Event, StepResult, Verdict};
+use crate::event::{Event, PhaseStats, StepResult, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -17,6 +17,7 @@ pub struct Report {
     pub started: String,
     pub duration_ms: u64,
     pub steps: Vec<StepResult>,
+    pub phases: Vec<PhaseStats>,
     /// False when the run was interrupted before every step finished.
     pub complete: bool,
 }
@@ -45,6 +46,7 @@ impl Report {
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::StepFinished(step) => self.steps.push(step),
+            Event::PhaseFinished(phase) => self.phases.push(phase),
         }
     }
 

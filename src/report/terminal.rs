@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::event::{StepResult, Verdict};
+use crate::event::{Event, PhaseStats, StepResult, Verdict};
 
 use super::model::Report;
 
@@ -48,7 +48,7 @@ pub fn step(step: &StepResult, style: Style) -> String {
             Some(status) => format!("→ {status} {:>5.0} ms", attempt.latency_ms),
             None => "→ no response".to_string(),
         },
-        None => "(not sent)".to_string(),
+        None => String::new(),
     };
     let retries = match step.attempts.len() {
         0 | 1 => String::new(),
@@ -62,15 +62,27 @@ pub fn step(step: &StepResult, style: Style) -> String {
         step.step,
         step.request
     );
-    for check in step.checks.iter().filter(|c| c.verdict != Verdict::Passed) {
+    // Passed checks are listed only when they carry a measurement (load checks do).
+    let shown = step
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Passed || c.actual.is_some());
+    for check in shown {
         let mark = match check.verdict {
+            Verdict::Passed => style.paint("32", "✓"),
             Verdict::Failed => style.paint("31", "✗"),
             Verdict::Warning => style.paint("33", "!"),
-            _ => "-".to_string(),
+            Verdict::Skipped => "-".to_string(),
         };
         let mut line = format!("      {mark} {}", check.id);
-        if let (Some(expected), Some(actual)) = (&check.expected, &check.actual) {
-            let _ = write!(line, ": expected {expected}, got {actual}");
+        match (&check.expected, &check.actual, check.verdict) {
+            (Some(expected), Some(actual), Verdict::Passed) => {
+                let _ = write!(line, ": {actual} (expected {expected})");
+            }
+            (Some(expected), Some(actual), _) => {
+                let _ = write!(line, ": expected {expected}, got {actual}");
+            }
+            _ => {}
         }
         if !check.message.is_empty() {
             let sep = if check.expected.is_some() {
@@ -86,6 +98,47 @@ pub fn step(step: &StepResult, style: Style) -> String {
         let _ = writeln!(out, "{line}");
     }
     out
+}
+
+/// One load phase: what was offered and what came back.
+pub fn phase(p: &PhaseStats) -> String {
+    let per_second = |n: u64| {
+        if p.duration_s > 0.0 {
+            n as f64 / p.duration_s
+        } else {
+            0.0
+        }
+    };
+    let mut line = format!(
+        "LOAD  {} · {}  offered {:.1}/s (asked {:.1}/s, limit {:.1}/s) → accepted {:.1}/s, 429 {:.1}/s",
+        p.class,
+        p.phase,
+        p.offered_rate,
+        p.requested_rate,
+        p.limit_per_second,
+        per_second(p.accepted),
+        per_second(p.limited)
+    );
+    if p.other > 0 {
+        let _ = write!(line, ", other {}", p.other);
+    }
+    if let (Some(rate), Some(burst)) = (p.estimated_rate, p.estimated_burst) {
+        let _ = write!(line, "; estimate {rate:.1}/s, burst ≈ {burst:.0}");
+    }
+    let _ = writeln!(
+        line,
+        "; latency p50 {:.1} ms, p99 {:.1} ms",
+        p.latency.p50_ms, p.latency.p99_ms
+    );
+    line
+}
+
+/// Any event, as the live terminal shows it.
+pub fn event(event: &Event, style: Style) -> String {
+    match event {
+        Event::StepFinished(s) => step(s, style),
+        Event::PhaseFinished(p) => phase(p),
+    }
 }
 
 pub fn summary(report: &Report, style: Style) -> String {
@@ -128,6 +181,9 @@ pub fn render(report: &Report, style: Style) -> String {
     let mut out = header(report);
     for s in &report.steps {
         out.push_str(&step(s, style));
+    }
+    for p in &report.phases {
+        out.push_str(&phase(p));
     }
     out.push_str(&summary(report, style));
     out

@@ -1,0 +1,189 @@
+//! Driving one load phase with goose.
+//!
+//! goose's own throttle under-delivers by about 10% (see shared/notes/goose-0.19.md), so it
+//! stays off: goose's users are the worker pool, and each transaction claims the next slot of
+//! a drift-free [`Schedule`] and sends at its due time. With enough users the load is open
+//! model — a slow answer does not delay the next send. goose is started programmatically
+//! (never from our argv), silenced, and stopped through its kill switch when the last
+//! answer is in.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use goose::config::GooseConfiguration;
+use goose::goose::{GooseRequest, GooseUser, Scenario, Transaction, TransactionResult};
+use goose::GooseAttack;
+
+use super::record::Recorder;
+use crate::contract::client::HeaderValueText;
+use crate::contract::{Presenting, Target};
+use crate::scenario::template::Vars;
+use crate::scenario::{AuthKind, RequestSpec};
+
+/// Largest body read from a load response; the rest is dropped with the connection.
+const MAX_LOAD_BODY: usize = 64 * 1024;
+
+/// One phase: which request, with which key, into which recorder.
+pub struct Attack {
+    pub target: Arc<Target>,
+    pub spec: RequestSpec,
+    pub vars: Vars,
+    pub key: AuthKind,
+    pub label: String,
+    pub recorder: Arc<Recorder>,
+}
+
+/// goose logs through `log`; tollgate's terminal is its own. Installing a logger that drops
+/// every record before goose's first run makes goose's own logger setup fail quietly.
+fn silence_goose_logs() {
+    struct Silent;
+    impl log::Log for Silent {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            false
+        }
+        fn log(&self, _: &log::Record) {}
+        fn flush(&self) {}
+    }
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = log::set_boxed_logger(Box::new(Silent));
+        log::set_max_level(log::LevelFilter::Off);
+    });
+}
+
+/// Set by Ctrl-C during any phase; the orchestrator stops starting new work.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// goose replaces the SIGINT handler on every run; a tokio listener registered after that
+/// still fires, so one is registered once load is running.
+fn watch_ctrl_c() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        tokio::spawn(async {
+            loop {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                INTERRUPTED.store(true, Ordering::SeqCst);
+                goose::trigger_killswitch("interrupted");
+            }
+        });
+    });
+}
+
+/// Users needed to keep the schedule open: every user holds at most one request in flight.
+fn users_for(rate: f64) -> usize {
+    ((rate * 0.25).ceil() as usize + 4).clamp(4, 1024)
+}
+
+/// Runs the attack until every slot is answered (or the bound of the phase runs out).
+pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
+    silence_goose_logs();
+    let recorder = attack.recorder.clone();
+    let schedule_secs = recorder.schedule.count as f64 / recorder.schedule.rate;
+    let users = users_for(recorder.schedule.rate);
+    let mut config = GooseConfiguration::default();
+    config.host = Some(attack.target.base_url.clone());
+    config.users = Some(users);
+    config.increase_rate = Some(format!("{}", (users * 50).max(1000)));
+    // A hard bound: the schedule, one timeout for the last answers, and a second to spare.
+    config.run_time = Some(format!(
+        "{}",
+        (schedule_secs + timeout.as_secs_f64()).ceil() as u64 + 1
+    ));
+    config.timeout = Some(format!("{}", timeout.as_secs().max(1)));
+    config.quiet = 1;
+    config.no_print_metrics = true;
+    config.no_error_summary = true;
+    config.no_telnet = true;
+    config.no_websocket = true;
+
+    let attack = Arc::new(attack);
+    let transaction = {
+        let attack = attack.clone();
+        Transaction::new(Arc::new(move |user: &mut GooseUser| {
+            let attack = attack.clone();
+            Box::pin(async move { one_slot(&attack, user).await })
+        }))
+    };
+    let scenario = Scenario::new(&attack.label).register_transaction(transaction);
+    goose::reset_killswitch();
+    let result = GooseAttack::initialize_with_config(config)
+        .map_err(|e| format!("cannot start goose: {e}"))?
+        .register_scenario(scenario)
+        .execute()
+        .await;
+    // Our "schedule done" kill switch must not look like a first Ctrl-C to goose's handler.
+    if !INTERRUPTED.load(Ordering::SeqCst) {
+        goose::reset_killswitch();
+    }
+    result.map(drop).map_err(|e| format!("goose failed: {e}"))
+}
+
+async fn one_slot(attack: &Attack, user: &mut GooseUser) -> TransactionResult {
+    let recorder = &attack.recorder;
+    let Some((slot, due)) = recorder.schedule.claim() else {
+        // Every slot is taken: idle until the kill switch (or run_time) ends the phase.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        return Ok(());
+    };
+    watch_ctrl_c();
+    tokio::time::sleep_until(due.into()).await;
+    let built = attack
+        .target
+        .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))
+        .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?;
+    let mut builder = user.client.request(
+        built.method.clone(),
+        format!("{}{}", attack.target.base_url, built.path_and_query),
+    );
+    for (name, value) in &built.headers {
+        let value = match value {
+            HeaderValueText::Plain(v) | HeaderValueText::Secret(v) => v,
+        };
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    if let Some(json) = &built.json {
+        builder = builder.json(json);
+    }
+    let request = GooseRequest::builder()
+        .name(attack.label.as_str())
+        .set_request_builder(builder)
+        .build();
+    let sent = std::time::Instant::now();
+    let last = match user.request(request).await {
+        Ok(goose_response) => match goose_response.response {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let mut body = Vec::new();
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    if body.len() + chunk.len() > MAX_LOAD_BODY {
+                        break;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                recorder.record(slot, due, sent, Some((status, &headers, &body)))
+            }
+            Err(_) => recorder.record(slot, due, sent, None),
+        },
+        Err(_) => recorder.record(slot, due, sent, None),
+    };
+    if last {
+        goose::trigger_killswitch("schedule complete");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enough_users_for_a_quarter_second_of_latency() {
+        assert_eq!(users_for(20.0), 9);
+        assert_eq!(users_for(200.0), 54);
+        assert_eq!(users_for(1e6), 1024);
+    }
+}

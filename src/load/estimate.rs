@@ -1,0 +1,144 @@
+//! Estimating the enforced rate and burst from what was accepted over time (never from
+//! headers), following the limiter maths: after the burst is spent, every whole window of a
+//! constant over-limit load contributes exactly `rate × window` accepted requests (±1).
+
+use super::record::Outcome;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    /// Sustained accepted rate, per second.
+    pub rate: f64,
+    /// Requests accepted beyond `rate × span`: the burst.
+    pub burst: f64,
+    /// The steady interval used, in seconds since the phase started.
+    pub steady: (f64, f64),
+    pub windows: u32,
+    /// The rate actually offered (from send times), per second.
+    pub offered: f64,
+}
+
+pub fn accepted(o: &Outcome) -> bool {
+    (200..300).contains(&o.status)
+}
+
+fn rejected(o: &Outcome) -> bool {
+    o.status != 0 && !accepted(o)
+}
+
+/// Offered rate measured from send times: requests between the first and last send.
+pub fn offered_rate(outcomes: &[Outcome]) -> Option<f64> {
+    let first = outcomes
+        .iter()
+        .map(|o| o.sent)
+        .fold(f64::INFINITY, f64::min);
+    let last = outcomes
+        .iter()
+        .map(|o| o.sent)
+        .fold(f64::NEG_INFINITY, f64::max);
+    (outcomes.len() > 1 && last > first).then(|| (outcomes.len() - 1) as f64 / (last - first))
+}
+
+/// The sustained rate over the whole windows after the first rejection, and the burst.
+pub fn estimate(outcomes: &[Outcome], window: f64) -> Result<Estimate, String> {
+    let offered = offered_rate(outcomes).ok_or("too few requests to estimate anything")?;
+    let first_rejection = outcomes
+        .iter()
+        .filter(|o| rejected(o))
+        .map(|o| o.sent)
+        .fold(f64::INFINITY, f64::min);
+    if !first_rejection.is_finite() {
+        return Err(format!("no request was rejected at {offered:.1}/s"));
+    }
+    let first = outcomes
+        .iter()
+        .map(|o| o.sent)
+        .fold(f64::INFINITY, f64::min);
+    let last = outcomes
+        .iter()
+        .map(|o| o.sent)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let windows = ((last - first_rejection) / window).floor();
+    if windows < 1.0 {
+        return Err(format!(
+            "the burst lasted until {first_rejection:.2} s: less than one whole {window} s window of steady load was left"
+        ));
+    }
+    let from = last - windows * window;
+    let in_steady = outcomes
+        .iter()
+        .filter(|o| accepted(o) && o.sent > from && o.sent <= last)
+        .count() as f64;
+    let rate = in_steady / (windows * window);
+    let total = outcomes.iter().filter(|o| accepted(o)).count() as f64;
+    Ok(Estimate {
+        rate,
+        burst: (total - rate * (last - first)).max(0.0),
+        steady: (from, last),
+        windows: windows as u32,
+        offered,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::limiter::{Decision, Limiter, Policy};
+    use std::time::Duration;
+
+    /// Outcomes of a constant load against a GCRA limiter (no network).
+    fn simulate(limit: u32, burst: u32, offered: f64, seconds: f64) -> Vec<Outcome> {
+        let limiter = Limiter::new(None);
+        let mut policy = Policy::new("c", limit, Duration::from_secs(1));
+        policy.burst = burst;
+        let n = (offered * seconds) as u64;
+        (0..n)
+            .map(|k| {
+                let t = k as f64 / offered;
+                let status = match limiter.check(
+                    0u8,
+                    std::slice::from_ref(&policy),
+                    Duration::from_secs_f64(t),
+                ) {
+                    Decision::Allowed(_) => 200,
+                    Decision::Limited { .. } => 429,
+                };
+                Outcome {
+                    slot: k,
+                    due: t,
+                    sent: t,
+                    done: t,
+                    status,
+                    remaining: None,
+                    reset: None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recovers_rate_and_burst_of_a_token_bucket() {
+        for (limit, burst) in [(50, 50), (100, 100), (200, 10), (20, 1)] {
+            let e = estimate(&simulate(limit, burst, 2.0 * limit as f64, 4.0), 1.0).unwrap();
+            let error = (e.rate - limit as f64).abs() / limit as f64;
+            assert!(error <= 0.03, "limit {limit}: estimated {}", e.rate);
+            assert!(
+                (e.burst - burst as f64).abs() <= 2.0 + 0.03 * limit as f64,
+                "burst {burst}: estimated {}",
+                e.burst
+            );
+            assert!((e.offered - 2.0 * limit as f64).abs() < 0.01 * limit as f64);
+        }
+    }
+
+    #[test]
+    fn says_why_when_it_cannot_estimate() {
+        let unlimited = simulate(1000, 1000, 100.0, 2.0);
+        assert!(estimate(&unlimited, 1.0)
+            .unwrap_err()
+            .contains("no request was rejected"));
+        let short = simulate(100, 100, 150.0, 2.5);
+        assert!(estimate(&short, 1.0)
+            .unwrap_err()
+            .contains("less than one whole"));
+    }
+}

@@ -1,0 +1,204 @@
+//! Small sequential clients used around the load phases: isolation probes, the back-off
+//! client, recovery, header count-down and the concurrency probe. They use their own client,
+//! not goose: each sends a handful of requests and must see every answer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::headers::{self, RateHeaders};
+use crate::contract::client::{self, Exchange};
+use crate::contract::retry::Jitter;
+use crate::contract::{Presenting, Target};
+use crate::scenario::template::Vars;
+use crate::scenario::{AuthKind, RequestSpec};
+
+pub struct Prober {
+    pub target: Arc<Target>,
+    pub client: reqwest::Client,
+    pub timeout: Duration,
+}
+
+/// One answer and what its rate headers say.
+pub struct Probe {
+    pub exchange: Option<Exchange>,
+    pub error: Option<String>,
+    pub rate: RateHeaders,
+}
+
+impl Probe {
+    pub fn status(&self) -> Option<u16> {
+        self.exchange.as_ref().map(|e| e.status)
+    }
+
+    pub fn accepted(&self) -> bool {
+        self.status().is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+impl Prober {
+    pub fn new(target: Arc<Target>) -> Self {
+        let timeout = Duration::from_millis(target.profile.contract.timeout_ms);
+        Prober {
+            target,
+            client: reqwest::Client::new(),
+            timeout,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        spec: &RequestSpec,
+        vars: &Vars,
+        key: AuthKind,
+        policy: Option<&str>,
+    ) -> Probe {
+        let outgoing = match self.target.request(spec, vars, Presenting::Role(key)) {
+            Ok(o) => o,
+            Err(e) => {
+                return Probe {
+                    exchange: None,
+                    error: Some(e),
+                    rate: RateHeaders::default(),
+                }
+            }
+        };
+        match client::send(&self.client, &self.target.base_url, &outgoing, self.timeout).await {
+            Ok(exchange) => Probe {
+                rate: headers::read(&exchange.headers, policy, SystemTime::now()),
+                exchange: Some(exchange),
+                error: None,
+            },
+            Err(e) => Probe {
+                exchange: None,
+                error: Some(self.target.redactor().redact(&e.to_string())),
+                rate: RateHeaders::default(),
+            },
+        }
+    }
+
+    /// `n` requests 50 ms apart; the statuses (0 = no answer).
+    pub async fn few(&self, spec: &RequestSpec, vars: &Vars, key: AuthKind, n: usize) -> Vec<u16> {
+        let mut statuses = Vec::new();
+        for i in 0..n {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            statuses.push(self.send(spec, vars, key, None).await.status().unwrap_or(0));
+        }
+        statuses
+    }
+}
+
+/// What the back-off client saw: the promise and when a 2xx came back.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Seconds the first 429 asked to wait (Retry-After, else Reset).
+    pub promised: Option<f64>,
+    /// Seconds from the first 429 to the first 2xx, if one came.
+    pub recovered_after: Option<f64>,
+    pub attempts: u32,
+    /// The first answer was not a 429 (the bucket had already recovered).
+    pub not_limited: bool,
+}
+
+/// A well-behaved client: on 429 it waits what Retry-After (or Reset) says, otherwise it
+/// backs off exponentially with full jitter; it gives up at `deadline` after the first 429.
+///
+/// Until `catch_until` it keeps asking (10 ms apart) for its first 429: at twice the limit
+/// about half the requests are accepted, so a single request might slip through.
+pub async fn back_off(
+    prober: &Prober,
+    spec: &RequestSpec,
+    vars: &Vars,
+    policy: Option<&str>,
+    catch_until: Instant,
+    deadline: Duration,
+    jitter: &mut Jitter,
+) -> Recovery {
+    let mut first = prober.send(spec, vars, AuthKind::Valid, policy).await;
+    while first.status() != Some(429) && first.accepted() && Instant::now() < catch_until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        first = prober.send(spec, vars, AuthKind::Valid, policy).await;
+    }
+    if first.status() != Some(429) {
+        return Recovery {
+            promised: None,
+            recovered_after: first.accepted().then_some(0.0),
+            attempts: 1,
+            not_limited: true,
+        };
+    }
+    let started = Instant::now();
+    let hint = |p: &Probe| {
+        p.rate
+            .retry_after
+            .as_ref()
+            .and_then(|r| r.wait())
+            .map(|d| d.as_secs_f64())
+            .or_else(|| p.rate.reset.as_ref().and_then(|r| r.seconds()))
+    };
+    let promised = hint(&first);
+    let mut next_hint = promised;
+    let mut attempts = 1;
+    let mut ceiling = Duration::from_millis(100);
+    loop {
+        let wait = match next_hint {
+            Some(seconds) => Duration::from_secs_f64(seconds),
+            None => {
+                let w = jitter.up_to(ceiling);
+                ceiling = (ceiling * 2).min(Duration::from_secs(5));
+                w
+            }
+        };
+        if started.elapsed() + wait > deadline {
+            return Recovery {
+                promised,
+                recovered_after: None,
+                attempts,
+                not_limited: false,
+            };
+        }
+        tokio::time::sleep(wait).await;
+        let probe = prober.send(spec, vars, AuthKind::Valid, policy).await;
+        attempts += 1;
+        if probe.accepted() {
+            return Recovery {
+                promised,
+                recovered_after: Some(started.elapsed().as_secs_f64()),
+                attempts,
+                not_limited: false,
+            };
+        }
+        // A server that answers 429 again after its own Retry-After gets exponential back-off.
+        next_hint = None;
+    }
+}
+
+/// Sends `n` slow requests evenly over `spread`, all at once in flight; their statuses.
+pub async fn concurrent(
+    prober: &Arc<Prober>,
+    spec: &RequestSpec,
+    vars: &Vars,
+    n: usize,
+    spread: Duration,
+) -> Vec<(u16, f64)> {
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let at = started + spread.mul_f64(i as f64 / n.max(1) as f64);
+        let prober = prober.clone();
+        let spec = spec.clone();
+        let vars = vars.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let sent = Instant::now();
+            let probe = prober.send(&spec, &vars, AuthKind::Valid, None).await;
+            (probe.status().unwrap_or(0), sent.elapsed().as_secs_f64())
+        }));
+    }
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap_or((0, 0.0)));
+    }
+    out
+}

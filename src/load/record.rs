@@ -1,0 +1,277 @@
+//! What a load phase records: one small outcome per request (bounded), latencies in an HDR
+//! histogram, and the evidence each 429 carries (shape, retry hints, headers).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use hdrhistogram::Histogram;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::headers::{self, Reset, RetryAfter};
+
+/// A drift-free open-model schedule: slot k is due at start + k / rate, whoever sends it.
+/// The clock starts with the first claimed slot, when goose's users are already running.
+#[derive(Debug)]
+pub struct Schedule {
+    pub rate: f64,
+    pub count: u64,
+    next: AtomicU64,
+    /// The monotonic start, and the wall clock at that moment (series are keyed by
+    /// wall-clock second so shards of a distributed run line up).
+    start: OnceLock<(Instant, SystemTime)>,
+}
+
+/// Head start so every user is waiting on a slot before the first one is due.
+const START_DELAY: Duration = Duration::from_millis(20);
+
+impl Schedule {
+    pub fn new(rate: f64, duration: Duration) -> Self {
+        Schedule {
+            rate,
+            count: (rate * duration.as_secs_f64()).round().max(1.0) as u64,
+            next: AtomicU64::new(0),
+            start: OnceLock::new(),
+        }
+    }
+
+    /// The next slot and when it is due, or `None` when every slot is taken.
+    pub fn claim(&self) -> Option<(u64, Instant)> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        if k >= self.count {
+            return None;
+        }
+        let (start, _) = *self.start.get_or_init(|| {
+            (
+                Instant::now() + START_DELAY,
+                SystemTime::now() + START_DELAY,
+            )
+        });
+        Some((k, start + Duration::from_secs_f64(k as f64 / self.rate)))
+    }
+
+    pub fn started(&self) -> Option<Instant> {
+        self.start.get().map(|(instant, _)| *instant)
+    }
+
+    pub fn started_wall(&self) -> Option<SystemTime> {
+        self.start.get().map(|(_, wall)| *wall)
+    }
+
+    /// When the last slot is due.
+    pub fn end(&self) -> Option<Instant> {
+        self.started()
+            .map(|s| s + Duration::from_secs_f64((self.count.saturating_sub(1)) as f64 / self.rate))
+    }
+}
+
+/// One request of a phase. Times are seconds since the schedule started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    pub slot: u64,
+    pub due: f64,
+    pub sent: f64,
+    pub done: f64,
+    /// 0 when no response arrived.
+    pub status: u16,
+    pub remaining: Option<i64>,
+    pub reset: Option<f64>,
+}
+
+/// Most outcomes kept per phase; beyond this only the aggregates grow (they do not).
+pub const MAX_OUTCOMES: usize = 200_000;
+
+/// Evidence gathered from the limited answers of a phase.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LimitEvidence {
+    pub limited: u64,
+    pub server_errors: u64,
+    pub bad_shape: u64,
+    pub bad_shape_example: Option<String>,
+    pub without_retry_hint: u64,
+    pub retry_after: Vec<RetryAfter>,
+    pub resets: Vec<Reset>,
+    pub dialects: Vec<&'static str>,
+}
+
+const MAX_EXAMPLES: usize = 1_000;
+
+/// Shared by every goose user of one phase.
+pub struct Recorder {
+    pub schedule: Schedule,
+    outcomes: Mutex<Vec<Outcome>>,
+    /// Latency from the slot's due time (coordinated-omission corrected), microseconds.
+    pub corrected: Mutex<Histogram<u64>>,
+    /// Latency from the actual send, microseconds.
+    pub service: Mutex<Histogram<u64>>,
+    evidence: Mutex<LimitEvidence>,
+    created: Mutex<Vec<Value>>,
+    finished: AtomicU64,
+    error_schema: Arc<jsonschema::Validator>,
+    policy: Option<String>,
+    capture_ids: bool,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
+}
+
+impl Recorder {
+    pub fn new(
+        schedule: Schedule,
+        error_schema: Arc<jsonschema::Validator>,
+        policy: Option<String>,
+        capture_ids: bool,
+    ) -> Self {
+        Recorder {
+            schedule,
+            outcomes: Mutex::new(Vec::new()),
+            corrected: Mutex::new(histogram()),
+            service: Mutex::new(histogram()),
+            evidence: Mutex::new(LimitEvidence::default()),
+            created: Mutex::new(Vec::new()),
+            finished: AtomicU64::new(0),
+            error_schema,
+            policy,
+            capture_ids,
+        }
+    }
+
+    /// Records one answer (or `None` for a transport failure). Returns true for the last one.
+    pub fn record(
+        &self,
+        slot: u64,
+        due: Instant,
+        sent: Instant,
+        answer: Option<(u16, &HeaderMap, &[u8])>,
+    ) -> bool {
+        let done = Instant::now();
+        let start = self.schedule.started().unwrap_or(due);
+        let since = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
+        let (status, rate) = match answer {
+            Some((status, headers, body)) => {
+                let rate = headers::read(headers, self.policy.as_deref(), SystemTime::now());
+                self.inspect(status, &rate, body);
+                (status, Some(rate))
+            }
+            None => (0, None),
+        };
+        let micros = |d: Duration| (d.as_micros() as u64).clamp(1, 120_000_000);
+        lock(&self.corrected).saturating_record(micros(done.saturating_duration_since(due)));
+        lock(&self.service).saturating_record(micros(done.saturating_duration_since(sent)));
+        {
+            let mut outcomes = lock(&self.outcomes);
+            if outcomes.len() < MAX_OUTCOMES {
+                outcomes.push(Outcome {
+                    slot,
+                    due: since(due),
+                    sent: since(sent),
+                    done: since(done),
+                    status,
+                    remaining: rate.as_ref().and_then(|r| r.remaining),
+                    reset: rate
+                        .as_ref()
+                        .and_then(|r| r.reset.as_ref())
+                        .and_then(Reset::seconds),
+                });
+            }
+        }
+        self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.count
+    }
+
+    fn inspect(&self, status: u16, rate: &headers::RateHeaders, body: &[u8]) {
+        if (200..300).contains(&status) && self.capture_ids {
+            if let Some(id) = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("id").cloned())
+            {
+                lock(&self.created).push(id);
+            }
+        }
+        let mut evidence = lock(&self.evidence);
+        for dialect in &rate.dialects {
+            if !evidence.dialects.contains(dialect) {
+                evidence.dialects.push(dialect);
+            }
+        }
+        if status >= 500 {
+            evidence.server_errors += 1;
+        }
+        if status != 429 {
+            return;
+        }
+        evidence.limited += 1;
+        let shaped = serde_json::from_slice::<Value>(body)
+            .ok()
+            .is_some_and(|json| self.error_schema.is_valid(&json));
+        if !shaped {
+            evidence.bad_shape += 1;
+            if evidence.bad_shape_example.is_none() {
+                let text = String::from_utf8_lossy(&body[..body.len().min(120)]).replace('\n', " ");
+                evidence.bad_shape_example = Some(text);
+            }
+        }
+        if rate.retry_after.is_none() && rate.reset.is_none() {
+            evidence.without_retry_hint += 1;
+        }
+        if evidence.retry_after.len() < MAX_EXAMPLES {
+            if let Some(r) = &rate.retry_after {
+                evidence.retry_after.push(r.clone());
+            }
+        }
+        if evidence.resets.len() < MAX_EXAMPLES {
+            if let Some(r) = &rate.reset {
+                evidence.resets.push(r.clone());
+            }
+        }
+    }
+
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        let mut outcomes = lock(&self.outcomes).clone();
+        outcomes.sort_by_key(|o| o.slot);
+        outcomes
+    }
+
+    pub fn evidence(&self) -> LimitEvidence {
+        lock(&self.evidence).clone()
+    }
+
+    pub fn created(&self) -> Vec<Value> {
+        lock(&self.created).clone()
+    }
+
+    /// Whether any 429 has been seen yet (the bucket is saturated).
+    pub fn saturated(&self) -> bool {
+        lock(&self.evidence).limited > 0
+    }
+
+    pub fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_evenly_spaced_from_one_start_and_bounded() {
+        let schedule = Schedule::new(100.0, Duration::from_millis(50));
+        assert_eq!(schedule.count, 5);
+        let slots: Vec<_> = std::iter::from_fn(|| schedule.claim()).collect();
+        assert_eq!(slots.len(), 5);
+        let start = schedule.started().unwrap();
+        for (k, at) in &slots {
+            assert_eq!(at.duration_since(start), Duration::from_millis(10 * k));
+        }
+        assert_eq!(
+            schedule.end().unwrap().duration_since(start),
+            Duration::from_millis(40)
+        );
+    }
+}
