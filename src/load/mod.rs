@@ -56,6 +56,11 @@ const UNDER_TOLERANCE: f64 = 0.01;
 /// The published limit must be met within this fraction.
 const RATE_TOLERANCE: f64 = 0.10;
 
+/// Whether a short sequential probe can exhaust the class's burst.
+fn saturable(class: &RateClass) -> bool {
+    class.policy.burst <= 1000
+}
+
 fn per_second(class: &RateClass) -> f64 {
     class.policy.quota as f64 / class.policy.window.as_secs_f64()
 }
@@ -72,7 +77,7 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
         events,
     };
     runner.concurrency().await;
-    let classes: Vec<RateClass> = runner
+    let mut classes: Vec<RateClass> = runner
         .target
         .profile
         .rate_limits
@@ -80,6 +85,9 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
         .filter(|c| runner.plan.classes.is_empty() || runner.plan.classes.contains(&c.name))
         .cloned()
         .collect();
+    // Policies too large to saturate (5000/h) are read from the headers first, before a
+    // tighter policy on the same requests (100/min) is driven to 429.
+    classes.sort_by_key(|c| saturable(c));
     for class in &classes {
         if INTERRUPTED.load(Ordering::SeqCst) {
             break;
@@ -616,7 +624,7 @@ impl LoadRunner {
             CheckResult::new(format!("rate.{c}.under"), Verdict::Skipped, reason.clone()),
             CheckResult::new(format!("rate.{c}.enforced"), Verdict::Skipped, reason),
         ];
-        let saturable = class.policy.burst <= 1000;
+        let saturable = saturable(class);
         let n = if saturable {
             class.policy.burst as usize + 5
         } else {

@@ -115,12 +115,14 @@ pub async fn back_off(
     deadline: Duration,
     jitter: &mut Jitter,
 ) -> Recovery {
+    // 503 with a retry hint is how some servers say "slow down"; a client backs off on both.
+    let limited = |p: &Probe| matches!(p.status(), Some(429 | 503));
     let mut first = prober.send(spec, vars, AuthKind::Valid, policy).await;
-    while first.status() != Some(429) && first.accepted() && Instant::now() < catch_until {
+    while !limited(&first) && first.accepted() && Instant::now() < catch_until {
         tokio::time::sleep(Duration::from_millis(10)).await;
         first = prober.send(spec, vars, AuthKind::Valid, policy).await;
     }
-    if first.status() != Some(429) {
+    if !limited(&first) {
         return Recovery {
             promised: None,
             recovered_after: first.accepted().then_some(0.0),

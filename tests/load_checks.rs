@@ -1,0 +1,291 @@
+//! The load phase against the reference server: every rate fault is caught by its check id
+//! (with the narrowest class selection, to keep the suite fast), the conformant server passes,
+//! and the rate estimate is within ±3% of the configured limit.
+//!
+//! goose's kill switch is process-global, so these tests never run two attacks at once: each
+//! takes `SERIAL` (nextest runs every test in its own process anyway; `cargo test` does not).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tollgate::contract::Target;
+use tollgate::event::{Event, PhaseStats, StepResult, Verdict};
+use tollgate::load::{self, LoadPlan};
+use tollgate::profile::{self, Profile};
+use tollgate::server::{Fault, FaultSet, KeyRing, LimitOverride, RunningServer, ServerConfig};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Run {
+    steps: Vec<StepResult>,
+    phases: Vec<PhaseStats>,
+}
+
+impl Run {
+    fn ids(&self, verdict: Verdict) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(|s| &s.checks)
+            .filter(|c| c.verdict == verdict)
+            .map(|c| c.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    fn describe(&self) -> String {
+        self.steps
+            .iter()
+            .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+            .filter(|(_, c)| c.verdict != Verdict::Passed)
+            .map(|(s, c)| {
+                format!(
+                    "{} › {}: {} {:?} expected {:?} got {:?} {}",
+                    s.scenario, s.step, c.id, c.verdict, c.expected, c.actual, c.message
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn ouro() -> Profile {
+    profile::load(Path::new("tollgate.yaml"))
+        .unwrap()
+        .profile
+        .unwrap()
+}
+
+/// Runs the load phase for `classes` against a reference server with `faults` and `limits`.
+fn run_load(faults: &[Fault], classes: &[&str], limits: &[&str], profile: Profile) -> Run {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ring = KeyRing::generate();
+        let mut config = ServerConfig::new(profile.reference, ring.clone());
+        config.faults = FaultSet::new(faults.iter().copied());
+        config.test_hooks = true;
+        let overrides: Vec<LimitOverride> = limits.iter().map(|l| l.parse().unwrap()).collect();
+        config.limits.apply_overrides(&overrides);
+        let server = RunningServer::start(config).await.unwrap();
+        let target = Arc::new(Target::embedded(server.base_url(), &ring, profile));
+        let plan = LoadPlan {
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            duration_scale: 1.0,
+            max_rps: None,
+            seed: 11,
+            run_id: "load-test".into(),
+        };
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let runner = tokio::spawn(load::run(target, plan, sender));
+        let mut run = Run {
+            steps: Vec::new(),
+            phases: Vec::new(),
+        };
+        while let Some(event) = receiver.recv().await {
+            match event {
+                Event::StepFinished(step) => run.steps.push(step),
+                Event::PhaseFinished(phase) => run.phases.push(phase),
+            }
+        }
+        runner.await.unwrap();
+        server.stop().await.unwrap();
+        run
+    })
+}
+
+fn assert_caught(fault: Fault, class: &str, expected: &str) {
+    let run = run_load(&[fault], &[class], &[], ouro());
+    let failed = run.ids(Verdict::Failed);
+    eprintln!("fault {fault}: failed {failed:?}");
+    assert!(
+        failed.contains(&expected.to_string()),
+        "fault {fault}: {expected} did not fail; failed {failed:?}\n{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn the_conformant_server_passes_every_rate_check_of_a_class() {
+    let run = run_load(&[], &["read", "concurrency"], &[], ouro());
+    assert_eq!(
+        run.ids(Verdict::Failed),
+        Vec::<String>::new(),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(
+        run.ids(Verdict::Skipped),
+        Vec::<String>::new(),
+        "{}",
+        run.describe()
+    );
+    let passed = run.ids(Verdict::Passed);
+    for id in [
+        "rate.read.under",
+        "rate.read.enforced",
+        "rate.read.429-shape",
+        "rate.read.retry-after",
+        "rate.read.backoff",
+        "rate.read.headers",
+        "rate.isolation.key",
+        "rate.isolation.mode",
+        "rate.isolation.class",
+        "rate.concurrency",
+    ] {
+        assert!(
+            passed.contains(&id.to_string()),
+            "{id} did not pass: {passed:?}"
+        );
+    }
+    let over = run.phases.iter().find(|p| p.phase == "over").unwrap();
+    assert!(
+        over.seconds.len() >= 4,
+        "a per-second series: {:?}",
+        over.seconds
+    );
+    assert_eq!(
+        over.seconds.iter().map(|s| s.offered).sum::<u64>(),
+        over.requests
+    );
+}
+
+#[test]
+fn limit_150_is_caught_by_enforced() {
+    assert_caught(Fault::Limit150, "read", "rate.read.enforced");
+}
+
+#[test]
+fn limit_60_is_caught_by_enforced() {
+    assert_caught(Fault::Limit60, "read", "rate.read.enforced");
+}
+
+#[test]
+fn search_unlimited_is_caught_by_enforced() {
+    assert_caught(Fault::SearchUnlimited, "search", "rate.search.enforced");
+}
+
+#[test]
+fn files_100_is_caught_by_enforced() {
+    assert_caught(Fault::Files100, "files_read", "rate.files_read.enforced");
+}
+
+#[test]
+fn global_limit_is_caught_by_key_isolation() {
+    assert_caught(Fault::GlobalLimit, "read", "rate.isolation.key");
+}
+
+#[test]
+fn shared_read_write_is_caught_by_class_isolation() {
+    assert_caught(Fault::SharedReadWrite, "read", "rate.isolation.class");
+}
+
+#[test]
+fn test_live_shared_is_caught_by_mode_isolation() {
+    assert_caught(Fault::TestLiveShared, "read", "rate.isolation.mode");
+}
+
+#[test]
+fn no_concurrency_limit_is_caught() {
+    assert_caught(Fault::NoConcurrencyLimit, "concurrency", "rate.concurrency");
+}
+
+#[test]
+fn html_429_is_caught_by_429_shape() {
+    assert_caught(Fault::Html429, "read", "rate.read.429-shape");
+}
+
+#[test]
+fn no_retry_after_is_caught() {
+    assert_caught(Fault::NoRetryAfter, "read", "rate.read.retry-after");
+}
+
+#[test]
+fn sticky_429_is_caught_by_backoff() {
+    assert_caught(Fault::Sticky429, "read", "rate.read.backoff");
+}
+
+#[test]
+fn five_xx_under_load_is_caught_by_429_shape() {
+    assert_caught(Fault::FiveXxUnderLoad, "read", "rate.read.429-shape");
+}
+
+#[test]
+fn remaining_lies_is_caught_by_headers() {
+    assert_caught(Fault::RemainingLies, "read", "rate.read.headers");
+}
+
+/// The estimate from counts over time matches the limit the server enforces.
+#[test]
+fn the_rate_estimate_is_within_3_percent_at_50_100_and_200_per_second() {
+    for limit in [50, 100, 200] {
+        let mut profile = ouro();
+        let read = profile
+            .rate_limits
+            .iter_mut()
+            .find(|c| c.name == "read")
+            .unwrap();
+        read.policy = format!("{limit}/s").parse().unwrap();
+        read.policy.name = "read".into();
+        let run = run_load(&[], &["read"], &[&format!("read={limit}/s")], profile);
+        let over = run.phases.iter().find(|p| p.phase == "over").unwrap();
+        let estimate = over.estimated_rate.unwrap();
+        let error = (estimate - limit as f64).abs() / limit as f64;
+        eprintln!(
+            "limit {limit}/s: estimate {estimate:.2}/s ({:+.2}%), burst {:.0}",
+            100.0 * (estimate - limit as f64) / limit as f64,
+            over.estimated_burst.unwrap()
+        );
+        assert!(error <= 0.03, "limit {limit}/s: estimated {estimate:.2}/s");
+        assert_eq!(
+            run.ids(Verdict::Failed),
+            Vec::<String>::new(),
+            "{}",
+            run.describe()
+        );
+    }
+}
+
+/// Minute windows are checked through the headers: 100/min on the users v1 API.
+#[test]
+fn a_per_minute_limit_is_checked_through_its_headers() {
+    let profile = profile::load(Path::new("profiles/users-v1.yaml"))
+        .unwrap()
+        .profile
+        .unwrap();
+    let run = run_load(&[], &["minute", "hour"], &[], profile.clone());
+    assert_eq!(
+        run.ids(Verdict::Failed),
+        Vec::<String>::new(),
+        "{}",
+        run.describe()
+    );
+    for id in [
+        "rate.minute.headers",
+        "rate.minute.429-shape",
+        "rate.minute.retry-after",
+        "rate.minute.backoff",
+        "rate.hour.headers",
+    ] {
+        assert!(
+            run.ids(Verdict::Passed).contains(&id.to_string()),
+            "{id}:\n{}",
+            run.describe()
+        );
+    }
+    let lying = run_load(&[Fault::RemainingLies], &["minute"], &[], profile);
+    assert!(
+        lying
+            .ids(Verdict::Failed)
+            .contains(&"rate.minute.headers".to_string()),
+        "{}",
+        lying.describe()
+    );
+}
