@@ -87,7 +87,7 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
         .collect();
     // Policies too large to saturate (5000/h) are read from the headers first, before a
     // tighter policy on the same requests (100/min) is driven to 429.
-    classes.sort_by_key(|c| saturable(c));
+    classes.sort_by_key(saturable);
     for class in &classes {
         if INTERRUPTED.load(Ordering::SeqCst) {
             break;
