@@ -52,6 +52,8 @@ fn normalize(output: &str) -> String {
 fn run_against_the_embedded_server_passes_and_prints_one_line_per_step() {
     let output = tollgate(&[
         "run",
+        "--only",
+        "contract",
         "--scenarios",
         "scenarios/ouro/search.yaml",
         "--seed",
@@ -69,6 +71,7 @@ fn run_against_the_embedded_server_passes_and_prints_one_line_per_step() {
     insta::assert_snapshot!(normalize(&text(&output.stdout)));
 }
 
+/// The README's main command: contract and load against the embedded server.
 #[test]
 fn the_default_run_passes_every_shipped_check() {
     let output = tollgate(&["run"]).output().unwrap();
@@ -80,7 +83,21 @@ fn the_default_run_passes_every_shipped_check() {
         text(&output.stderr)
     );
     assert!(stdout.contains("PASSED"), "{stdout}");
-    assert!(stdout.contains("0 failed"), "{stdout}");
+    assert!(stdout.contains("0 failed, 0 skipped"), "{stdout}");
+    for id in [
+        "rate.read.enforced",
+        "rate.search.backoff",
+        "rate.concurrency",
+        "rate.isolation.class",
+        "rate.cleanup",
+    ] {
+        assert!(stdout.contains(id), "{id} missing from the output");
+    }
+    assert!(
+        text(&output.stderr).is_empty(),
+        "goose must not write to our terminal: {}",
+        text(&output.stderr)
+    );
 }
 
 /// A reference server with `faults`, and the environment that points the CLI at it.
@@ -102,6 +119,8 @@ fn faulty_server(
 fn run_against(url: &str, env: &[(String, String)], scenarios: &str) -> Output {
     let mut command = tollgate(&[
         "run",
+        "--only",
+        "contract",
         "--target",
         url,
         "--scenarios",
@@ -159,6 +178,30 @@ fn an_unreachable_target_is_a_runtime_error() {
     assert_eq!(output.status.code(), Some(3));
     let stderr = text(&output.stderr);
     assert!(stderr.contains(&format!("cannot reach {url}")), "{stderr}");
+}
+
+#[test]
+fn load_against_a_remote_target_needs_allow_load() {
+    let output = tollgate(&["run", "--target", "https://staging.example.com"])
+        .env("OURO_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("pass --allow-load to confirm"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_class_names_the_known_ones() {
+    let output = tollgate(&["run", "--only", "load", "--class", "reed"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("no rate class `reed`") && stderr.contains("read, write, files_read"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -869,9 +869,12 @@ impl LoadRunner {
             }
         }
         let check = if deleted == total {
-            CheckResult::passed("rate.cleanup").with_message(format!(
-                "deleted all {total} resources the write probes created"
-            ))
+            verdict(
+                "rate.cleanup".into(),
+                true,
+                "every resource the write probes created is deleted".into(),
+                format!("deleted {deleted} of {total}"),
+            )
         } else {
             CheckResult::new(
                 "rate.cleanup",
