@@ -34,7 +34,9 @@ async fn counting_server() -> (String, Arc<Mutex<Vec<Instant>>>) {
 
 /// Requests per whole second, from the first arrival; partial edges dropped.
 fn per_second(arrivals: &[Instant]) -> Vec<usize> {
-    let Some(first) = arrivals.iter().min().copied() else { return Vec::new() };
+    let Some(first) = arrivals.iter().min().copied() else {
+        return Vec::new();
+    };
     let mut counts: Vec<usize> = Vec::new();
     for t in arrivals {
         let s = t.duration_since(first).as_secs() as usize;
@@ -48,18 +50,34 @@ fn per_second(arrivals: &[Instant]) -> Vec<usize> {
 }
 
 fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("| requested | seconds | seen by the server (whole seconds) | mean error | worst second |");
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "| requested | seconds | seen by the server (whole seconds) | mean error | worst second |"
+    );
     println!("|---:|---:|---|---:|---:|");
     for rate in [20.0, 100.0, 1000.0] {
         runtime.block_on(async {
             let (url, arrivals) = counting_server().await;
-            let profile = tollgate::profile::load(std::path::Path::new("tollgate.yaml")).unwrap().profile.unwrap();
+            let profile = tollgate::profile::load(std::path::Path::new("tollgate.yaml"))
+                .unwrap()
+                .profile
+                .unwrap();
             let probe = profile.rate_limits[0].probe.clone();
             let errors = profile.errors.schema.clone();
             let target = Arc::new(Target::embedded(url, &KeyRing::generate(), profile));
-            let recorder = Arc::new(Recorder::new(Schedule::new(rate, Duration::from_secs(seconds)), errors, None, false));
+            let recorder = Arc::new(Recorder::new(
+                Schedule::new(rate, Duration::from_secs(seconds)),
+                errors,
+                None,
+                false,
+            ));
             let attack = Attack {
                 target,
                 spec: probe,
@@ -68,10 +86,15 @@ fn main() {
                 label: "bench".into(),
                 recorder,
             };
-            driver::drive(attack, Duration::from_secs(10)).await.unwrap();
+            driver::drive(attack, Duration::from_secs(10))
+                .await
+                .unwrap();
             let counts = per_second(&arrivals.lock().unwrap());
             let mean = counts.iter().sum::<usize>() as f64 / counts.len().max(1) as f64;
-            let worst = counts.iter().map(|c| (*c as f64 - rate).abs() / rate).fold(0.0, f64::max);
+            let worst = counts
+                .iter()
+                .map(|c| (*c as f64 - rate).abs() / rate)
+                .fold(0.0, f64::max);
             println!(
                 "| {rate:.0}/s | {seconds} | {counts:?} | {:+.2}% | {:.2}% |",
                 100.0 * (mean - rate) / rate,

@@ -157,8 +157,20 @@ pub struct PhaseStats {
     pub estimated_burst: Option<f64>,
 }
 
+/// Live counts of a running load phase (for progress display only; never reported).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub class: String,
+    pub phase: String,
+    pub done: u64,
+    pub total: u64,
+    pub accepted: u64,
+    pub limited: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StepFinished(StepResult),
     PhaseFinished(PhaseStats),
+    Progress(Progress),
 }

@@ -93,6 +93,7 @@ fn run_load(faults: &[Fault], classes: &[&str], limits: &[&str], profile: Profil
             match event {
                 Event::StepFinished(step) => run.steps.push(step),
                 Event::PhaseFinished(phase) => run.phases.push(phase),
+                Event::Progress(_) => {}
             }
         }
         runner.await.unwrap();

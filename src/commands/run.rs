@@ -15,8 +15,10 @@ use crate::cli::{Phase, RunArgs};
 use crate::contract::snapshot::SnapshotStore;
 use crate::contract::{self, Target};
 use crate::error::{exit, Error};
+use crate::event::Event;
 use crate::load::{self, LoadPlan};
 use crate::profile::{self, Profile};
+use crate::report::progress::Live;
 use crate::report::terminal::{self, Style};
 use crate::report::Report;
 use crate::scenario::AuthKind;
@@ -79,7 +81,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             phases: Vec::new(),
             complete: true,
         };
-        let mut out = Printer::default();
+                let mut out = Printer::default();
+        let mut live = Live::new(std::io::stdout().is_terminal());
         out.print(&terminal::header(&report));
         let started = Instant::now();
         let (sender, mut receiver) = mpsc::unbounded_channel();
@@ -102,8 +105,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         let interrupted = loop {
             tokio::select! {
                 event = receiver.recv() => match event {
+                                        Some(Event::Progress(progress)) => live.update(&progress),
                     Some(event) => {
-                        out.print(&terminal::event(&event, style));
+                        live.print(&terminal::event(&event, style), |text| out.print(text));
                         report.apply(event);
                     }
                     // goose owns SIGINT while it runs; its interruption shows up here.

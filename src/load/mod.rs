@@ -185,11 +185,42 @@ impl LoadRunner {
             label: format!("{} {name}", class.name),
             recorder: recorder.clone(),
         };
-        if let Err(e) = driver::drive(attack, self.prober.timeout).await {
+        let ticker = self.progress_ticker(class, name, recorder.clone());
+        let driven = driver::drive(attack, self.prober.timeout).await;
+        ticker.abort();
+        if let Err(e) = driven {
             tracing::error!("load phase {} {name}: {e}", class.name);
         }
         self.clean_up(class, recorder.created());
         recorder
+    }
+
+    /// Live counts every 200 ms while a phase runs; reporters decide whether to show them.
+    fn progress_ticker(
+        &self,
+        class: &RateClass,
+        name: &str,
+        recorder: Arc<Recorder>,
+    ) -> tokio::task::JoinHandle<()> {
+        let events = self.events.clone();
+        let (class, phase) = (class.name.clone(), name.to_string());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let (done, accepted, limited) = recorder.counts();
+                let progress = crate::event::Progress {
+                    class: class.clone(),
+                    phase: phase.clone(),
+                    done,
+                    total: recorder.schedule.count,
+                    accepted,
+                    limited,
+                };
+                if events.send(Event::Progress(progress)).is_err() {
+                    return;
+                }
+            }
+        })
     }
 
     fn stats(

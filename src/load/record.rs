@@ -108,6 +108,8 @@ pub struct Recorder {
     evidence: Mutex<LimitEvidence>,
     created: Mutex<Vec<Value>>,
     finished: AtomicU64,
+    accepted: AtomicU64,
+    limited: AtomicU64,
     error_schema: Arc<jsonschema::Validator>,
     policy: Option<String>,
     capture_ids: bool,
@@ -132,6 +134,8 @@ impl Recorder {
             evidence: Mutex::new(LimitEvidence::default()),
             created: Mutex::new(Vec::new()),
             finished: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
             error_schema,
             policy,
             capture_ids,
@@ -176,6 +180,11 @@ impl Recorder {
                         .and_then(Reset::seconds),
                 });
             }
+        }
+        if (200..300).contains(&status) {
+            self.accepted.fetch_add(1, Ordering::Relaxed);
+        } else if status == 429 {
+            self.limited.fetch_add(1, Ordering::Relaxed);
         }
         self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.count
     }
@@ -248,6 +257,15 @@ impl Recorder {
 
     pub fn finished(&self) -> u64 {
         self.finished.load(Ordering::Relaxed)
+    }
+
+    /// (answered, accepted, limited) so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.finished.load(Ordering::Relaxed),
+            self.accepted.load(Ordering::Relaxed),
+            self.limited.load(Ordering::Relaxed),
+        )
     }
 }
 

@@ -2,6 +2,7 @@
 //! Only this module formats results.
 
 pub mod model;
+pub mod progress;
 pub mod terminal;
 
 pub use model::Report;

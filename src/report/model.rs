@@ -47,6 +47,7 @@ impl Report {
         match event {
             Event::StepFinished(step) => self.steps.push(step),
             Event::PhaseFinished(phase) => self.phases.push(phase),
+            Event::Progress(_) => {}
         }
     }
 
