@@ -251,3 +251,40 @@ fn lint_of_the_shipped_files_is_clean() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("no problems"));
 }
+
+/// Ctrl-C during load: the load stops promptly (bounded at 2 s here), the summary is still printed, and
+/// the exit code says interrupted (130), even though goose ran.
+#[test]
+fn an_interrupted_load_stops_promptly_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let mut child = tollgate(&["run", "--only", "load", "--class", "read"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Wait for the first load phase to finish: goose has run and owns nothing now.
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("LOAD  read · under") {
+            break;
+        }
+    }
+    let sent = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        rest.iter().any(|l| l.starts_with("INTERRUPTED in")),
+        "{rest:?}"
+    );
+}

@@ -49,6 +49,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     }
     let seed = args.seed.unwrap_or_else(random_seed);
     let run_id = run_id(seed);
+    load::driver::handle_interrupts().map_err(Error::Runtime)?;
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         let (target, embedded) = resolve_target(&args, profile).await?;
@@ -98,7 +99,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             if phases.0 {
                 contract::run(target.clone(), scenarios, run_id, seed, sender.clone()).await;
             }
-            if phases.1 && !load::driver::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            if phases.1 && !load::driver::interrupted() {
                 load::run(target, plan, sender).await;
             }
         });
@@ -111,12 +112,17 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
                         report.apply(event);
                     }
                     // goose owns SIGINT while it runs; its interruption shows up here.
-                    None => break load::driver::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst),
+                                        None => break load::driver::interrupted(),
                 },
-                _ = tokio::signal::ctrl_c() => break true,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                    if load::driver::interrupted() {
+                        break true;
+                    }
+                }
             }
         };
-        if interrupted {
+                if interrupted {
+            goose::trigger_killswitch("interrupted");
             runner.abort();
             report.complete = false;
         }

@@ -52,24 +52,26 @@ fn silence_goose_logs() {
     });
 }
 
-/// Set by Ctrl-C during any phase; the orchestrator stops starting new work.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Set by the first Ctrl-C or SIGTERM; every runner stops starting new work.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// goose replaces the SIGINT handler on every run; a tokio listener registered after that
-/// still fires, so one is registered once load is running.
-fn watch_ctrl_c() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        tokio::spawn(async {
-            loop {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    return;
-                }
-                INTERRUPTED.store(true, Ordering::SeqCst);
-                goose::trigger_killswitch("interrupted");
-            }
-        });
-    });
+/// Whether the user (or a CI timeout) interrupted the run.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Installs tollgate's SIGINT/SIGTERM handler. Call it before goose's first run: goose then
+/// fails to install its own (ctrlc allows one handler per process) and carries on, so a
+/// first Ctrl-C stops the load through goose's kill switch and lets tollgate write what it
+/// measured, and a second one exits at once with 130 — never goose's bare `exit(1)`.
+pub fn handle_interrupts() -> Result<(), String> {
+    ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        goose::trigger_killswitch("interrupted");
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
 }
 
 /// Users needed to keep the schedule open: every user holds at most one request in flight.
@@ -79,6 +81,10 @@ fn users_for(rate: f64) -> usize {
 
 /// Runs the attack until every slot is answered (or the bound of the phase runs out).
 pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
+    if interrupted() {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        return Ok(());
+    }
     silence_goose_logs();
     let recorder = attack.recorder.clone();
     let schedule_secs = recorder.schedule.count as f64 / recorder.schedule.rate;
@@ -108,14 +114,16 @@ pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
         }))
     };
     let scenario = Scenario::new(&attack.label).register_transaction(transaction);
-    goose::reset_killswitch();
+    if !interrupted() {
+        goose::reset_killswitch();
+    }
     let result = GooseAttack::initialize_with_config(config)
         .map_err(|e| format!("cannot start goose: {e}"))?
         .register_scenario(scenario)
         .execute()
         .await;
-    // Our "schedule done" kill switch must not look like a first Ctrl-C to goose's handler.
-    if !INTERRUPTED.load(Ordering::SeqCst) {
+    // A kill switch left set would make the next attack end at once.
+    if !interrupted() {
         goose::reset_killswitch();
     }
     result.map(drop).map_err(|e| format!("goose failed: {e}"))
@@ -128,7 +136,6 @@ async fn one_slot(attack: &Attack, user: &mut GooseUser) -> TransactionResult {
         tokio::time::sleep(Duration::from_millis(50)).await;
         return Ok(());
     };
-    watch_ctrl_c();
     tokio::time::sleep_until(due.into()).await;
     let built = attack
         .target

@@ -12,7 +12,6 @@ pub mod headers;
 pub mod probes;
 pub mod record;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ use crate::event::{CheckResult, Event, Latency, PhaseStats, SecondCounts, StepRe
 use crate::profile::RateClass;
 use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::{AuthKind, Origin, RequestSpec};
-use driver::{Attack, INTERRUPTED};
+use driver::Attack;
 use estimate::Estimate;
 use probes::Prober;
 use record::{Outcome, Recorder, Schedule};
@@ -89,7 +88,7 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
     // tighter policy on the same requests (100/min) is driven to 429.
     classes.sort_by_key(saturable);
     for class in &classes {
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if driver::interrupted() {
             break;
         }
         if class.policy.window.as_secs_f64() > LONGEST_SATURATED_WINDOW {
