@@ -110,6 +110,19 @@ impl StepResult {
     }
 }
 
+/// The ids of the checks with `verdict` across `steps`, sorted and unique.
+pub fn ids_with(steps: &[StepResult], verdict: Verdict) -> Vec<String> {
+    let mut ids: Vec<String> = steps
+        .iter()
+        .flat_map(|s| &s.checks)
+        .filter(|c| c.verdict == verdict)
+        .map(|c| c.id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// Requests of one wall-clock second of a load phase.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SecondCounts {

@@ -86,17 +86,7 @@ fn copy_of_snapshots() -> std::path::PathBuf {
     dir
 }
 
-fn ids_with(steps: &[StepResult], verdict: Verdict) -> Vec<String> {
-    let mut ids: Vec<String> = steps
-        .iter()
-        .flat_map(|s| &s.checks)
-        .filter(|c| c.verdict == verdict)
-        .map(|c| c.id.clone())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids
-}
+use tollgate::event::ids_with;
 
 fn describe_failures(steps: &[StepResult]) -> String {
     steps

@@ -24,16 +24,7 @@ struct Run {
 
 impl Run {
     fn ids(&self, verdict: Verdict) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .steps
-            .iter()
-            .flat_map(|s| &s.checks)
-            .filter(|c| c.verdict == verdict)
-            .map(|c| c.id.clone())
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids
+        tollgate::event::ids_with(&self.steps, verdict)
     }
 
     fn describe(&self) -> String {

@@ -25,16 +25,16 @@ fn rejected(o: &Outcome) -> bool {
     o.status != 0 && !accepted(o)
 }
 
+/// The first and last send times.
+fn span(outcomes: &[Outcome]) -> (f64, f64) {
+    let sends = outcomes.iter().map(|o| o.sent);
+    let first = sends.clone().fold(f64::INFINITY, f64::min);
+    (first, sends.fold(f64::NEG_INFINITY, f64::max))
+}
+
 /// Offered rate measured from send times: requests between the first and last send.
 pub fn offered_rate(outcomes: &[Outcome]) -> Option<f64> {
-    let first = outcomes
-        .iter()
-        .map(|o| o.sent)
-        .fold(f64::INFINITY, f64::min);
-    let last = outcomes
-        .iter()
-        .map(|o| o.sent)
-        .fold(f64::NEG_INFINITY, f64::max);
+    let (first, last) = span(outcomes);
     (outcomes.len() > 1 && last > first).then(|| (outcomes.len() - 1) as f64 / (last - first))
 }
 
@@ -49,14 +49,7 @@ pub fn estimate(outcomes: &[Outcome], window: f64) -> Result<Estimate, String> {
     if !first_rejection.is_finite() {
         return Err(format!("no request was rejected at {offered:.1}/s"));
     }
-    let first = outcomes
-        .iter()
-        .map(|o| o.sent)
-        .fold(f64::INFINITY, f64::min);
-    let last = outcomes
-        .iter()
-        .map(|o| o.sent)
-        .fold(f64::NEG_INFINITY, f64::max);
+    let (first, last) = span(outcomes);
     let windows = ((last - first_rejection) / window).floor();
     if windows < 1.0 {
         return Err(format!(

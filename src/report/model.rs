@@ -73,15 +73,6 @@ impl Report {
 
     /// Ids of failed checks, sorted and unique.
     pub fn failed_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .steps
-            .iter()
-            .flat_map(|s| &s.checks)
-            .filter(|c| c.verdict == Verdict::Failed)
-            .map(|c| c.id.clone())
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids
+        crate::event::ids_with(&self.steps, Verdict::Failed)
     }
 }
