@@ -32,11 +32,15 @@ async fn counting_server() -> (String, Arc<Mutex<Vec<Instant>>>) {
     (format!("http://{addr}"), arrivals)
 }
 
-/// Requests per whole second, from the first arrival; partial edges dropped.
-fn per_second(arrivals: &[Instant]) -> Vec<usize> {
+/// Requests per whole second; partial edges dropped. Seconds start half a gap before the
+/// first arrival, so a request due exactly on a boundary is not split by jitter.
+fn per_second(arrivals: &[Instant], rate: f64) -> Vec<usize> {
     let Some(first) = arrivals.iter().min().copied() else {
         return Vec::new();
     };
+    let first = first
+        .checked_sub(Duration::from_secs_f64(0.5 / rate))
+        .unwrap_or(first);
     let mut counts: Vec<usize> = Vec::new();
     for t in arrivals {
         let s = t.duration_since(first).as_secs() as usize;
@@ -89,7 +93,7 @@ fn main() {
             driver::drive(attack, Duration::from_secs(10))
                 .await
                 .unwrap();
-            let counts = per_second(&arrivals.lock().unwrap());
+            let counts = per_second(&arrivals.lock().unwrap(), rate);
             let mean = counts.iter().sum::<usize>() as f64 / counts.len().max(1) as f64;
             let worst = counts
                 .iter()
