@@ -281,3 +281,33 @@ fn a_per_minute_limit_is_checked_through_its_headers() {
         lying.describe()
     );
 }
+
+/// A latency budget in the profile becomes `rate.<class>.latency`, judged on the
+/// coordinated-omission-corrected p95 under the limit.
+#[test]
+fn a_latency_budget_is_checked_under_the_limit() {
+    let with_budget = |ms: u64| {
+        let mut profile = ouro();
+        profile
+            .rate_limits
+            .iter_mut()
+            .find(|c| c.name == "search")
+            .unwrap()
+            .max_p95_ms = Some(ms);
+        profile
+    };
+    let slow = run_load(&[Fault::Slow], &["search"], &[], with_budget(250));
+    assert!(
+        slow.ids(Verdict::Failed)
+            .contains(&"rate.search.latency".to_string()),
+        "{}",
+        slow.describe()
+    );
+    let fast = run_load(&[], &["search"], &[], with_budget(250));
+    assert!(
+        fast.ids(Verdict::Passed)
+            .contains(&"rate.search.latency".to_string()),
+        "{}",
+        fast.describe()
+    );
+}
