@@ -70,21 +70,33 @@ pub fn error_shape(exchange: &Exchange, errors: &ErrorContract) -> CheckResult {
             ));
         }
     };
-    let problems: Vec<String> = errors
-        .schema
-        .iter_errors(&body)
+    schema_check(
+        "error.shape",
+        &errors.schema,
+        &errors.schema_name,
+        exchange,
+        &body,
+    )
+}
+
+/// Validates `body` against a schema; a failure lists the first three problems.
+fn schema_check(
+    id: &str,
+    validator: &jsonschema::Validator,
+    name: &str,
+    exchange: &Exchange,
+    body: &Value,
+) -> CheckResult {
+    let problems: Vec<String> = validator
+        .iter_errors(body)
         .take(3)
         .map(|e| format!("{} at `{}`", e, e.instance_path()))
         .collect();
     if problems.is_empty() {
-        CheckResult::passed("error.shape")
+        CheckResult::passed(id)
     } else {
-        CheckResult::failed(
-            "error.shape",
-            format!("a body matching {}", errors.schema_name),
-            snippet(exchange),
-        )
-        .with_message(problems.join("; "))
+        CheckResult::failed(id, format!("a body matching {name}"), snippet(exchange))
+            .with_message(problems.join("; "))
     }
 }
 
@@ -141,24 +153,13 @@ pub fn expectations(
     if let Some(schema) = &expect.schema {
         let result = match exchange.json() {
             Err(e) => CheckResult::failed("expect.schema", schema.path.display().to_string(), e),
-            Ok(body) => {
-                let problems: Vec<String> = schema
-                    .validator
-                    .iter_errors(&body)
-                    .take(3)
-                    .map(|e| format!("{} at `{}`", e, e.instance_path()))
-                    .collect();
-                if problems.is_empty() {
-                    CheckResult::passed("expect.schema")
-                } else {
-                    CheckResult::failed(
-                        "expect.schema",
-                        format!("a body matching {}", schema.path.display()),
-                        snippet(exchange),
-                    )
-                    .with_message(problems.join("; "))
-                }
-            }
+            Ok(body) => schema_check(
+                "expect.schema",
+                &schema.validator,
+                &schema.path.display().to_string(),
+                exchange,
+                &body,
+            ),
         };
         results.push(result.at(&schema.origin));
     }
