@@ -56,10 +56,9 @@ pub struct RunArgs {
     /// Rate classes to load (repeatable); default: all.
     #[arg(long = "class", value_name = "NAME")]
     pub classes: Vec<String>,
-    /// Where run folders with reports are written (not yet available: the terminal is the
-    /// only report in this version).
-    #[arg(long)]
-    pub report_dir: Option<PathBuf>,
+    /// Where run folders with reports (report.json, junit.xml, summary.md) are written.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
     /// An earlier report.json to compare against (not yet available).
     #[arg(long)]
     pub baseline: Option<PathBuf>,

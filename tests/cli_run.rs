@@ -37,6 +37,7 @@ fn normalize(output: &str) -> String {
         (r"in \d+\.\d s", "in N s"),
         (r"tollgate \d+\.\d+\.\d+", "tollgate VERSION"),
         (r"(usr|file)_\d+", "${1}_ID"),
+        (r"\d{8}T\d{6}Z-[0-9a-f]{4}", "RUN_ID"),
     ];
     rules
         .iter()

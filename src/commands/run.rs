@@ -18,6 +18,7 @@ use crate::error::{exit, Error};
 use crate::event::Event;
 use crate::load::{self, LoadPlan};
 use crate::profile::{self, Profile};
+use crate::report;
 use crate::report::progress::Live;
 use crate::report::terminal::{self, Style};
 use crate::report::Report;
@@ -27,9 +28,9 @@ use crate::server::{KeyRing, RunningServer, ServerConfig};
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     // Saying so beats accepting the flag and writing nothing.
-    if args.report_dir.is_some() || args.baseline.is_some() {
+    if args.baseline.is_some() {
         return Err(Error::Usage(
-            "--report-dir and --baseline are not yet available in this version: results go to the terminal".into(),
+            "--baseline is not yet available in this version".into(),
         ));
     }
     let profile = load_profile(&args.profile)?;
@@ -66,6 +67,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             )));
         }
         preflight(&target).await?;
+        // Every line and artifact passes through it: a target that echoes a key must not
+        // make tollgate print or store that key.
+        let redactor = target.redactor();
         let style = Style {
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         };
@@ -88,7 +92,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             phases: Vec::new(),
             complete: true,
         };
-                let mut out = Printer::default();
+                let mut out = Printer {
+            closed: false,
+            redactor: redactor.clone(),
+        };
         let mut live = Live::new(std::io::stdout().is_terminal());
         out.print(&terminal::header(&report));
         let started = Instant::now();
@@ -133,7 +140,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             report.complete = false;
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
-        out.print(&terminal::summary(&report, style));
+                out.print(&terminal::summary(&report, style));
+        let folder = report::write_all(&report, &args.report_dir, &redactor).map_err(Error::Runtime)?;
+        out.print(&format!("reports: {}/ (report.json, junit.xml, summary.md)\n", folder.display()));
+        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+            out.print(&report::markdown::annotations(&report));
+        }
         if let Some(server) = embedded {
             let _ = server.stop().await;
         }
@@ -279,17 +291,20 @@ fn random_seed() -> u64 {
 }
 
 fn run_id(seed: u64) -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    format!("{secs}-{:04x}", seed & 0xffff)
+    // 2026-11-23T20:55:14Z → 20261123T205514Z: sortable, and safe as a folder name.
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{stamp}-{:04x}", seed & 0xffff)
 }
 
-/// Writes to stdout; once stdout is closed (`| head`), stays quiet instead of failing.
-#[derive(Default)]
+/// Writes redacted text to stdout; once stdout is closed (`| head`), stays quiet instead
+/// of failing.
 struct Printer {
     closed: bool,
+    redactor: crate::secret::Redactor,
 }
 
 impl Printer {
@@ -297,6 +312,7 @@ impl Printer {
         if self.closed {
             return;
         }
+        let text = self.redactor.redact(text);
         let mut stdout = std::io::stdout().lock();
         if stdout
             .write_all(text.as_bytes())

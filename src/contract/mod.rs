@@ -360,12 +360,11 @@ impl Runner {
                 snapshot::check(&self.target.snapshots, &scenario.file, &label, spec, &body);
             result.checks.push(check.at(&step.expect.origin));
         }
-        result.checks.extend(checks::built_in(
-            &exchange,
-            errors,
-            &outgoing.presented,
-            &self.redactor,
-        ));
+        // Built-in checks have no line of their own: they point at the step.
+        let built_in = checks::built_in(&exchange, errors, &outgoing.presented, &self.redactor);
+        result
+            .checks
+            .extend(built_in.into_iter().map(|c| c.at(&step.origin)));
         for capture in &step.capture {
             match captured(&exchange, &capture.source) {
                 Ok(value) => vars.set(&capture.name, value),
@@ -539,12 +538,11 @@ impl Runner {
                         .at(&entry.origin),
                     ),
                 }
-                result.checks.extend(checks::built_in(
-                    &exchange,
-                    errors,
-                    &outgoing.presented,
-                    &self.redactor,
-                ));
+                let built_in =
+                    checks::built_in(&exchange, errors, &outgoing.presented, &self.redactor);
+                result
+                    .checks
+                    .extend(built_in.into_iter().map(|c| c.at(&entry.origin)));
                 results.push(result);
             }
         }

@@ -1,0 +1,145 @@
+//! `summary.md`: a compact table for humans, also appended to `$GITHUB_STEP_SUMMARY`; and
+//! GitHub annotations that point failed checks at their scenario line.
+
+use std::fmt::Write as _;
+
+use super::json::verdict;
+use super::model::Report;
+use crate::event::Verdict;
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn render(report: &Report) -> String {
+    let checks = report.checks();
+    let icon = match verdict(report) {
+        "passed" => "✅",
+        "failed" => "❌",
+        _ => "⏸️",
+    };
+    let mut out = format!(
+        "## {icon} tollgate: {}\n\n**Target** {} ({}) · **profile** `{}` · **run** `{}` · {:.1} s\n\n",
+        verdict(report),
+        report.target,
+        report.target_kind,
+        report.profile,
+        report.run_id,
+        report.duration_ms as f64 / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "| checks | passed | failed | skipped | warnings |\n|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} |\n",
+        checks.passed + checks.failed + checks.skipped + checks.warnings,
+        checks.passed,
+        checks.failed,
+        checks.skipped,
+        checks.warnings
+    );
+    let notable: Vec<_> = report
+        .steps
+        .iter()
+        .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+        .filter(|(_, c)| matches!(c.verdict, Verdict::Failed | Verdict::Warning))
+        .collect();
+    if !notable.is_empty() {
+        let _ = writeln!(out, "### Failed checks and warnings\n\n| | check | step | expected | actual | where |\n|---|---|---|---|---|---|");
+        for (step, check) in notable {
+            let mark = if check.verdict == Verdict::Failed {
+                "❌"
+            } else {
+                "⚠️"
+            };
+            let actual = match (&check.actual, check.message.is_empty()) {
+                (Some(a), true) => a.clone(),
+                (Some(a), false) => format!("{a} — {}", check.message),
+                (None, _) => check.message.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "| {mark} | `{}` | {} › {} | {} | {} | {} |",
+                check.id,
+                cell(&step.scenario),
+                cell(&step.step),
+                cell(check.expected.as_deref().unwrap_or("")),
+                cell(&actual),
+                check
+                    .origin
+                    .as_ref()
+                    .map(|o| format!("`{o}`"))
+                    .unwrap_or_default()
+            );
+        }
+        out.push('\n');
+    }
+    if !report.phases.is_empty() {
+        let _ = writeln!(
+            out,
+            "### Load\n\n| class | phase | limit/s | offered/s | accepted/s | 429/s | estimate/s | burst | p50 ms | p99 ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for p in &report.phases {
+            let per_second = |n: u64| {
+                if p.duration_s > 0.0 {
+                    n as f64 / p.duration_s
+                } else {
+                    0.0
+                }
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.1} |",
+                p.class,
+                p.phase,
+                p.limit_per_second,
+                p.offered_rate,
+                per_second(p.accepted),
+                per_second(p.limited),
+                p.estimated_rate
+                    .map(|r| format!("{r:.1}"))
+                    .unwrap_or_default(),
+                p.estimated_burst
+                    .map(|b| format!("{b:.0}"))
+                    .unwrap_or_default(),
+                p.latency.p50_ms,
+                p.latency.p99_ms
+            );
+        }
+    }
+    out
+}
+
+/// `::error file=…,line=…::` lines for GitHub Actions, one per failed check.
+pub fn annotations(report: &Report) -> String {
+    let mut out = String::new();
+    for step in &report.steps {
+        for check in step.checks.iter().filter(|c| c.verdict == Verdict::Failed) {
+            let detail = match (&check.expected, &check.actual) {
+                (Some(e), Some(a)) => format!("expected {e}, got {a}"),
+                _ => check.message.clone(),
+            };
+            // Workflow commands end at a newline and treat % specially.
+            let escape = |s: &str| {
+                s.replace('%', "%25")
+                    .replace('\r', "%0D")
+                    .replace('\n', "%0A")
+            };
+            let location = match &check.origin {
+                Some(o) => format!("file={},line={},col={},", o.file, o.line, o.col),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "::error {location}title={}::{} › {}: {}",
+                escape(&check.id),
+                escape(&step.scenario),
+                escape(&step.step),
+                escape(&detail)
+            );
+        }
+    }
+    out
+}

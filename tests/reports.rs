@@ -1,0 +1,231 @@
+//! The artifacts a run leaves in `reports/<run-id>/`: report.json validated by its schema,
+//! JUnit that parses with one case per check, the Markdown summary and GitHub annotations —
+//! and no API key anywhere, even from a target that echoes keys.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tollgate::scenario::parse::load_schema;
+use tollgate::server::{
+    Fault, FaultSet, KeyRing, KeyRole, RunningServer, ServerConfig, ServerProfile,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+const VARS: [(&str, KeyRole); 5] = [
+    ("OURO_API_KEY", KeyRole::Primary),
+    ("OURO_API_KEY_2", KeyRole::Second),
+    ("OURO_TEST_API_KEY", KeyRole::TestMode),
+    ("OURO_API_KEY_READONLY", KeyRole::ReadOnly),
+    ("OURO_API_KEY_REVOKED", KeyRole::Revoked),
+];
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tollgate-reports-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str], env: &[(String, String)], dir: &Path) -> (Output, PathBuf) {
+    let mut command = Command::new(BIN);
+    command
+        .arg("run")
+        .args(args)
+        .arg("--report-dir")
+        .arg(dir)
+        .env("NO_COLOR", "1");
+    for (var, _) in VARS {
+        command.env_remove(var);
+    }
+    command
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().unwrap();
+    let folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        folders.len(),
+        1,
+        "one run folder: {folders:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output, folders[0].clone())
+}
+
+/// Validates report.json and junit.xml; returns the report.
+fn validated(folder: &Path) -> serde_json::Value {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap())
+            .unwrap();
+    let schema = load_schema(Path::new("schemas/report.schema.json")).unwrap();
+    let problems: Vec<String> = schema
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert_eq!(problems, Vec::<String>::new());
+    let checks: usize = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["checks"].as_array().unwrap().len())
+        .sum();
+    let junit = quick_junit::Report::deserialize_from_str(
+        &std::fs::read_to_string(folder.join("junit.xml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(junit.tests, checks, "one JUnit case per check");
+    let failed = report["summary"]["checks"]["failed"].as_u64().unwrap() as usize;
+    assert_eq!(junit.failures, failed);
+    report
+}
+
+fn server_with(
+    faults: &[Fault],
+) -> (
+    tokio::runtime::Runtime,
+    RunningServer,
+    Vec<(String, String)>,
+) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ring = KeyRing::generate();
+    let mut config = ServerConfig::new(ServerProfile::Ouro, ring.clone());
+    config.faults = FaultSet::new(faults.iter().copied());
+    let server = runtime.block_on(RunningServer::start(config)).unwrap();
+    let env = VARS
+        .iter()
+        .map(|(v, role)| (v.to_string(), ring.get(*role).unwrap().to_string()))
+        .collect();
+    (runtime, server, env)
+}
+
+#[test]
+fn a_passing_run_with_load_leaves_valid_artifacts() {
+    let dir = temp_dir("passing");
+    let (output, folder) = run(
+        &[
+            "--scenarios",
+            "scenarios/ouro/search.yaml",
+            "--class",
+            "search",
+        ],
+        &[],
+        &dir,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let report = validated(&folder);
+    assert_eq!(report["summary"]["verdict"], "passed");
+    let phases = report["phases"].as_array().unwrap();
+    assert!(
+        phases
+            .iter()
+            .any(|p| p["phase"] == "over" && p["estimated_rate"].is_number()),
+        "load phases are in the report"
+    );
+    for name in ["report.json", "junit.xml", "summary.md"] {
+        assert!(folder.join(name).is_file(), "{name}");
+    }
+}
+
+#[test]
+fn a_run_with_missing_keys_reports_skips_with_reasons() {
+    let (_runtime, server, env) = server_with(&[]);
+    let primary: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(v, _)| v == "OURO_API_KEY")
+        .collect();
+    let dir = temp_dir("skips");
+    let (output, folder) = run(
+        &[
+            "--only",
+            "contract",
+            "--target",
+            &server.base_url(),
+            "--scenarios",
+            "scenarios/ouro/auth.yaml",
+        ],
+        &primary,
+        &dir,
+    );
+    assert_eq!(output.status.code(), Some(0), "skips are not failures");
+    let report = validated(&folder);
+    assert!(report["summary"]["checks"]["skipped"].as_u64().unwrap() >= 20);
+    let skip = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().unwrap())
+        .find(|c| c["verdict"] == "skipped")
+        .unwrap();
+    assert!(
+        skip["message"].as_str().unwrap().contains("is not set"),
+        "{skip}"
+    );
+}
+
+/// Failing checks point at their scenario line in Markdown and GitHub annotations; keys that
+/// the target echoes appear in no output.
+#[test]
+fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
+    let (_runtime, server, env) = server_with(&[Fault::WrongStatus, Fault::EchoKey]);
+    let dir = temp_dir("failing");
+    let step_summary = dir.join("step-summary.md");
+    let mut env = env.clone();
+    env.push(("GITHUB_ACTIONS".into(), "true".into()));
+    env.push((
+        "GITHUB_STEP_SUMMARY".into(),
+        step_summary.to_string_lossy().into_owned(),
+    ));
+    let reports = dir.join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let (output, folder) = run(
+        &[
+            "--only",
+            "contract",
+            "--target",
+            &server.base_url(),
+            "--scenarios",
+            "scenarios/ouro/files.yaml",
+            "--seed",
+            "1",
+        ],
+        &env,
+        &reports,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let report = validated(&folder);
+    assert_eq!(
+        report["summary"]["failed_checks"],
+        serde_json::json!(["expect.status", "secret.echo"])
+    );
+
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    assert!(stdout.contains("::error file=scenarios/ouro/files.yaml,line=12,col=15,title=expect.status::files › create: expected 201, got 200"), "{stdout}");
+    let markdown = std::fs::read_to_string(folder.join("summary.md")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&step_summary).unwrap(),
+        markdown,
+        "appended to $GITHUB_STEP_SUMMARY"
+    );
+    let normalized = regex::Regex::new(r"127\.0\.0\.1:\d+|`\d{8}T\d{6}Z-[0-9a-f]{4}`|\d+\.\d s")
+        .unwrap()
+        .replace_all(&markdown, "…");
+    insta::assert_snapshot!(normalized);
+
+    // The canary: no key value in stdout, stderr or any file of the run.
+    let mut texts = vec![stdout, String::from_utf8(output.stderr).unwrap(), markdown];
+    for name in ["report.json", "junit.xml"] {
+        texts.push(std::fs::read_to_string(folder.join(name)).unwrap());
+    }
+    for (var, key) in &env {
+        if var.starts_with("OURO") {
+            for text in &texts {
+                assert!(!text.contains(key.as_str()), "{var} leaked");
+            }
+        }
+    }
+}
