@@ -126,9 +126,69 @@ fn a_passing_run_with_load_leaves_valid_artifacts() {
             .any(|p| p["phase"] == "over" && p["estimated_rate"].is_number()),
         "load phases are in the report"
     );
-    for name in ["report.json", "junit.xml", "summary.md"] {
+    for name in ["report.json", "junit.xml", "summary.md", "report.html"] {
         assert!(folder.join(name).is_file(), "{name}");
     }
+    let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    assert!(!html.contains("<script"), "self-contained: no scripts");
+    assert!(
+        !regex::Regex::new(r#"(src|href)="https?://"#)
+            .unwrap()
+            .is_match(&html),
+        "no external resources"
+    );
+    rendered_in_a_browser(&folder.join("report.html"));
+}
+
+/// Renders the HTML report in headless Chromium (Debian's package; `.ci/run` installs it):
+/// the chart must be in the rendered DOM and the page must load without errors.
+fn rendered_in_a_browser(html: &Path) {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok());
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium (see .ci/run)"
+        );
+        eprintln!("chromium is not installed: the browser check of report.html is skipped locally");
+        return;
+    };
+    let profile = temp_dir("chromium-profile");
+    let screenshot = html.with_file_name("report.png");
+    let output = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args([
+            "--window-size=1000,1000",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+        ])
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        dom.contains("<svg") && dom.contains("requests per second"),
+        "the chart is rendered: {log}"
+    );
+    assert!(
+        !log.contains("Uncaught") && !log.contains("ERR_FILE_NOT_FOUND"),
+        "console errors: {log}"
+    );
 }
 
 #[test]

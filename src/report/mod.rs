@@ -1,6 +1,7 @@
 //! Reports: one model built from runner events, and one module per output format.
 //! Only this module formats results; every artifact passes through the redactor.
 
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -26,6 +27,7 @@ pub fn write_all(report: &Report, dir: &Path, redactor: &Redactor) -> Result<Pat
         ("report.json", redactor.redact(&json::render(report))),
         ("junit.xml", redactor.redact(&junit::render(report))),
         ("summary.md", markdown.clone()),
+        ("report.html", redactor.redact(&html::render(report))),
     ];
     for (name, text) in artifacts {
         let path = folder.join(name);
