@@ -59,7 +59,8 @@ pub struct RunArgs {
     /// Where run folders with reports (report.json, junit.xml, summary.md) are written.
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
-    /// An earlier report.json to compare against (not yet available).
+    /// An earlier report.json to compare against: regressions beyond the profile's
+    /// `baseline` thresholds fail the run.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
     /// Rewrite response snapshots instead of comparing them.
@@ -120,6 +121,13 @@ pub struct LintArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// Show what changed between two report.json files.
-    Diff { old: PathBuf, new: PathBuf },
+    /// Show what changed between two report.json files; exit 1 on regressions beyond the
+    /// profile's `baseline` thresholds.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// Profile whose `baseline:` thresholds apply (defaults when it does not exist).
+        #[arg(long, default_value = "tollgate.yaml")]
+        profile: PathBuf,
+    },
 }

@@ -27,6 +27,7 @@ const TOP: &[&str] = &[
     "contract",
     "rate_limits",
     "concurrency",
+    "baseline",
 ];
 const KEYS: &[&str] = &["primary", "second", "revoked", "readonly", "test"];
 const ERRORS: &[&str] = &["schema", "message", "unauthorized", "revoked", "readonly"];
@@ -53,6 +54,8 @@ pub struct Profile {
     pub contract: ContractSettings,
     pub rate_limits: Vec<RateClass>,
     pub concurrency: Option<ConcurrencySpec>,
+    /// What counts as a regression against a baseline report.
+    pub baseline: crate::report::diff::Thresholds,
 }
 
 /// How a key is presented: a header, optionally with a scheme (`Authorization: Bearer k`).
@@ -277,6 +280,10 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
     let concurrency = fields
         .get("concurrency")
         .and_then(|n| concurrency_spec(n, dec));
+    let baseline = fields
+        .get("baseline")
+        .map(|n| thresholds(n, dec))
+        .unwrap_or_default();
     Some(Profile {
         name: name?,
         file: dec.file.clone(),
@@ -291,7 +298,35 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
         contract,
         rate_limits,
         concurrency,
+        baseline,
     })
+}
+
+fn thresholds(node: &Node, dec: &mut Decoder) -> crate::report::diff::Thresholds {
+    let mut t = crate::report::diff::Thresholds::default();
+    let keys = ["max_p99_increase", "min_p99_increase_ms", "max_rate_change"];
+    let Some(fields) = dec.fields(node, "`baseline`", &keys, &[]) else {
+        return t;
+    };
+    for (name, _, value) in fields.entries() {
+        let number = match value.value {
+            yaml::Value::Int(i) if i >= 0 => i as f64,
+            yaml::Value::Float(f) if f >= 0.0 => f,
+            _ => {
+                dec.error(
+                    value,
+                    format!("`baseline.{name}` must be a non-negative number"),
+                );
+                continue;
+            }
+        };
+        match name {
+            "max_p99_increase" => t.max_p99_increase = number,
+            "min_p99_increase_ms" => t.min_p99_increase_ms = number,
+            _ => t.max_rate_change = number,
+        }
+    }
+    t
 }
 
 /// A base URL must be absolute http(s) with a host; credentials in it are refused because

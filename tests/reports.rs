@@ -289,3 +289,63 @@ fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
         }
     }
 }
+
+/// A baseline from a good run and a run against a broken server: the flipped checks are
+/// regressions, both from `run --baseline` and from `report diff`.
+#[test]
+fn a_baseline_comparison_fails_on_checks_that_flipped() {
+    let good = temp_dir("baseline-good");
+    let (output, good_folder) = run(
+        &[
+            "--only",
+            "contract",
+            "--scenarios",
+            "scenarios/ouro/files.yaml",
+        ],
+        &[],
+        &good,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let old = good_folder.join("report.json");
+
+    let (_runtime, server, env) = server_with(&[Fault::WrongStatus]);
+    let bad = temp_dir("baseline-bad");
+    let (output, bad_folder) = run(
+        &[
+            "--only",
+            "contract",
+            "--target",
+            &server.base_url(),
+            "--scenarios",
+            "scenarios/ouro/files.yaml",
+            "--baseline",
+            old.to_str().unwrap(),
+        ],
+        &env,
+        &bad,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("passed → failed") && stdout.contains("files › create · expect.status"),
+        "{stdout}"
+    );
+
+    let diff = |a: &Path, b: &Path| {
+        Command::new(BIN)
+            .args(["report", "diff"])
+            .arg(a)
+            .arg(b)
+            .output()
+            .unwrap()
+    };
+    let regressed = diff(&old, &bad_folder.join("report.json"));
+    assert_eq!(regressed.status.code(), Some(1));
+    assert!(String::from_utf8(regressed.stdout)
+        .unwrap()
+        .contains("REGRESSIONS (1)"));
+    let same = diff(&old, &old);
+    assert_eq!(same.status.code(), Some(0));
+    let not_a_report = diff(&old, Path::new("Cargo.toml"));
+    assert_eq!(not_a_report.status.code(), Some(2));
+}

@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the process exit code or an [`Error`].
 
 mod lint;
+mod report;
 mod run;
 mod serve;
 
@@ -16,15 +17,8 @@ pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
         Command::Serve(args) => serve::serve(args),
         Command::Run(args) => run::run(args),
         Command::Lint(args) => lint::lint(args),
-        Command::Report(_) => not_yet("report"),
+        Command::Report(command) => report::report(command),
     }
-}
-
-/// Subcommands whose issue has not landed yet say so instead of pretending.
-fn not_yet(command: &str) -> Result<ExitCode, Error> {
-    Err(Error::Usage(format!(
-        "`tollgate {command}` is not yet available in this version"
-    )))
 }
 
 /// A tokio runtime for one command.

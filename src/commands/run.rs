@@ -27,12 +27,11 @@ use crate::secret::Secret;
 use crate::server::{KeyRing, RunningServer, ServerConfig};
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
-    // Saying so beats accepting the flag and writing nothing.
-    if args.baseline.is_some() {
-        return Err(Error::Usage(
-            "--baseline is not yet available in this version".into(),
-        ));
-    }
+    // Read the baseline first: a typo must not cost a whole run.
+    let baseline = match &args.baseline {
+        Some(path) => Some(super::report::read(path)?),
+        None => None,
+    };
     let profile = load_profile(&args.profile)?;
     let scenario_root = args
         .scenarios
@@ -70,6 +69,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         // Every line and artifact passes through it: a target that echoes a key must not
         // make tollgate print or store that key.
         let redactor = target.redactor();
+        let thresholds = target.profile.baseline;
         let style = Style {
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         };
@@ -143,6 +143,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
                 out.print(&terminal::summary(&report, style));
         let folder = report::write_all(&report, &args.report_dir, &redactor).map_err(Error::Runtime)?;
         out.print(&format!("reports: {}/ (report.json, junit.xml, summary.md, report.html)\n", folder.display()));
+                let mut regressed = false;
+        if let Some(old) = &baseline {
+            let new: serde_json::Value = serde_json::from_str(&report::json::render(&report)).expect("our own JSON");
+            let d = report::diff::diff(old, &new, thresholds);
+            out.print(&format!("\nagainst the baseline:\n{}", report::diff::render(&d)));
+            regressed = !d.regressions.is_empty();
+        }
         if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
             out.print(&report::markdown::annotations(&report));
         }
@@ -151,7 +158,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         }
         Ok(ExitCode::from(if interrupted {
             exit::INTERRUPTED
-        } else if report.passed() {
+                } else if report.passed() && !regressed {
             exit::PASSED
         } else {
             exit::CHECK_FAILED

@@ -1,6 +1,7 @@
 //! Reports: one model built from runner events, and one module per output format.
 //! Only this module formats results; every artifact passes through the redactor.
 
+pub mod diff;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -1,0 +1,56 @@
+//! `tollgate report diff OLD.json NEW.json`, and the baseline comparison of `run`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::ReportCommand;
+use crate::error::{exit, Error};
+use crate::report::diff::{self, Diff, Thresholds};
+
+pub fn report(command: ReportCommand) -> Result<ExitCode, Error> {
+    match command {
+        ReportCommand::Diff { old, new, profile } => {
+            let thresholds = thresholds_of(&profile)?;
+            let d = diff::diff(&read(&old)?, &read(&new)?, thresholds);
+            print!("{}", diff::render(&d));
+            Ok(exit_code(&d))
+        }
+    }
+}
+
+pub fn read(path: &Path) -> Result<serde_json::Value, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{} is not a report.json: {e}", path.display())))?;
+    if value.get("schema_version").is_none() || value.get("steps").is_none() {
+        return Err(Error::Usage(format!(
+            "{} is not a tollgate report.json",
+            path.display()
+        )));
+    }
+    Ok(value)
+}
+
+/// The profile's thresholds, or the defaults when there is no profile file.
+fn thresholds_of(profile: &Path) -> Result<Thresholds, Error> {
+    if !profile.exists() {
+        return Ok(Thresholds::default());
+    }
+    let loaded = crate::profile::load(profile).map_err(Error::Usage)?;
+    match loaded.profile {
+        Some(p) => Ok(p.baseline),
+        None => Err(Error::Usage(format!(
+            "the profile {} has errors (run `tollgate lint`)",
+            profile.display()
+        ))),
+    }
+}
+
+pub fn exit_code(d: &Diff) -> ExitCode {
+    ExitCode::from(if d.regressions.is_empty() {
+        exit::PASSED
+    } else {
+        exit::CHECK_FAILED
+    })
+}
