@@ -126,7 +126,13 @@ fn a_passing_run_with_load_leaves_valid_artifacts() {
             .any(|p| p["phase"] == "over" && p["estimated_rate"].is_number()),
         "load phases are in the report"
     );
-    for name in ["report.json", "junit.xml", "summary.md", "report.html"] {
+    for name in [
+        "report.json",
+        "junit.xml",
+        "summary.md",
+        "report.html",
+        "terminal.txt",
+    ] {
         assert!(folder.join(name).is_file(), "{name}");
     }
     let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
@@ -278,7 +284,7 @@ fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
 
     // The canary: no key value in stdout, stderr or any file of the run.
     let mut texts = vec![stdout, String::from_utf8(output.stderr).unwrap(), markdown];
-    for name in ["report.json", "junit.xml"] {
+    for name in ["report.json", "junit.xml", "report.html", "terminal.txt"] {
         texts.push(std::fs::read_to_string(folder.join(name)).unwrap());
     }
     for (var, key) in &env {

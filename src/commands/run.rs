@@ -142,7 +142,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         report.duration_ms = started.elapsed().as_millis() as u64;
                 out.print(&terminal::summary(&report, style));
         let folder = report::write_all(&report, &args.report_dir, &redactor).map_err(Error::Runtime)?;
-        out.print(&format!("reports: {}/ (report.json, junit.xml, summary.md, report.html)\n", folder.display()));
+        out.print(&format!("reports: {}/ (report.json, junit.xml, summary.md, report.html, terminal.txt)\n", folder.display()));
                 let mut regressed = false;
         if let Some(old) = &baseline {
             let new: serde_json::Value = serde_json::from_str(&report::json::render(&report)).expect("our own JSON");

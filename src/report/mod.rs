@@ -29,6 +29,10 @@ pub fn write_all(report: &Report, dir: &Path, redactor: &Redactor) -> Result<Pat
         ("junit.xml", redactor.redact(&junit::render(report))),
         ("summary.md", markdown.clone()),
         ("report.html", redactor.redact(&html::render(report))),
+        (
+            "terminal.txt",
+            redactor.redact(&terminal::render(report, terminal::Style::PLAIN)),
+        ),
     ];
     for (name, text) in artifacts {
         let path = folder.join(name);
