@@ -87,6 +87,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             profile: target.profile.file.clone(),
             seed,
             started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                        ended: String::new(),
             duration_ms: 0,
             steps: Vec::new(),
             phases: Vec::new(),
@@ -139,7 +140,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             runner.abort();
             report.complete = false;
         }
-        report.duration_ms = started.elapsed().as_millis() as u64;
+                report.duration_ms = started.elapsed().as_millis() as u64;
+        report.ended = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
                 out.print(&terminal::summary(&report, style));
         let folder = report::write_all(&report, &args.report_dir, &redactor).map_err(Error::Runtime)?;
         out.print(&format!("reports: {}/ (report.json, junit.xml, summary.md, report.html, terminal.txt)\n", folder.display()));

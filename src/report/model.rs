@@ -15,6 +15,8 @@ pub struct Report {
     pub profile: String,
     pub seed: u64,
     pub started: String,
+    /// Set when the run ends (interrupted runs too).
+    pub ended: String,
     pub duration_ms: u64,
     pub steps: Vec<StepResult>,
     pub phases: Vec<PhaseStats>,
