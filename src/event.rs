@@ -181,6 +181,17 @@ pub struct Progress {
     pub limited: u64,
 }
 
+impl PhaseStats {
+    /// `n` requests of this phase as a rate over its duration.
+    pub fn per_second(&self, n: u64) -> f64 {
+        if self.duration_s > 0.0 {
+            n as f64 / self.duration_s
+        } else {
+            0.0
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StepFinished(StepResult),

@@ -82,13 +82,6 @@ pub fn render(report: &Report) -> String {
             "### Load\n\n| class | phase | limit/s | offered/s | accepted/s | 429/s | estimate/s | burst | p50 ms | p99 ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for p in &report.phases {
-            let per_second = |n: u64| {
-                if p.duration_s > 0.0 {
-                    n as f64 / p.duration_s
-                } else {
-                    0.0
-                }
-            };
             let _ = writeln!(
                 out,
                 "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.1} |",
@@ -96,8 +89,8 @@ pub fn render(report: &Report) -> String {
                 p.phase,
                 p.limit_per_second,
                 p.offered_rate,
-                per_second(p.accepted),
-                per_second(p.limited),
+                p.per_second(p.accepted),
+                p.per_second(p.limited),
                 p.estimated_rate
                     .map(|r| format!("{r:.1}"))
                     .unwrap_or_default(),

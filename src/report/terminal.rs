@@ -102,13 +102,6 @@ pub fn step(step: &StepResult, style: Style) -> String {
 
 /// One load phase: what was offered and what came back.
 pub fn phase(p: &PhaseStats) -> String {
-    let per_second = |n: u64| {
-        if p.duration_s > 0.0 {
-            n as f64 / p.duration_s
-        } else {
-            0.0
-        }
-    };
     let mut line = format!(
         "LOAD  {} · {}  offered {:.1}/s (asked {:.1}/s, limit {:.1}/s) → accepted {:.1}/s, 429 {:.1}/s",
         p.class,
@@ -116,8 +109,8 @@ pub fn phase(p: &PhaseStats) -> String {
         p.offered_rate,
         p.requested_rate,
         p.limit_per_second,
-        per_second(p.accepted),
-        per_second(p.limited)
+        p.per_second(p.accepted),
+        p.per_second(p.limited)
     );
     if p.other > 0 {
         let _ = write!(line, ", other {}", p.other);
