@@ -28,6 +28,7 @@ const TOP: &[&str] = &[
     "rate_limits",
     "concurrency",
     "baseline",
+    "secret_headers",
 ];
 const KEYS: &[&str] = &["primary", "second", "revoked", "readonly", "test"];
 const ERRORS: &[&str] = &["schema", "message", "unauthorized", "revoked", "readonly"];
@@ -56,7 +57,18 @@ pub struct Profile {
     pub concurrency: Option<ConcurrencySpec>,
     /// What counts as a regression against a baseline report.
     pub baseline: crate::report::diff::Thresholds,
+    /// Headers whose values never appear in any output (besides the built-in ones).
+    pub secret_headers: Vec<String>,
 }
+
+/// Headers that carry credentials in any API: never shown.
+const ALWAYS_SECRET: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+];
 
 /// How a key is presented: a header, optionally with a scheme (`Authorization: Bearer k`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,6 +296,16 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
         .get("baseline")
         .map(|n| thresholds(n, dec))
         .unwrap_or_default();
+    let mut secret_headers: Vec<String> = ALWAYS_SECRET.iter().map(|h| h.to_string()).collect();
+    if let Some(list) = fields
+        .get("secret_headers")
+        .and_then(|n| dec.list(n, "`secret_headers`"))
+    {
+        secret_headers.extend(list.iter().filter_map(|h| dec.string(h, "a header name")));
+    }
+    if let Some(auth) = &auth {
+        secret_headers.push(auth.header.clone());
+    }
     Some(Profile {
         name: name?,
         file: dec.file.clone(),
@@ -299,6 +321,7 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
         rate_limits,
         concurrency,
         baseline,
+        secret_headers,
     })
 }
 

@@ -355,3 +355,46 @@ fn a_baseline_comparison_fails_on_checks_that_flipped() {
     let not_a_report = diff(&old, Path::new("Cargo.toml"));
     assert_eq!(not_a_report.status.code(), Some(2));
 }
+
+/// Values read from the environment (`{{ env.NAME }}`) and headers the profile marks secret
+/// never appear in any output, even in the expected/actual of a failed check.
+#[test]
+fn environment_values_and_secret_headers_are_redacted_everywhere() {
+    let canary = "canary-name-8f2e51";
+    let dir = temp_dir("env-secret");
+    let (output, folder) = run(
+        &[
+            "--only",
+            "contract",
+            "--profile",
+            "tests/scenarios/secret-profile.yaml",
+            "--scenarios",
+            "tests/scenarios/env_secret.yaml",
+        ],
+        &[("TOLLGATE_CANARY_NAME".into(), canary.into())],
+        &dir,
+    );
+    assert_eq!(output.status.code(), Some(1), "both checks fail");
+    let report = validated(&folder);
+    assert_eq!(
+        report["summary"]["failed_checks"],
+        serde_json::json!(["expect.header", "expect.json"]),
+        "an echoed name is not an echoed key"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("expect.json") && stdout.contains("[redacted]"),
+        "{stdout}"
+    );
+    let mut texts = vec![stdout, String::from_utf8(output.stderr).unwrap()];
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        texts.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for text in &texts {
+        assert!(!text.contains(canary), "the environment value leaked");
+        assert!(
+            !text.contains("q=100;w=1"),
+            "the secret header's value leaked"
+        );
+    }
+}

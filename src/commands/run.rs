@@ -225,6 +225,7 @@ async fn resolve_target(
         profile,
         keys,
         key_vars,
+        redactor: Default::default(),
     };
     Ok((Arc::new(target), None))
 }

@@ -129,11 +129,17 @@ pub fn expectations(
     expect: &Expect,
     errors: &ErrorContract,
     vars: &Vars,
+    secret_headers: &[String],
 ) -> Vec<CheckResult> {
     let mut results =
         vec![status(exchange.status, &expect.status, "expect.status").at(&expect.status_origin)];
     for header in &expect.headers {
-        results.push(header_check(exchange, &header.name, &header.rule, vars).at(&header.origin));
+        let secret = secret_headers
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&header.name));
+        results.push(
+            header_check(exchange, &header.name, &header.rule, vars, secret).at(&header.origin),
+        );
     }
     if let Some(expected) = &expect.content_type {
         let actual = exchange.media_type();
@@ -278,12 +284,26 @@ pub fn expected_error(
     vec![status_check, body_check]
 }
 
-fn header_check(exchange: &Exchange, name: &str, rule: &HeaderRule, vars: &Vars) -> CheckResult {
+/// `secret`: the header's values are never shown (the profile's `secret_headers`).
+fn header_check(
+    exchange: &Exchange,
+    name: &str,
+    rule: &HeaderRule,
+    vars: &Vars,
+    secret: bool,
+) -> CheckResult {
     let id = "expect.header";
     let actual = exchange.header(name);
+    let hide = |v: &str| {
+        if secret {
+            "[redacted]".to_string()
+        } else {
+            v.to_string()
+        }
+    };
     let shown = || {
         actual
-            .map(|v| format!("{name}: {v}"))
+            .map(|v| format!("{name}: {}", hide(v)))
             .unwrap_or_else(|| format!("no {name} header"))
     };
     let ok = match rule {
@@ -292,7 +312,7 @@ fn header_check(exchange: &Exchange, name: &str, rule: &HeaderRule, vars: &Vars)
             if actual == Some(expected.as_str()) {
                 return CheckResult::passed(id);
             }
-            return CheckResult::failed(id, format!("{name}: {expected}"), shown());
+            return CheckResult::failed(id, format!("{name}: {}", hide(&expected)), shown());
         }
         HeaderRule::Matches(re) => actual.is_some_and(|v| re.is_match(v)),
         HeaderRule::Present => actual.is_some(),

@@ -34,7 +34,7 @@ impl std::fmt::Debug for HeaderValueText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HeaderValueText::Plain(v) => write!(f, "{v:?}"),
-            HeaderValueText::Secret(_) => f.write_str("<redacted>"),
+            HeaderValueText::Secret(_) => f.write_str("[redacted]"),
         }
     }
 }

@@ -37,6 +37,7 @@ pub struct Target {
     /// The environment variable behind each role, for skip reasons.
     pub key_vars: HashMap<AuthKind, String>,
     pub snapshots: SnapshotStore,
+    pub redactor: std::sync::OnceLock<Redactor>,
 }
 
 impl Target {
@@ -62,6 +63,7 @@ impl Target {
             },
             profile,
             keys,
+            redactor: Default::default(),
         }
     }
 
@@ -162,8 +164,11 @@ impl Target {
         })
     }
 
+    /// The run's shared redactor: every key, and every `{{ env.NAME }}` value once read.
     pub fn redactor(&self) -> Redactor {
-        Redactor::new(self.keys.values().cloned())
+        self.redactor
+            .get_or_init(|| Redactor::new(self.keys.values().cloned()))
+            .clone()
     }
 }
 
@@ -222,6 +227,7 @@ pub async fn run(
     let runner = Arc::new(Runner {
         pacer: Pacer::new(&target.profile.rate_limits, target.profile.contract.pace),
         redactor: target.redactor(),
+        api_keys: Redactor::new(target.keys.values().cloned()),
         unique: UniqueSource::new(&run_id),
         client,
         target,
@@ -254,6 +260,8 @@ struct Runner {
     client: reqwest::Client,
     pacer: Pacer,
     redactor: Redactor,
+    /// Only the API keys: `secret.echo` is about keys, not every secret the run knows.
+    api_keys: Redactor,
     unique: UniqueSource,
     events: mpsc::UnboundedSender<Event>,
 }
@@ -276,7 +284,7 @@ impl Runner {
     }
 
     async fn scenario(&self, scenario: &Scenario, mut jitter: Jitter) {
-        let mut vars = Vars::new(self.unique.clone());
+        let mut vars = Vars::new(self.unique.clone()).with_redactor(self.redactor.clone());
         for (name, value) in &scenario.vars {
             match render_json(value, &vars) {
                 Ok(v) => vars.set(name, v),
@@ -350,9 +358,13 @@ impl Runner {
             None => return result,
         };
         let errors = &self.target.profile.errors;
-        result
-            .checks
-            .extend(checks::expectations(&exchange, &step.expect, errors, vars));
+        result.checks.extend(checks::expectations(
+            &exchange,
+            &step.expect,
+            errors,
+            vars,
+            &self.target.profile.secret_headers,
+        ));
         if let Some(spec) = &step.expect.snapshot {
             let body = snapshot::redacted_body(&exchange.body, spec, &self.redactor);
             let label = format!("{} › {}", scenario.name, step.name);
@@ -361,7 +373,7 @@ impl Runner {
             result.checks.push(check.at(&step.expect.origin));
         }
         // Built-in checks have no line of their own: they point at the step.
-        let built_in = checks::built_in(&exchange, errors, &outgoing.presented, &self.redactor);
+        let built_in = checks::built_in(&exchange, errors, &outgoing.presented, &self.api_keys);
         result
             .checks
             .extend(built_in.into_iter().map(|c| c.at(&step.origin)));
@@ -539,7 +551,7 @@ impl Runner {
                     ),
                 }
                 let built_in =
-                    checks::built_in(&exchange, errors, &outgoing.presented, &self.redactor);
+                    checks::built_in(&exchange, errors, &outgoing.presented, &self.api_keys);
                 result
                     .checks
                     .extend(built_in.into_iter().map(|c| c.at(&entry.origin)));

@@ -195,7 +195,7 @@ mod tests {
         let text = redacted_body(body, &spec(&["$.data[*].email"]), &secrets);
         assert_eq!(
             text,
-            "{\n  \"created_at\": \"[timestamp]\",\n  \"data\": [\n    {\n      \"email\": \"[redacted]\"\n    }\n  ],\n  \"id\": \"[id]\",\n  \"name\": \"<redacted>\",\n  \"owner_id\": \"[id]\"\n}"
+            "{\n  \"created_at\": \"[timestamp]\",\n  \"data\": [\n    {\n      \"email\": \"[redacted]\"\n    }\n  ],\n  \"id\": \"[id]\",\n  \"name\": \"[redacted]\",\n  \"owner_id\": \"[id]\"\n}"
         );
     }
 

@@ -67,7 +67,8 @@ fn per_second(class: &RateClass) -> f64 {
 pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSender<Event>) {
     let runner = LoadRunner {
         prober: Arc::new(Prober::new(target.clone())),
-        vars: Vars::new(UniqueSource::new(&format!("{}-load", plan.run_id))),
+        vars: Vars::new(UniqueSource::new(&format!("{}-load", plan.run_id)))
+            .with_redactor(target.redactor()),
         jitter: std::sync::Mutex::new(Jitter::new(plan.seed)),
         cleanup: std::sync::Mutex::new(Vec::new()),
         pending: std::sync::Mutex::new(Vec::new()),

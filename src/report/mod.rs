@@ -20,6 +20,7 @@ use crate::secret::Redactor;
 /// Writes every artifact into `<dir>/<run-id>/` and returns the folder. Appends the Markdown
 /// summary to `$GITHUB_STEP_SUMMARY` when that is set.
 pub fn write_all(report: &Report, dir: &Path, redactor: &Redactor) -> Result<PathBuf, String> {
+    let report = &report.redacted(redactor);
     let folder = dir.join(&report.run_id);
     std::fs::create_dir_all(&folder)
         .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;

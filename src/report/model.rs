@@ -53,6 +53,25 @@ impl Report {
         }
     }
 
+    /// The same report with every secret the run knows replaced, field by field — before any
+    /// format escapes a secret into something a text search would miss.
+    pub fn redacted(&self, redactor: &crate::secret::Redactor) -> Report {
+        let r = |s: &mut String| *s = redactor.redact(s);
+        let mut report = self.clone();
+        r(&mut report.target);
+        for step in &mut report.steps {
+            r(&mut step.scenario);
+            r(&mut step.step);
+            r(&mut step.request);
+            for check in &mut step.checks {
+                r(&mut check.message);
+                check.expected.iter_mut().for_each(r);
+                check.actual.iter_mut().for_each(r);
+            }
+        }
+        report
+    }
+
     pub fn checks(&self) -> Counts {
         let mut counts = Counts::default();
         for check in self.steps.iter().flat_map(|s| &s.checks) {

@@ -276,7 +276,7 @@ impl Loader {
         known: &HashSet<String>,
     ) {
         for name in names {
-            if known.contains(name) {
+            if known.contains(name) || name.strip_prefix("env.").is_some_and(|v| !v.is_empty()) {
                 continue;
             }
             let message = format!("unknown variable `{name}`");

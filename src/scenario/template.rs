@@ -19,7 +19,8 @@ enum Part {
     Var(String),
 }
 
-/// Names generated fresh at every use.
+/// Names generated fresh at every use. `env.NAME` reads the environment variable NAME (and
+/// makes its value a secret).
 pub const UNIQUE: [&str; 3] = ["unique.email", "unique.id", "unique.name"];
 
 impl Template {
@@ -155,6 +156,8 @@ pub fn render_json(value: &Value, vars: &Vars) -> Result<Value, String> {
 pub struct Vars {
     values: HashMap<String, Value>,
     unique: UniqueSource,
+    /// Learns every `env.*` value read, so it is redacted from every output.
+    redactor: Option<crate::secret::Redactor>,
 }
 
 /// Fresh values that differ between runs (the run id) and between uses (a counter).
@@ -189,7 +192,13 @@ impl Vars {
         Vars {
             values: HashMap::new(),
             unique,
+            redactor: None,
         }
+    }
+
+    pub fn with_redactor(mut self, redactor: crate::secret::Redactor) -> Self {
+        self.redactor = Some(redactor);
+        self
     }
 
     pub fn set(&mut self, name: &str, value: Value) {
@@ -199,6 +208,16 @@ impl Vars {
     pub fn get(&self, name: &str) -> Result<Value, String> {
         if let Some(value) = self.values.get(name) {
             return Ok(value.clone());
+        }
+        // Values from the environment are how secrets other than keys get into requests:
+        // they are read at use and treated as secrets from then on.
+        if let Some(var) = name.strip_prefix("env.") {
+            let value = std::env::var(var)
+                .map_err(|_| format!("environment variable `{var}` is not set"))?;
+            if let Some(redactor) = &self.redactor {
+                redactor.add(crate::secret::Secret::new(value.clone()));
+            }
+            return Ok(Value::String(value));
         }
         self.unique
             .next(name)
