@@ -181,6 +181,8 @@ fn rendered_in_a_browser(html: &Path) {
             "--virtual-time-budget=2000",
             "--dump-dom",
         ])
+        // Page console messages (errors included) go to stderr as `CONSOLE(...)` lines.
+        .args(["--enable-logging=stderr", "--v=0"])
         .arg(format!("--screenshot={}", screenshot.display()))
         .arg(format!("file://{}", html.display()))
         .output()
@@ -191,10 +193,18 @@ fn rendered_in_a_browser(html: &Path) {
         dom.contains("<svg") && dom.contains("requests per second"),
         "the chart is rendered: {log}"
     );
+    let console_errors: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND")
+        })
+        .collect();
     assert!(
-        !log.contains("Uncaught") && !log.contains("ERR_FILE_NOT_FOUND"),
-        "console errors: {log}"
+        console_errors.is_empty(),
+        "console errors: {console_errors:?}"
     );
+    let shot = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
+    assert!(shot > 10_000, "a screenshot was taken ({shot} bytes)");
 }
 
 #[test]
