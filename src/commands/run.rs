@@ -276,21 +276,11 @@ async fn preflight(target: &Target) -> Result<(), Error> {
     let timeout = std::time::Duration::from_millis(target.profile.contract.timeout_ms);
     match client.get(&target.base_url).timeout(timeout).send().await {
         Ok(_) => Ok(()),
-        Err(e) => {
-            let mut cause: &dyn std::error::Error = &e;
-            while let Some(inner) = cause.source() {
-                cause = inner;
-            }
-            let reason = if e.is_timeout() {
-                format!("no answer within {} ms", timeout.as_millis())
-            } else {
-                cause.to_string()
-            };
-            Err(Error::Runtime(format!(
-                "cannot reach {}: {reason}",
-                target.base_url
-            )))
-        }
+        Err(e) => Err(Error::Runtime(format!(
+            "cannot reach {}: {}",
+            target.base_url,
+            contract::client::classify(&e, timeout)
+        ))),
     }
 }
 

@@ -106,7 +106,7 @@ impl std::fmt::Display for TransportError {
     }
 }
 
-fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
+pub fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
     if error.is_timeout() {
         return TransportError::Timeout(timeout);
     }

@@ -705,20 +705,12 @@ impl LoadRunner {
             Some(probe) => {
                 let mut evidence = record::LimitEvidence::default();
                 let exchange = probe.exchange.as_ref().expect("a 429 has an answer");
-                let shaped = exchange
-                    .json()
-                    .ok()
-                    .is_some_and(|j| self.target.profile.errors.schema.is_valid(&j));
-                evidence.limited = 1;
-                if !shaped {
-                    evidence.bad_shape = 1;
-                    evidence.bad_shape_example = Some(crate::contract::checks::snippet(exchange));
-                }
-                if probe.rate.retry_after.is_none() && probe.rate.reset.is_none() {
-                    evidence.without_retry_hint = 1;
-                }
-                evidence.retry_after.extend(probe.rate.retry_after.clone());
-                evidence.resets.extend(probe.rate.reset.clone());
+                evidence.observe(
+                    exchange.status,
+                    &probe.rate,
+                    &exchange.body,
+                    &self.target.profile.errors.schema,
+                );
                 checks.push(shape_check(c, &evidence, &record::LimitEvidence::default()));
                 checks.push(retry_after_check(
                     c,

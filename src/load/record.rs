@@ -97,6 +97,49 @@ pub struct LimitEvidence {
 
 const MAX_EXAMPLES: usize = 1_000;
 
+impl LimitEvidence {
+    /// Adds one answer: its dialects, a 5xx, and for a 429 its shape and retry hints.
+    pub fn observe(
+        &mut self,
+        status: u16,
+        rate: &headers::RateHeaders,
+        body: &[u8],
+        error_schema: &jsonschema::Validator,
+    ) {
+        for dialect in &rate.dialects {
+            if !self.dialects.contains(dialect) {
+                self.dialects.push(dialect);
+            }
+        }
+        if status >= 500 {
+            self.server_errors += 1;
+        }
+        if status != 429 {
+            return;
+        }
+        self.limited += 1;
+        let shaped = serde_json::from_slice::<Value>(body)
+            .ok()
+            .is_some_and(|json| error_schema.is_valid(&json));
+        if !shaped {
+            self.bad_shape += 1;
+            if self.bad_shape_example.is_none() {
+                let text = String::from_utf8_lossy(&body[..body.len().min(120)]).replace('\n', " ");
+                self.bad_shape_example = Some(text);
+            }
+        }
+        if rate.retry_after.is_none() && rate.reset.is_none() {
+            self.without_retry_hint += 1;
+        }
+        if self.retry_after.len() < MAX_EXAMPLES {
+            self.retry_after.extend(rate.retry_after.clone());
+        }
+        if self.resets.len() < MAX_EXAMPLES {
+            self.resets.extend(rate.reset.clone());
+        }
+    }
+}
+
 /// Shared by every goose user of one phase.
 pub struct Recorder {
     pub schedule: Schedule,
@@ -198,42 +241,7 @@ impl Recorder {
                 lock(&self.created).push(id);
             }
         }
-        let mut evidence = lock(&self.evidence);
-        for dialect in &rate.dialects {
-            if !evidence.dialects.contains(dialect) {
-                evidence.dialects.push(dialect);
-            }
-        }
-        if status >= 500 {
-            evidence.server_errors += 1;
-        }
-        if status != 429 {
-            return;
-        }
-        evidence.limited += 1;
-        let shaped = serde_json::from_slice::<Value>(body)
-            .ok()
-            .is_some_and(|json| self.error_schema.is_valid(&json));
-        if !shaped {
-            evidence.bad_shape += 1;
-            if evidence.bad_shape_example.is_none() {
-                let text = String::from_utf8_lossy(&body[..body.len().min(120)]).replace('\n', " ");
-                evidence.bad_shape_example = Some(text);
-            }
-        }
-        if rate.retry_after.is_none() && rate.reset.is_none() {
-            evidence.without_retry_hint += 1;
-        }
-        if evidence.retry_after.len() < MAX_EXAMPLES {
-            if let Some(r) = &rate.retry_after {
-                evidence.retry_after.push(r.clone());
-            }
-        }
-        if evidence.resets.len() < MAX_EXAMPLES {
-            if let Some(r) = &rate.reset {
-                evidence.resets.push(r.clone());
-            }
-        }
+        lock(&self.evidence).observe(status, rate, body, &self.error_schema);
     }
 
     pub fn outcomes(&self) -> Vec<Outcome> {
