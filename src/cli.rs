@@ -78,6 +78,13 @@ pub struct RunArgs {
     /// Seed for unique values and jitter.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Accept any TLS certificate (self-signed staging servers); never for production.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Stop the whole run after this long (e.g. `90s`, `10m`), write what was measured as
+    /// an incomplete report, and exit 3.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub deadline: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -188,7 +188,7 @@ pub struct LoadedProfile {
 pub fn load(path: &Path) -> Result<LoadedProfile, String> {
     let name = path.to_string_lossy().into_owned();
     let source =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read profile `{name}`: {e}"))?;
+        crate::yaml::read_source(path).map_err(|e| format!("cannot read profile `{name}`: {e}"))?;
     let mut dec = Decoder::new(&name);
     let profile = match yaml::parse(&source) {
         Ok(root) => decode(&root, path, &mut dec),

@@ -50,6 +50,55 @@ fn hostile() -> Router {
             }),
         )
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+        .route(
+            "/wrong-type",
+            get(|| async { ([(header::CONTENT_TYPE, "text/html")], r#"{"ok":true}"#) }),
+        )
+        .route("/gzip", get(|| async { gzipped(br#"{"ok":true}"#) }))
+        .route("/gzip-bomb", get(|| async { gzip_bomb() }))
+        .route(
+            "/bad-gzip",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::CONTENT_ENCODING, "gzip"),
+                    ],
+                    "this is not gzip",
+                )
+            }),
+        )
+}
+
+fn gzipped(body: &[u8]) -> impl IntoResponse {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body).unwrap();
+    gzip_response(encoder.finish().unwrap())
+}
+
+fn gzip_response(compressed: Vec<u8>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_ENCODING, "gzip"),
+        ],
+        compressed,
+    )
+}
+
+/// 50 MB of zeros in about 50 KB: the size bound must apply to what is decoded. Made once,
+/// before the clock starts.
+fn gzip_bomb() -> impl IntoResponse {
+    static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    gzip_response(
+        BOMB.get_or_init(|| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(&vec![0u8; 50 << 20]).unwrap();
+            encoder.finish().unwrap()
+        })
+        .clone(),
+    )
 }
 
 /// A raw server that promises 1000 bytes, sends a few, and closes the connection.
@@ -68,20 +117,110 @@ fn resetting_server() -> String {
     format!("http://{addr}")
 }
 
+/// A TLS server with a self-signed certificate for 127.0.0.1 that offers the ALPN protocols
+/// `alpn` and answers every request with `{"ok":true}`. On its own thread and runtime, so
+/// both in-process runners and the CLI can use it.
+fn tls_server(alpn: &[&str]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let body = r#"{"ok":true}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(answer.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+    });
+    format!("https://{addr}")
+}
+
+/// A cleartext HTTP/2-only server (h2c with prior knowledge): whatever it is sent, it
+/// answers as an HTTP/2 server does to a client that did not open with the preface — its
+/// SETTINGS frame, then GOAWAY(PROTOCOL_ERROR) — and closes.
+fn h2c_only_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let settings = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+            let goaway = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            let _ = stream.write_all(&settings);
+            let _ = stream.write_all(&goaway);
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn closed_port() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    url
+}
+
 fn scenario() -> tollgate::scenario::Scenario {
-    let loaded = parse::load(Path::new("tests/scenarios/hostile.yaml"));
+    scenario_at("tests/scenarios/hostile.yaml")
+}
+
+fn scenario_at(path: &str) -> tollgate::scenario::Scenario {
+    let loaded = parse::load(Path::new(path));
     assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
     loaded.scenario.unwrap()
 }
 
 fn target(base_url: String) -> Arc<Target> {
+    target_with(base_url, false)
+}
+
+fn target_with(base_url: String, insecure: bool) -> Arc<Target> {
     let mut profile = tollgate::profile::load(Path::new("tollgate.yaml"))
         .unwrap()
         .profile
         .unwrap();
-    profile.contract.timeout_ms = 500;
+    profile.contract.timeout_ms = 1500;
     profile.contract.parallel = 1;
-    Arc::new(Target::embedded(base_url, &KeyRing::generate(), profile))
+    let mut target = Target::embedded(base_url, &KeyRing::generate(), profile);
+    target.insecure = insecure;
+    Arc::new(target)
 }
 
 fn failure<'a>(steps: &'a [StepResult], step: &str) -> (&'a str, String) {
@@ -109,17 +248,18 @@ async fn each_hostile_answer_fails_one_check_with_a_clear_message() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, hostile()).await.unwrap() });
+    let _ = gzip_bomb();
     let started = Instant::now();
     let steps = contract::collect(target(url), vec![scenario()], "hostile".into(), 1).await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
-        "bounded by the 500 ms timeouts: {:?}",
+        "bounded by the 1500 ms timeouts: {:?}",
         started.elapsed()
     );
 
     let (id, text) = failure(&steps, "no answer in time");
     assert_eq!(id, "transport.timeout");
-    assert!(text.contains("no response within 500 ms"), "{text}");
+    assert!(text.contains("no response within 1500 ms"), "{text}");
     let (id, text) = failure(&steps, "a 50 MB body");
     assert_eq!(id, "transport.body-size");
     assert!(text.contains("larger than 10 MiB"), "{text}");
@@ -132,6 +272,20 @@ async fn each_hostile_answer_fails_one_check_with_a_clear_message() {
     let (id, text) = failure(&steps, "a redirect loop");
     assert_eq!(id, "transport.error");
     assert!(text.contains("too many redirects"), "{text}");
+    let (id, text) = failure(&steps, "JSON under the wrong Content-Type");
+    assert_eq!(id, "expect.content-type");
+    assert!(text.contains("application/json text/html"), "{text}");
+    let gzip = steps
+        .iter()
+        .find(|s| s.step == "a gzip body is decoded")
+        .unwrap();
+    assert_eq!(gzip.verdict(), Verdict::Passed, "{gzip:?}");
+    let (id, text) = failure(&steps, "a gzip bomb");
+    assert_eq!(id, "transport.body-size");
+    assert!(text.contains("larger than 10 MiB"), "{text}");
+    let (id, text) = failure(&steps, "a body that is not the gzip it claims");
+    assert_eq!(id, "transport.decode");
+    assert!(text.contains("cannot decode the response body"), "{text}");
 }
 
 #[tokio::test]
@@ -145,5 +299,137 @@ async fn a_connection_closed_mid_body_is_a_transport_error() {
     .await;
     let (id, text) = failure(&steps, "text where JSON is expected");
     assert_eq!(id, "transport.error", "{text}");
-    assert!(!text.is_empty());
+    assert!(
+        text.contains("the connection closed before the whole answer arrived"),
+        "{text}"
+    );
+}
+
+/// Failures before any HTTP answer: each names its cause and what to do.
+#[tokio::test]
+async fn transport_failures_name_their_cause() {
+    let cases = [
+        (
+            closed_port(),
+            "transport.error",
+            "cannot connect: Connection refused",
+        ),
+        (
+            "http://api.tollgate.invalid".to_string(),
+            "transport.dns",
+            "cannot resolve the host name `api.tollgate.invalid`: no such host",
+        ),
+        (
+            tls_server(&["http/1.1"]),
+            "transport.tls",
+            "the server's certificate is not trusted; for a staging server with a self-signed certificate, pass --insecure",
+        ),
+        (
+            h2c_only_server(),
+            "transport.protocol",
+            "the target may speak HTTP/2 only (h2c)",
+        ),
+    ];
+    for (url, expected_id, expected_text) in cases {
+        let steps = contract::collect(
+            target(url.clone()),
+            vec![scenario_at("tests/scenarios/tls.yaml")],
+            "transport".into(),
+            1,
+        )
+        .await;
+        let (id, text) = failure(&steps, "a JSON answer");
+        assert_eq!(id, expected_id, "{url}: {text}");
+        assert!(text.contains(expected_text), "{url}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_tls_server_that_speaks_only_http2_is_named() {
+    let insecure = target_with(tls_server(&["h2"]), true);
+    let steps = contract::collect(
+        insecure,
+        vec![scenario_at("tests/scenarios/tls.yaml")],
+        "h2".into(),
+        1,
+    )
+    .await;
+    let (id, text) = failure(&steps, "a JSON answer");
+    assert_eq!(id, "transport.tls");
+    assert!(text.contains("it may be HTTP/2 only"), "{text}");
+}
+
+#[tokio::test]
+async fn insecure_accepts_a_self_signed_certificate() {
+    let steps = contract::collect(
+        target_with(tls_server(&["http/1.1"]), true),
+        vec![scenario_at("tests/scenarios/tls.yaml")],
+        "insecure".into(),
+        1,
+    )
+    .await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].verdict(), Verdict::Passed, "{:?}", steps[0]);
+}
+
+/// `tollgate run --only contract` against `url` with a primary key, as a user runs it.
+fn cli_run(url: &str, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["run", "--only", "contract", "--target", url])
+        .args(["--scenarios", "tests/scenarios/tls.yaml", "--seed", "1"])
+        .args(["--report-dir", &std::env::temp_dir().to_string_lossy()])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .env("OURO_API_KEY", "tollgate-test-key-7c1d")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_untrusted_certificate_stops_the_run_and_names_insecure() {
+    let url = tls_server(&["http/1.1"]);
+    let output = cli_run(&url, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach {url}: TLS handshake failed: invalid peer certificate: UnknownIssuer; the server's certificate is not trusted; for a staging server with a self-signed certificate, pass --insecure")),
+        "{stderr}"
+    );
+
+    let output = cli_run(&url, &["--insecure"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: --insecure: TLS certificates are not checked"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_host_is_a_runtime_error_and_plain_http_warns() {
+    let output = cli_run("http://api.tollgate.invalid", &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: http://api.tollgate.invalid is plain HTTP: the API keys travel in clear text"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot reach http://api.tollgate.invalid: cannot resolve the host name `api.tollgate.invalid`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn loopback_http_does_not_warn() {
+    let output = cli_run(&closed_port(), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect: Connection refused"),
+        "{stderr}"
+    );
 }

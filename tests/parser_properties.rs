@@ -98,7 +98,8 @@ fn tree() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    // 256 cases by default; CI raises PROPTEST_CASES for a longer bounded search.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
@@ -124,4 +125,22 @@ proptest! {
         }
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// A file far larger than any hand-written scenario (a wrong path, a log) is refused by its
+/// size, with a positioned diagnostic, before it is read.
+#[test]
+fn a_huge_file_is_refused_before_it_is_read() {
+    let path = temp_file(&vec![b'#'; 5 << 20]);
+    let loaded = tollgate::scenario::parse::load(&path);
+    assert!(loaded.scenario.is_none());
+    let message = &loaded.diagnostics[0].message;
+    assert!(
+        message.contains("the file is 5.0 MiB, more than the 4 MiB a source file may have"),
+        "{message}"
+    );
+    let Err(error) = tollgate::profile::load(&path) else {
+        panic!("a huge profile was read");
+    };
+    assert!(error.contains("more than the 4 MiB"), "{error}");
 }

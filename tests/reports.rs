@@ -26,7 +26,9 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn run(args: &[&str], env: &[(String, String)], dir: &Path) -> (Output, PathBuf) {
+/// `tollgate run` with `args` and exactly the environment `env` (no inherited keys), its
+/// reports under `dir`.
+fn command(args: &[&str], env: &[(String, String)], dir: &Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .arg("run")
@@ -43,7 +45,17 @@ fn run(args: &[&str], env: &[(String, String)], dir: &Path) -> (Output, PathBuf)
     for (k, v) in env {
         command.env(k, v);
     }
-    let output = command.output().unwrap();
+    command
+}
+
+fn run(args: &[&str], env: &[(String, String)], dir: &Path) -> (Output, PathBuf) {
+    let output = command(args, env, dir).output().unwrap();
+    let folder = run_folder(dir, &output);
+    (output, folder)
+}
+
+/// The one run folder under `dir`.
+fn run_folder(dir: &Path, output: &Output) -> PathBuf {
     let folders: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -54,7 +66,36 @@ fn run(args: &[&str], env: &[(String, String)], dir: &Path) -> (Output, PathBuf)
         "one run folder: {folders:?}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    (output, folders[0].clone())
+    folders[0].clone()
+}
+
+/// stdout, stderr and every artifact of a run, for canary searches.
+fn every_output(output: &Output, folder: &Path) -> Vec<String> {
+    let mut texts = vec![
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ];
+    for name in [
+        "report.json",
+        "junit.xml",
+        "summary.md",
+        "report.html",
+        "terminal.txt",
+    ] {
+        texts.push(std::fs::read_to_string(folder.join(name)).unwrap());
+    }
+    texts
+}
+
+/// The canary: no key value of `env` in any of `texts`.
+fn assert_no_key(texts: &[String], env: &[(String, String)]) {
+    for (var, key) in env {
+        if var.starts_with("OURO") {
+            for text in texts {
+                assert!(!text.contains(key.as_str()), "{var} leaked");
+            }
+        }
+    }
 }
 
 /// Validates report.json and junit.xml; returns the report.
@@ -293,17 +334,7 @@ fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
     insta::assert_snapshot!(normalized);
 
     // The canary: no key value in stdout, stderr or any file of the run.
-    let mut texts = vec![stdout, String::from_utf8(output.stderr).unwrap(), markdown];
-    for name in ["report.json", "junit.xml", "report.html", "terminal.txt"] {
-        texts.push(std::fs::read_to_string(folder.join(name)).unwrap());
-    }
-    for (var, key) in &env {
-        if var.starts_with("OURO") {
-            for text in &texts {
-                assert!(!text.contains(key.as_str()), "{var} leaked");
-            }
-        }
-    }
+    assert_no_key(&every_output(&output, &folder), &env);
 }
 
 /// A baseline from a good run and a run against a broken server: the flipped checks are
@@ -407,4 +438,92 @@ fn environment_values_and_secret_headers_are_redacted_everywhere() {
             "the secret header's value leaked"
         );
     }
+}
+
+/// Ctrl-C during load against a target that echoes keys: the run stops, its reports are
+/// valid and marked incomplete, and no key is in any of them.
+#[test]
+fn an_interrupted_run_leaves_a_valid_incomplete_report_and_no_key() {
+    use std::io::{BufRead, BufReader, Read};
+    let (_runtime, server, env) = server_with(&[Fault::EchoKey]);
+    let dir = temp_dir("interrupted");
+    let mut child = command(
+        &[
+            "--only",
+            "load",
+            "--class",
+            "read",
+            "--target",
+            &server.base_url(),
+        ],
+        &env,
+        &dir,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    // The load has started once the count-down is reported.
+    while !seen.contains("LOAD  read · under") {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    stdout.read_to_string(&mut seen).unwrap();
+    let mut stderr = Vec::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let output = Output {
+        status,
+        stdout: seen.into_bytes(),
+        stderr,
+    };
+    assert_eq!(output.status.code(), Some(130));
+    let folder = run_folder(&dir, &output);
+    let report = validated(&folder);
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["stopped_by"], "interrupted");
+    assert_eq!(report["summary"]["verdict"], "interrupted");
+    assert_no_key(&every_output(&output, &folder), &env);
+}
+
+/// `--deadline` bounds the whole run: what was measured is written, marked incomplete, and
+/// the exit code is a runtime error.
+#[test]
+fn a_run_past_its_deadline_stops_and_says_so() {
+    let dir = temp_dir("deadline");
+    let started = std::time::Instant::now();
+    let (output, folder) = run(
+        &["--only", "load", "--class", "read", "--deadline", "3s"],
+        &[],
+        &dir,
+    );
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the run did not finish within --deadline 3s; what was measured is in"),
+        "{stderr}"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(8),
+        "stopped after {elapsed:?}"
+    );
+    let report = validated(&folder);
+    assert_eq!(report["stopped_by"], "deadline");
+    assert_eq!(report["summary"]["verdict"], "deadline");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("DEADLINE in"), "{stdout}");
 }

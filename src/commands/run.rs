@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::load::{self, LoadPlan};
 use crate::profile::{self, Profile};
 use crate::report;
+use crate::report::model::Stop;
 use crate::report::progress::Live;
 use crate::report::terminal::{self, Style};
 use crate::report::Report;
@@ -27,6 +28,7 @@ use crate::secret::Secret;
 use crate::server::{KeyRing, RunningServer, ServerConfig};
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
+    let deadline = args.deadline.map(|d| Instant::now() + d);
     // Read the baseline first: a typo must not cost a whole run.
     let baseline = match &args.baseline {
         Some(path) => Some(super::report::read(path)?),
@@ -65,6 +67,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
                 target.base_url
             )));
         }
+        for warning in transport_warnings(&target) {
+            eprintln!("warning: {warning}");
+        }
         preflight(&target).await?;
         // Every line and artifact passes through it: a target that echoes a key must not
         // make tollgate print or store that key.
@@ -92,6 +97,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             steps: Vec::new(),
             phases: Vec::new(),
             complete: true,
+            stopped_by: None,
         };
                 let mut out = Printer {
             closed: false,
@@ -117,7 +123,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
                 load::run(target, plan, sender).await;
             }
         });
-        let interrupted = loop {
+        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
+        // An interval, not a fresh sleep per loop: a steady stream of events must not
+        // starve the checks.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        let stopped = loop {
             tokio::select! {
                 event = receiver.recv() => match event {
                                         Some(Event::Progress(progress)) => live.update(&progress),
@@ -126,19 +136,23 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
                         report.apply(event);
                     }
                     // goose owns SIGINT while it runs; its interruption shows up here.
-                                        None => break load::driver::interrupted(),
+                    None => break load::driver::interrupted().then_some(Stop::Interrupted),
                 },
-                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                _ = tick.tick() => {
+                    if past_deadline() {
+                        break Some(Stop::Deadline);
+                    }
                     if load::driver::interrupted() {
-                        break true;
+                        break Some(Stop::Interrupted);
                     }
                 }
             }
         };
-                if interrupted {
-            goose::trigger_killswitch("interrupted");
+        if let Some(stop) = stopped {
+            load::driver::halt();
             runner.abort();
             report.complete = false;
+            report.stopped_by = Some(stop);
         }
                 report.duration_ms = started.elapsed().as_millis() as u64;
         report.ended = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -158,7 +172,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         if let Some(server) = embedded {
             let _ = server.stop().await;
         }
-        Ok(ExitCode::from(if interrupted {
+        if stopped == Some(Stop::Deadline) {
+            let limit = humantime::format_duration(args.deadline.unwrap_or_default());
+            return Err(Error::Runtime(format!(
+                "the run did not finish within --deadline {limit}; what was measured is in {}",
+                folder.display()
+            )));
+        }
+        Ok(ExitCode::from(if stopped.is_some() {
             exit::INTERRUPTED
                 } else if report.passed() && !regressed {
             exit::PASSED
@@ -226,6 +247,7 @@ async fn resolve_target(
         keys,
         key_vars,
         redactor: Default::default(),
+        insecure: args.insecure,
     };
     Ok((Arc::new(target), None))
 }
@@ -270,9 +292,28 @@ fn check_load_plan(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
     Ok(())
 }
 
+/// What the user should know about how the keys travel, before anything is sent.
+fn transport_warnings(target: &Target) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let presents_keys = target.keys.len() > 1; // beyond the generated invalid key
+    if target.base_url.starts_with("http://") && !is_loopback(&target.base_url) && presents_keys {
+        warnings.push(format!(
+            "{} is plain HTTP: the API keys travel in clear text to a non-loopback host; use https://",
+            target.base_url
+        ));
+    }
+    if target.insecure {
+        warnings.push(
+            "--insecure: TLS certificates are not checked, so the target's identity is not either"
+                .into(),
+        );
+    }
+    warnings
+}
+
 /// One request to the base URL: any HTTP answer means the target is there.
 async fn preflight(target: &Target) -> Result<(), Error> {
-    let client = reqwest::Client::new();
+    let client = contract::client::build(target.insecure);
     let timeout = std::time::Duration::from_millis(target.profile.contract.timeout_ms);
     match client.get(&target.base_url).timeout(timeout).send().await {
         Ok(_) => Ok(()),

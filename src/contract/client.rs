@@ -84,44 +84,207 @@ impl Exchange {
     }
 }
 
-/// Why no response was read.
+/// Why no response was read. Each kind has its own check id and a message that says what
+/// to do about it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransportError {
     Connect(String),
+    /// The host name did not resolve.
+    Dns {
+        host: String,
+        reason: String,
+    },
+    /// The TLS handshake failed; `hint` says what the user can do.
+    Tls {
+        reason: String,
+        hint: &'static str,
+    },
+    /// The peer answered, but not in HTTP/1.x.
+    NotHttp1(String),
     Timeout(Duration),
     TooLarge,
+    /// The body's `Content-Encoding` could not be undone.
+    Decode(String),
     Other(String),
+}
+
+impl TransportError {
+    /// The check id a step fails with.
+    pub fn check_id(&self) -> &'static str {
+        match self {
+            TransportError::Timeout(_) => "transport.timeout",
+            TransportError::TooLarge => "transport.body-size",
+            TransportError::Dns { .. } => "transport.dns",
+            TransportError::Tls { .. } => "transport.tls",
+            TransportError::NotHttp1(_) => "transport.protocol",
+            TransportError::Decode(_) => "transport.decode",
+            TransportError::Connect(_) | TransportError::Other(_) => "transport.error",
+        }
+    }
 }
 
 impl std::fmt::Display for TransportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TransportError::Connect(e) => write!(f, "cannot connect: {e}"),
+            TransportError::Dns { host, reason } => {
+                write!(f, "cannot resolve the host name `{host}`: {reason}")
+            }
+            TransportError::Tls { reason, hint } => {
+                write!(f, "TLS handshake failed: {reason}; {hint}")
+            }
+            TransportError::NotHttp1(e) => write!(
+                f,
+                "the answer is not HTTP/1.x ({e}); the target may speak HTTP/2 only (h2c), \
+                 which tollgate does not: point it at an endpoint that accepts HTTP/1.1"
+            ),
             TransportError::Timeout(t) => write!(f, "no response within {} ms", t.as_millis()),
             TransportError::TooLarge => {
                 write!(f, "response body larger than {} MiB", MAX_BODY_BYTES >> 20)
             }
+            TransportError::Decode(e) => write!(f, "cannot decode the response body: {e}"),
             TransportError::Other(e) => write!(f, "{e}"),
         }
     }
 }
 
+/// Sorts a reqwest error into what the user needs to know. Never uses reqwest's own text:
+/// it contains the URL, which may carry a query-string key.
 pub fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
     if error.is_timeout() {
         return TransportError::Timeout(timeout);
     }
-    // The innermost cause says what happened (refused, reset, DNS); reqwest's own text
-    // contains the URL, which may carry a query-string key.
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(inner) = cause.source() {
-        cause = inner;
+    let mut causes = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        causes.push(inner);
+        cause = inner.source();
     }
-    let text = cause.to_string();
-    if error.is_connect() {
+    if let Some(dns) = causes.iter().find_map(|c| c.downcast_ref::<DnsFailure>()) {
+        return TransportError::Dns {
+            host: dns.host.clone(),
+            reason: dns.reason.clone(),
+        };
+    }
+    if let Some(tls) = causes.iter().find_map(|c| tls_error(*c)) {
+        return tls;
+    }
+    // A hyper error means the connection failed; a decoder's error comes without one.
+    let from_connection = causes.iter().any(|c| wrapped::<hyper::Error>(*c).is_some());
+    let cut_short = from_connection
+        && causes.iter().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::UnexpectedEof)
+                || wrapped::<hyper::Error>(*c).is_some_and(|e| e.is_incomplete_message())
+        });
+    // The innermost cause says what happened (refused, reset, closed).
+    let text = causes
+        .last()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "unknown error".into());
+    if cut_short {
+        TransportError::Other(format!(
+            "the connection closed before the whole answer arrived ({text})"
+        ))
+    } else if error.is_decode() && !from_connection {
+        TransportError::Decode(text)
+    } else if error.is_connect() {
         TransportError::Connect(text)
+    } else if text.contains("invalid HTTP version") || text.contains("invalid HTTP status") {
+        TransportError::NotHttp1(text)
     } else {
         TransportError::Other(text)
     }
+}
+
+/// `cause` as an `E`, also when wrapped in `std::io::Error`s (whose `source()` skips the
+/// error they wrap, as they wrap rustls's and hyper's errors in reqwest's chains).
+fn wrapped<'a, E: std::error::Error + 'static>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut cause = cause;
+    loop {
+        if let Some(found) = cause.downcast_ref::<E>() {
+            return Some(found);
+        }
+        cause = cause.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
+fn tls_error(cause: &(dyn std::error::Error + 'static)) -> Option<TransportError> {
+    let tls = wrapped::<rustls::Error>(cause)?;
+    let hint = match tls {
+        rustls::Error::InvalidCertificate(_) => {
+            "the server's certificate is not trusted; for a staging server with a self-signed \
+             certificate, pass --insecure (never in production)"
+        }
+        rustls::Error::NoApplicationProtocol
+        | rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol) => {
+            "the server accepts no protocol tollgate speaks (HTTP/1.1); it may be HTTP/2 only"
+        }
+        _ => "check that the URL's port serves HTTPS",
+    };
+    Some(TransportError::Tls {
+        reason: tls.to_string(),
+        hint,
+    })
+}
+
+/// A host name that did not resolve, kept as a type so [`classify`] can find it in the chain.
+#[derive(Debug)]
+pub struct DnsFailure {
+    host: String,
+    reason: String,
+}
+
+impl std::fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve `{}`: {}", self.host, self.reason)
+    }
+}
+
+impl std::error::Error for DnsFailure {}
+
+/// The system resolver, except for names that RFC 6761 reserves as never resolving
+/// (`.invalid`): those fail at once, without a query leaving the machine.
+struct Resolver;
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            let failure = |reason: String| -> Box<dyn std::error::Error + Send + Sync> {
+                Box::new(DnsFailure {
+                    host: host.clone(),
+                    reason,
+                })
+            };
+            if host == "invalid" || host.ends_with(".invalid") {
+                return Err(failure(
+                    "no such host (the .invalid domain never resolves, RFC 6761)".into(),
+                ));
+            }
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| failure(e.to_string()))?
+                .collect();
+            if addrs.is_empty() {
+                return Err(failure("the name has no addresses".into()));
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// How every client of a run connects: the same TLS trust and name resolution for the
+/// contract phase, the probes and the preflight.
+pub fn build(insecure: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .dns_resolver(std::sync::Arc::new(Resolver))
+        .tls_danger_accept_invalid_certs(insecure)
+        .build()
+        .expect("a client with default TLS settings builds")
 }
 
 pub async fn send(

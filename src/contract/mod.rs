@@ -38,6 +38,8 @@ pub struct Target {
     pub key_vars: HashMap<AuthKind, String>,
     pub snapshots: SnapshotStore,
     pub redactor: std::sync::OnceLock<Redactor>,
+    /// Accept any TLS certificate (`--insecure`, for staging servers).
+    pub insecure: bool,
 }
 
 impl Target {
@@ -64,6 +66,7 @@ impl Target {
             profile,
             keys,
             redactor: Default::default(),
+            insecure: false,
         }
     }
 
@@ -220,10 +223,7 @@ pub async fn run(
     seed: u64,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .build()
-        .expect("a client with default TLS settings builds");
+    let client = client::build(target.insecure);
     let runner = Arc::new(Runner {
         pacer: Pacer::new(&target.profile.rate_limits, target.profile.contract.pace),
         redactor: target.redactor(),
@@ -575,12 +575,11 @@ fn role_name(kind: AuthKind) -> &'static str {
 }
 
 fn transport_failure(error: &TransportError, redactor: &Redactor) -> CheckResult {
-    let id = match error {
-        TransportError::Timeout(_) => "transport.timeout",
-        TransportError::TooLarge => "transport.body-size",
-        _ => "transport.error",
-    };
-    CheckResult::new(id, Verdict::Failed, redactor.redact(&error.to_string()))
+    CheckResult::new(
+        error.check_id(),
+        Verdict::Failed,
+        redactor.redact(&error.to_string()),
+    )
 }
 
 fn captured(exchange: &Exchange, source: &CaptureSource) -> Result<Value, String> {

@@ -52,12 +52,19 @@ fn silence_goose_logs() {
     });
 }
 
-/// Set by the first Ctrl-C or SIGTERM; every runner stops starting new work.
+/// Set by the first Ctrl-C or SIGTERM, or by the deadline; every runner stops starting new
+/// work.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Whether the user (or a CI timeout) interrupted the run.
+/// Whether the run is being stopped: by the user, a CI timeout, or `--deadline`.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Stops the run as an interruption does: no new work, and goose's load ends now.
+pub fn halt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    goose::trigger_killswitch("stopped");
 }
 
 /// Installs tollgate's SIGINT/SIGTERM handler. Call it before goose's first run: goose then
@@ -99,6 +106,7 @@ pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
         (schedule_secs + timeout.as_secs_f64()).ceil() as u64 + 1
     ));
     config.timeout = Some(format!("{}", timeout.as_secs().max(1)));
+    config.accept_invalid_certs = attack.target.insecure;
     config.quiet = 1;
     config.no_print_metrics = true;
     config.no_error_summary = true;

@@ -39,8 +39,8 @@ impl Prober {
     pub fn new(target: Arc<Target>) -> Self {
         let timeout = Duration::from_millis(target.profile.contract.timeout_ms);
         Prober {
+            client: crate::contract::client::build(target.insecure),
             target,
-            client: reqwest::Client::new(),
             timeout,
         }
     }

@@ -197,7 +197,7 @@ pub fn render(report: &Report) -> String {
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
-h1.passed{color:#1b7f3b}h1.failed{color:#b3261e}h1.interrupted{color:#8a6d00}\
+h1.passed{color:#1b7f3b}h1.failed{color:#b3261e}h1.interrupted,h1.deadline{color:#8a6d00}\
 table{border-collapse:collapse;margin:0.5rem 0 1.5rem;font-size:0.85rem}\
 td,th{border:1px solid #ddd;padding:0.25rem 0.5rem;text-align:left;vertical-align:top}\
 tr.failed td{background:#fde7e7}tr.warning td{background:#fff6da}tr.skipped td{color:#777}\

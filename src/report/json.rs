@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::{Counts, Report};
+use super::model::{Counts, Report, Stop};
 
 /// Bumped when a field changes meaning; new optional fields do not bump it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -45,7 +45,10 @@ struct Shard {
 
 pub fn verdict(report: &Report) -> &'static str {
     if !report.complete {
-        "interrupted"
+        match report.stopped_by {
+            Some(Stop::Deadline) => "deadline",
+            _ => "interrupted",
+        }
     } else if report.passed() {
         "passed"
     } else {

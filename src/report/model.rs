@@ -20,8 +20,20 @@ pub struct Report {
     pub duration_ms: u64,
     pub steps: Vec<StepResult>,
     pub phases: Vec<PhaseStats>,
-    /// False when the run was interrupted before every step finished.
+    /// False when the run was stopped before every step finished.
     pub complete: bool,
+    /// What stopped an incomplete run.
+    pub stopped_by: Option<Stop>,
+}
+
+/// Why a run ended before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stop {
+    /// SIGINT or SIGTERM (Ctrl-C, a CI job's timeout).
+    Interrupted,
+    /// `--deadline` ran out.
+    Deadline,
 }
 
 /// Check counts by verdict.

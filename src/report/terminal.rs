@@ -139,7 +139,8 @@ pub fn summary(report: &Report, style: Style) -> String {
     let steps = report.steps_by_verdict();
     let checks = report.checks();
     let verdict = if !report.complete {
-        style.paint("33;1", "INTERRUPTED")
+        let word = super::json::verdict(report).to_ascii_uppercase();
+        style.paint("33;1", &word)
     } else if report.passed() {
         style.paint("32;1", "PASSED")
     } else {

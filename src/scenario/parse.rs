@@ -101,7 +101,7 @@ fn origin(dec: &Decoder, node: &Node) -> Origin {
 impl Loader {
     fn read(&mut self, path: &Path, at: Option<(&Decoder, &Node)>) -> Option<Node> {
         let name = display(path);
-        let source = match std::fs::read_to_string(path) {
+        let source = match crate::yaml::read_source(path) {
             Ok(source) => source,
             Err(e) => {
                 let message = format!("cannot read `{name}`: {e}");
@@ -730,7 +730,7 @@ fn schema_ref(node: &Node, dir: &Path, dec: &mut Decoder) -> Option<SchemaRef> {
 pub fn load_schema(path: &Path) -> Result<Arc<jsonschema::Validator>, String> {
     let name = display(path);
     let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read schema `{name}`: {e}"))?;
+        crate::yaml::read_source(path).map_err(|e| format!("cannot read schema `{name}`: {e}"))?;
     let schema: Value = serde_json::from_str(&text)
         .map_err(|e| format!("schema `{name}` is not valid JSON: {e}"))?;
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
