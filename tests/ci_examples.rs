@@ -1,0 +1,144 @@
+//! The CI examples under `examples/ci/` are valid YAML, run only commands tollgate's own
+//! argument parser accepts, use the commands the README documents, and take keys from CI
+//! secrets under the variable names the shipped profile reads.
+
+use clap::Parser;
+use tollgate::cli::Cli;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn load(path: &str) -> Yaml {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut docs = YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(docs.len(), 1, "{path}: one document");
+    docs.remove(0)
+}
+
+fn strings(value: &Yaml) -> Vec<String> {
+    match value {
+        Yaml::String(s) => vec![s.clone()],
+        Yaml::Array(items) => items.iter().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `tollgate …` command lines, with shell quotes and `$VAR`s resolved from `vars`.
+fn tollgate_commands(lines: &[String], vars: &Yaml) -> Vec<(String, Vec<String>)> {
+    lines
+        .iter()
+        .flat_map(|block| block.lines().map(str::trim).map(String::from))
+        .filter(|line| line.starts_with("tollgate "))
+        .map(|line| {
+            let words = line
+                .split_whitespace()
+                .map(|word| {
+                    let word = word.trim_matches('"');
+                    match word.strip_prefix('$') {
+                        Some(var) => vars[var]
+                            .as_str()
+                            .unwrap_or_else(|| panic!("${var} is not set in the example"))
+                            .to_string(),
+                        None => word.to_string(),
+                    }
+                })
+                .collect();
+            (line, words)
+        })
+        .collect()
+}
+
+fn check_commands(path: &str, commands: &[(String, Vec<String>)]) {
+    assert!(!commands.is_empty(), "{path} runs no tollgate command");
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    assert!(readme.contains(path), "the README does not point at {path}");
+    for (line, words) in commands {
+        if let Err(e) = Cli::try_parse_from(words) {
+            panic!("{path}: `{line}` is not a valid tollgate command:\n{e}");
+        }
+        assert!(
+            readme.contains(line.as_str()),
+            "{path}: `{line}` is not documented in the README"
+        );
+    }
+}
+
+/// Every key variable set in `env` comes from a CI secret and is one the profile reads.
+fn check_key_variables(path: &str, env: &Yaml, from_secret: impl Fn(&str, &str) -> bool) {
+    let profile = tollgate::profile::load(std::path::Path::new("tollgate.yaml"))
+        .unwrap()
+        .profile
+        .unwrap();
+    let known: Vec<String> = tollgate::contract::key_vars(&profile)
+        .into_values()
+        .collect();
+    let mut seen = 0;
+    for (name, value) in env.as_hash().into_iter().flatten() {
+        let name = name.as_str().unwrap();
+        if name.starts_with("OURO") {
+            seen += 1;
+            assert!(
+                known.iter().any(|k| k == name),
+                "{path}: {name} is not a key variable of tollgate.yaml"
+            );
+            assert!(
+                from_secret(name, value.as_str().unwrap_or_default()),
+                "{path}: {name} must come from a CI secret"
+            );
+        }
+    }
+    assert_eq!(seen, known.len(), "{path}: every key variable is wired");
+}
+
+#[test]
+fn the_github_actions_example_is_valid_and_documented() {
+    let path = "examples/ci/github-actions.yml";
+    let workflow = load(path);
+    let job = &workflow["jobs"]["tollgate"];
+    assert!(job["timeout-minutes"].as_i64().is_some(), "a job timeout");
+    let steps = job["steps"].as_vec().unwrap();
+    let runs: Vec<String> = steps.iter().flat_map(|s| strings(&s["run"])).collect();
+    check_commands(path, &tollgate_commands(&runs, &job["env"]));
+    let gate = steps
+        .iter()
+        .find(|s| {
+            strings(&s["run"])
+                .iter()
+                .any(|r| r.starts_with("tollgate run"))
+        })
+        .unwrap();
+    check_key_variables(path, &gate["env"], |name, value| {
+        value == format!("${{{{ secrets.{name} }}}}")
+    });
+    let upload = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .expect("the reports are uploaded");
+    assert_eq!(
+        upload["if"].as_str(),
+        Some("always()"),
+        "even when the gate fails"
+    );
+}
+
+#[test]
+fn the_gitlab_example_is_valid_and_documented() {
+    let path = "examples/ci/gitlab-ci.yml";
+    let pipeline = load(path);
+    let job = &pipeline["tollgate"];
+    let script = strings(&job["script"]);
+    check_commands(path, &tollgate_commands(&script, &job["variables"]));
+    // Keys are masked CI/CD variables, never written in the file.
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        !text.contains("OURO_API_KEY:"),
+        "{path} sets a key in the file"
+    );
+    assert_eq!(job["artifacts"]["when"].as_str(), Some("always"));
+    assert_eq!(
+        job["artifacts"]["reports"]["junit"].as_str(),
+        Some("reports/*/junit.xml")
+    );
+}
