@@ -31,6 +31,45 @@ pub enum Command {
     /// Work with reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Measure the load runner (pacing, throughput beside oha and wrk, memory) against a
+    /// reference server with limits off.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchKind {
+    Pacing,
+    Throughput,
+    Memory,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A server started with `tollgate serve --unlimited --test-hooks`, whose key is in
+    /// OURO_API_KEY; absent: one is started as a child process.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Profile whose first rate class's probe is the request sent.
+    #[arg(long, default_value = "tollgate.yaml")]
+    pub profile: PathBuf,
+    /// Measurements to make (repeatable); default: memory, pacing, throughput.
+    #[arg(long, value_enum)]
+    pub only: Vec<BenchKind>,
+    /// Rates of the pacing runs.
+    #[arg(long, value_delimiter = ',', default_value = "20,100,1000,10000")]
+    pub rates: Vec<f64>,
+    /// Length of each pacing and throughput run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Connections of the saturation runs (tollgate's goose users, oha -c, wrk -c).
+    #[arg(long, default_value_t = 50)]
+    pub connections: usize,
+    /// Rate of the memory run.
+    #[arg(long, default_value_t = 5000.0)]
+    pub memory_rate: f64,
+    /// Length of the memory run.
+    #[arg(long, default_value_t = 60)]
+    pub memory_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,6 @@
 //! One function per subcommand; each returns the process exit code or an [`Error`].
 
+mod bench;
 mod lint;
 mod report;
 mod run;
@@ -18,6 +19,7 @@ pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
         Command::Run(args) => run::run(args),
         Command::Lint(args) => lint::lint(args),
         Command::Report(command) => report::report(command),
+        Command::Bench(args) => bench::bench(args),
     }
 }
 

@@ -88,6 +88,18 @@ fn users_for(rate: f64) -> usize {
 
 /// Runs the attack until every slot is answered (or the bound of the phase runs out).
 pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
+    let users = users_for(attack.recorder.schedule.rate);
+    drive_with_users(attack, timeout, users).await
+}
+
+/// [`drive`] with `users` goose users: each holds at most one request in flight, so with a
+/// schedule faster than they can answer this is a closed-model load of `users` connections
+/// (`tollgate bench`'s saturation run).
+pub async fn drive_with_users(
+    attack: Attack,
+    timeout: Duration,
+    users: usize,
+) -> Result<(), String> {
     if interrupted() {
         INTERRUPTED.store(true, Ordering::SeqCst);
         return Ok(());
@@ -95,7 +107,6 @@ pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
     silence_goose_logs();
     let recorder = attack.recorder.clone();
     let schedule_secs = recorder.schedule.count as f64 / recorder.schedule.rate;
-    let users = users_for(recorder.schedule.rate);
     let mut config = GooseConfiguration::default();
     config.host = Some(attack.target.base_url.clone());
     config.users = Some(users);
@@ -109,6 +120,9 @@ pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
     config.accept_invalid_certs = attack.target.insecure;
     config.quiet = 1;
     config.no_print_metrics = true;
+    // Our recorder measures every answer; goose's own per-request metrics would only cost
+    // a channel message and an aggregation per request.
+    config.no_metrics = true;
     config.no_error_summary = true;
     config.no_telnet = true;
     config.no_websocket = true;
@@ -139,7 +153,7 @@ pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
 
 async fn one_slot(attack: &Attack, user: &mut GooseUser) -> TransactionResult {
     let recorder = &attack.recorder;
-    let Some((slot, due)) = recorder.schedule.claim() else {
+    let Some((_, due)) = recorder.schedule.claim() else {
         // Every slot is taken: idle until the kill switch (or run_time) ends the phase.
         tokio::time::sleep(Duration::from_millis(50)).await;
         return Ok(());
@@ -179,11 +193,11 @@ async fn one_slot(attack: &Attack, user: &mut GooseUser) -> TransactionResult {
                     }
                     body.extend_from_slice(&chunk);
                 }
-                recorder.record(slot, due, sent, Some((status, &headers, &body)))
+                recorder.record(due, sent, Some((status, &headers, &body)))
             }
-            Err(_) => recorder.record(slot, due, sent, None),
+            Err(_) => recorder.record(due, sent, None),
         },
-        Err(_) => recorder.record(slot, due, sent, None),
+        Err(_) => recorder.record(due, sent, None),
     };
     if last {
         goose::trigger_killswitch("schedule complete");

@@ -2,7 +2,7 @@
 //! headers), following the limiter maths: after the burst is spent, every whole window of a
 //! constant over-limit load contributes exactly `rate × window` accepted requests (±1).
 
-use super::record::Outcome;
+use super::timeline::Timeline;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {
@@ -17,39 +17,20 @@ pub struct Estimate {
     pub offered: f64,
 }
 
-pub fn accepted(o: &Outcome) -> bool {
-    (200..300).contains(&o.status)
-}
-
-fn rejected(o: &Outcome) -> bool {
-    o.status != 0 && !accepted(o)
-}
-
-/// The first and last send times.
-fn span(outcomes: &[Outcome]) -> (f64, f64) {
-    let sends = outcomes.iter().map(|o| o.sent);
-    let first = sends.clone().fold(f64::INFINITY, f64::min);
-    (first, sends.fold(f64::NEG_INFINITY, f64::max))
-}
-
 /// Offered rate measured from send times: requests between the first and last send.
-pub fn offered_rate(outcomes: &[Outcome]) -> Option<f64> {
-    let (first, last) = span(outcomes);
-    (outcomes.len() > 1 && last > first).then(|| (outcomes.len() - 1) as f64 / (last - first))
+pub fn offered_rate(timeline: &Timeline) -> Option<f64> {
+    let (first, last) = timeline.span()?;
+    let sent = timeline.totals().sent;
+    (sent > 1 && last > first).then(|| f64::from(sent - 1) / (last - first))
 }
 
 /// The sustained rate over the whole windows after the first rejection, and the burst.
-pub fn estimate(outcomes: &[Outcome], window: f64) -> Result<Estimate, String> {
-    let offered = offered_rate(outcomes).ok_or("too few requests to estimate anything")?;
-    let first_rejection = outcomes
-        .iter()
-        .filter(|o| rejected(o))
-        .map(|o| o.sent)
-        .fold(f64::INFINITY, f64::min);
-    if !first_rejection.is_finite() {
-        return Err(format!("no request was rejected at {offered:.1}/s"));
-    }
-    let (first, last) = span(outcomes);
+pub fn estimate(timeline: &Timeline, window: f64) -> Result<Estimate, String> {
+    let offered = offered_rate(timeline).ok_or("too few requests to estimate anything")?;
+    let first_rejection = timeline
+        .first_rejection()
+        .ok_or_else(|| format!("no request was rejected at {offered:.1}/s"))?;
+    let (first, last) = timeline.span().expect("an offered rate needs sends");
     let windows = ((last - first_rejection) / window).floor();
     if windows < 1.0 {
         return Err(format!(
@@ -57,12 +38,9 @@ pub fn estimate(outcomes: &[Outcome], window: f64) -> Result<Estimate, String> {
         ));
     }
     let from = last - windows * window;
-    let in_steady = outcomes
-        .iter()
-        .filter(|o| accepted(o) && o.sent > from && o.sent <= last)
-        .count() as f64;
+    let in_steady = f64::from(timeline.between(from, last).accepted);
     let rate = in_steady / (windows * window);
-    let total = outcomes.iter().filter(|o| accepted(o)).count() as f64;
+    let total = f64::from(timeline.totals().accepted);
     Ok(Estimate {
         rate,
         burst: (total - rate * (last - first)).max(0.0),
@@ -78,34 +56,25 @@ mod tests {
     use crate::server::limiter::{Decision, Limiter, Policy};
     use std::time::Duration;
 
-    /// Outcomes of a constant load against a GCRA limiter (no network).
-    fn simulate(limit: u32, burst: u32, offered: f64, seconds: f64) -> Vec<Outcome> {
+    /// The timeline of a constant load against a GCRA limiter (no network).
+    fn simulate(limit: u32, burst: u32, offered: f64, seconds: f64) -> Timeline {
         let limiter = Limiter::new(None);
         let mut policy = Policy::new("c", limit, Duration::from_secs(1));
         policy.burst = burst;
-        let n = (offered * seconds) as u64;
-        (0..n)
-            .map(|k| {
-                let t = k as f64 / offered;
-                let status = match limiter.check(
-                    0u8,
-                    std::slice::from_ref(&policy),
-                    Duration::from_secs_f64(t),
-                ) {
-                    Decision::Allowed(_) => 200,
-                    Decision::Limited { .. } => 429,
-                };
-                Outcome {
-                    slot: k,
-                    due: t,
-                    sent: t,
-                    done: t,
-                    status,
-                    remaining: None,
-                    reset: None,
-                }
-            })
-            .collect()
+        let mut timeline = Timeline::default();
+        for k in 0..(offered * seconds) as u64 {
+            let t = k as f64 / offered;
+            let status = match limiter.check(
+                0u8,
+                std::slice::from_ref(&policy),
+                Duration::from_secs_f64(t),
+            ) {
+                Decision::Allowed(_) => 200,
+                Decision::Limited { .. } => 429,
+            };
+            timeline.record((t * 1000.0) as u64, status);
+        }
+        timeline
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod estimate;
 pub mod headers;
 pub mod probes;
 pub mod record;
+pub mod timeline;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +27,8 @@ use crate::scenario::{AuthKind, Origin, RequestSpec};
 use driver::Attack;
 use estimate::Estimate;
 use probes::Prober;
-use record::{Outcome, Recorder, Schedule};
+use record::{HeaderSummary, Recorder, Schedule};
+use timeline::{Bin, Timeline};
 
 /// What to load and how hard.
 #[derive(Debug, Clone)]
@@ -230,48 +232,26 @@ impl LoadRunner {
         recorder: &Recorder,
         estimate: Option<&Estimate>,
     ) -> PhaseStats {
-        let outcomes = recorder.outcomes();
-        let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+        let timeline = recorder.timeline();
+        let totals = timeline.totals();
         let wall = recorder
             .schedule
             .started_wall()
             .and_then(|w| w.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
             .map(|d| d.as_secs_f64())
             .unwrap_or_default();
-        let mut seconds: Vec<SecondCounts> = Vec::new();
-        for o in &outcomes {
-            let second = (wall + o.sent).floor() as u64;
-            if seconds.last().is_none_or(|s| s.second != second) {
-                if let Some(pos) = seconds.iter().position(|s| s.second == second) {
-                    seconds[pos].offered += 1;
-                    tally(&mut seconds[pos], o);
-                    continue;
-                }
-                seconds.push(SecondCounts {
-                    second,
-                    offered: 0,
-                    accepted: 0,
-                    limited: 0,
-                    other: 0,
-                });
-            }
-            let last = seconds.last_mut().expect("pushed above");
-            last.offered += 1;
-            tally(last, o);
-        }
-        seconds.sort_by_key(|s| s.second);
         PhaseStats {
             class: class.name.clone(),
             phase: name.to_string(),
             limit_per_second: per_second(class),
             requested_rate: recorder.schedule.rate,
-            offered_rate: estimate::offered_rate(&outcomes).unwrap_or_default(),
+            offered_rate: estimate::offered_rate(&timeline).unwrap_or_default(),
             duration_s: recorder.schedule.count as f64 / recorder.schedule.rate,
-            requests: outcomes.len() as u64,
-            accepted: count(&|o| estimate::accepted(o)),
-            limited: count(&|o| o.status == 429),
-            other: count(&|o| !estimate::accepted(o) && o.status != 429),
-            seconds,
+            requests: u64::from(totals.sent),
+            accepted: u64::from(totals.accepted),
+            limited: u64::from(totals.limited),
+            other: u64::from(totals.other()),
+            seconds: per_wall_second(&timeline, wall),
             latency: percentiles(&recorder.corrected.lock().unwrap_or_else(|e| e.into_inner())),
             service_latency: percentiles(
                 &recorder.service.lock().unwrap_or_else(|e| e.into_inner()),
@@ -300,14 +280,14 @@ impl LoadRunner {
                 self.recorder(class, under_rate, self.scaled(UNDER_WINDOWS, class)),
             )
             .await;
-        let outcomes = under.outcomes();
-        let limited = outcomes.iter().filter(|o| o.status == 429).count();
-        let allowed = (UNDER_TOLERANCE * outcomes.len() as f64).floor() as usize;
+        let under_totals = under.timeline().totals();
+        let limited = under_totals.limited;
+        let allowed = (UNDER_TOLERANCE * f64::from(under_totals.sent)).floor() as u32;
         let stats = self.stats(class, "under", &under, None);
         checks.push(verdict(
             format!("rate.{c}.under"),
-            limited <= allowed && !outcomes.is_empty(),
-            format!("≤ {allowed} of {} requests limited at {:.1}/s (≤ 1%; 0 expected from a smooth schedule)", outcomes.len(), stats.offered_rate),
+            limited <= allowed && under_totals.sent > 0,
+            format!("≤ {allowed} of {} requests limited at {:.1}/s (≤ 1%; 0 expected from a smooth schedule)", under_totals.sent, stats.offered_rate),
             format!("{limited} limited"),
         ));
         if let Some(max) = class.max_p95_ms {
@@ -343,14 +323,19 @@ impl LoadRunner {
             self.backoff_at_end(class, &over, window)
         );
         let over_end = over.schedule.end().unwrap_or_else(Instant::now);
-        let outcomes = over.outcomes();
-        let estimated = estimate::estimate(&outcomes, window);
+        let estimated = estimate::estimate(&over.timeline(), window);
         let stats = self.stats(class, "over", &over, estimated.as_ref().ok());
         checks.push(self.enforced(class, &estimated, over_rate, limit));
         let evidence = over.evidence();
         checks.push(shape_check(c, &evidence, &under_evidence));
         checks.push(retry_after_check(c, &evidence, window));
-        checks.push(headers_check(c, &countdown, &outcomes, window, limit));
+        checks.push(headers_check(
+            c,
+            &countdown,
+            &over.header_summary(),
+            window,
+            limit,
+        ));
         let _ = self.events.send(Event::PhaseFinished(stats));
         self.emit_step(
             c,
@@ -920,14 +905,35 @@ impl LoadRunner {
     }
 }
 
-fn tally(second: &mut SecondCounts, o: &Outcome) {
-    if estimate::accepted(o) {
-        second.accepted += 1;
-    } else if o.status == 429 {
-        second.limited += 1;
-    } else {
-        second.other += 1;
+/// Counts per wall-clock second (the report's series), from a timeline that started at
+/// `wall` seconds since the Unix epoch.
+fn per_wall_second(timeline: &Timeline, wall: f64) -> Vec<SecondCounts> {
+    let mut seconds: Vec<SecondCounts> = Vec::new();
+    for (ms, bin) in timeline.bins().iter().enumerate() {
+        if bin.sent == 0 {
+            continue;
+        }
+        let second = (wall + ms as f64 / 1000.0).floor() as u64;
+        if seconds.last().is_none_or(|s| s.second != second) {
+            seconds.push(SecondCounts {
+                second,
+                offered: 0,
+                accepted: 0,
+                limited: 0,
+                other: 0,
+            });
+        }
+        let last = seconds.last_mut().expect("pushed above");
+        tally(last, bin);
     }
+    seconds
+}
+
+fn tally(second: &mut SecondCounts, bin: &Bin) {
+    second.offered += u64::from(bin.sent);
+    second.accepted += u64::from(bin.accepted);
+    second.limited += u64::from(bin.limited);
+    second.other += u64::from(bin.other());
 }
 
 fn isolation_result(id: &str, statuses: &[u16]) -> CheckResult {
@@ -1039,7 +1045,7 @@ fn retry_after_check(class: &str, evidence: &record::LimitEvidence, window: f64)
 fn headers_check(
     class: &str,
     countdown: &[(Option<i64>, f64)],
-    over: &[Outcome],
+    over: &HeaderSummary,
     window: f64,
     limit: f64,
 ) -> CheckResult {
@@ -1056,14 +1062,9 @@ fn headers_check(
     let elapsed = seen.last().expect("two or more").1 - seen[0].1;
     let expected_drops = (seen.len() - 1) as f64 - limit * elapsed;
     let counts_down = drops >= expected_drops - 1.0 && drops > 0.0;
-    let min_remaining = over
-        .iter()
-        .filter(|o| estimate::accepted(o))
-        .filter_map(|o| o.remaining)
-        .min();
+    let min_remaining = over.lowest_remaining;
     let reaches_zero = min_remaining.is_none_or(|r| r <= 1);
-    let resets: Vec<f64> = over.iter().filter_map(|o| o.reset).collect();
-    let worst_reset = resets.iter().copied().fold(0.0, f64::max);
+    let worst_reset = over.largest_reset.unwrap_or(0.0);
     let reset_ok = worst_reset <= window + 1.0;
     verdict(
         id,

@@ -10,6 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::headers::{self, Reset, RetryAfter};
+use super::timeline::Timeline;
 
 /// A drift-free open-model schedule: slot k is due at start + k / rate, whoever sends it.
 /// The clock starts with the first claimed slot, when goose's users are already running.
@@ -66,21 +67,27 @@ impl Schedule {
     }
 }
 
-/// One request of a phase. Times are seconds since the schedule started.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Outcome {
-    pub slot: u64,
-    pub due: f64,
-    pub sent: f64,
-    pub done: f64,
-    /// 0 when no response arrived.
-    pub status: u16,
-    pub remaining: Option<i64>,
-    pub reset: Option<f64>,
+/// What the rate headers of a phase's answers promised, folded as they arrive.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HeaderSummary {
+    /// The lowest `Remaining` on an accepted answer.
+    pub lowest_remaining: Option<i64>,
+    /// The largest reset, in seconds from the answer.
+    pub largest_reset: Option<f64>,
 }
 
-/// Most outcomes kept per phase; beyond this only the aggregates grow (they do not).
-pub const MAX_OUTCOMES: usize = 200_000;
+impl HeaderSummary {
+    fn observe(&mut self, accepted: bool, rate: &headers::RateHeaders) {
+        if accepted {
+            if let Some(r) = rate.remaining {
+                self.lowest_remaining = Some(self.lowest_remaining.map_or(r, |l| l.min(r)));
+            }
+        }
+        if let Some(reset) = rate.reset.as_ref().and_then(Reset::seconds) {
+            self.largest_reset = Some(self.largest_reset.map_or(reset, |l| l.max(reset)));
+        }
+    }
+}
 
 /// Evidence gathered from the limited answers of a phase.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -143,7 +150,8 @@ impl LimitEvidence {
 /// Shared by every goose user of one phase.
 pub struct Recorder {
     pub schedule: Schedule,
-    outcomes: Mutex<Vec<Outcome>>,
+    timeline: Mutex<Timeline>,
+    header_summary: Mutex<HeaderSummary>,
     /// Latency from the slot's due time (coordinated-omission corrected), microseconds.
     pub corrected: Mutex<Histogram<u64>>,
     /// Latency from the actual send, microseconds.
@@ -171,7 +179,8 @@ impl Recorder {
     ) -> Self {
         Recorder {
             schedule,
-            outcomes: Mutex::new(Vec::new()),
+            timeline: Mutex::new(Timeline::default()),
+            header_summary: Mutex::new(HeaderSummary::default()),
             corrected: Mutex::new(histogram()),
             service: Mutex::new(histogram()),
             evidence: Mutex::new(LimitEvidence::default()),
@@ -188,42 +197,26 @@ impl Recorder {
     /// Records one answer (or `None` for a transport failure). Returns true for the last one.
     pub fn record(
         &self,
-        slot: u64,
         due: Instant,
         sent: Instant,
         answer: Option<(u16, &HeaderMap, &[u8])>,
     ) -> bool {
         let done = Instant::now();
         let start = self.schedule.started().unwrap_or(due);
-        let since = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
-        let (status, rate) = match answer {
+        let status = match answer {
             Some((status, headers, body)) => {
                 let rate = headers::read(headers, self.policy.as_deref(), SystemTime::now());
                 self.inspect(status, &rate, body);
-                (status, Some(rate))
+                lock(&self.header_summary).observe((200..300).contains(&status), &rate);
+                status
             }
-            None => (0, None),
+            None => 0,
         };
         let micros = |d: Duration| (d.as_micros() as u64).clamp(1, 120_000_000);
         lock(&self.corrected).saturating_record(micros(done.saturating_duration_since(due)));
         lock(&self.service).saturating_record(micros(done.saturating_duration_since(sent)));
-        {
-            let mut outcomes = lock(&self.outcomes);
-            if outcomes.len() < MAX_OUTCOMES {
-                outcomes.push(Outcome {
-                    slot,
-                    due: since(due),
-                    sent: since(sent),
-                    done: since(done),
-                    status,
-                    remaining: rate.as_ref().and_then(|r| r.remaining),
-                    reset: rate
-                        .as_ref()
-                        .and_then(|r| r.reset.as_ref())
-                        .and_then(Reset::seconds),
-                });
-            }
-        }
+        let sent_ms = sent.saturating_duration_since(start).as_millis() as u64;
+        lock(&self.timeline).record(sent_ms, status);
         if (200..300).contains(&status) {
             self.accepted.fetch_add(1, Ordering::Relaxed);
         } else if status == 429 {
@@ -244,10 +237,13 @@ impl Recorder {
         lock(&self.evidence).observe(status, rate, body, &self.error_schema);
     }
 
-    pub fn outcomes(&self) -> Vec<Outcome> {
-        let mut outcomes = lock(&self.outcomes).clone();
-        outcomes.sort_by_key(|o| o.slot);
-        outcomes
+    /// The phase's answers by the millisecond they were sent.
+    pub fn timeline(&self) -> Timeline {
+        lock(&self.timeline).clone()
+    }
+
+    pub fn header_summary(&self) -> HeaderSummary {
+        *lock(&self.header_summary)
     }
 
     pub fn evidence(&self) -> LimitEvidence {

@@ -8,6 +8,7 @@
 //! the router (unknown routes → 404 JSON), the [`gate`] (auth → concurrency → rate limit →
 //! rate headers) and the handler in [`routes`].
 
+pub mod arrivals;
 pub mod auth;
 pub mod config;
 pub mod faults;
@@ -111,7 +112,40 @@ pub fn router(config: ServerConfig) -> Router {
     } else {
         api
     };
-    api.with_state(app)
+    let router = api.with_state(app.clone());
+    if app.config.test_hooks {
+        with_arrivals(router)
+    } else {
+        router
+    }
+}
+
+/// Counts every request by the millisecond it arrived and serves the counts at
+/// `GET /_tollgate/arrivals?from_ms=&to_ms=` (epoch milliseconds), for `tollgate bench`.
+fn with_arrivals(router: Router) -> Router {
+    let arrivals = Arc::new(arrivals::Arrivals::default());
+    let counted = arrivals.clone();
+    let hook = get(
+        move |axum::extract::Query(range): axum::extract::Query<ArrivalRange>| async move {
+            let to_ms = range.to_ms.unwrap_or_else(arrivals::now_ms);
+            let (from_ms, counts) = arrivals.counts(range.from_ms, to_ms);
+            axum::Json(serde_json::json!({ "from_ms": from_ms, "counts": counts }))
+        },
+    );
+    router
+        .route("/_tollgate/arrivals", hook)
+        .layer(middleware::from_fn(
+            move |request: axum::extract::Request, next: middleware::Next| {
+                counted.record(arrivals::now_ms());
+                next.run(request)
+            },
+        ))
+}
+
+#[derive(serde::Deserialize)]
+struct ArrivalRange {
+    from_ms: u64,
+    to_ms: Option<u64>,
 }
 
 /// Serves `config` on `listener` until `shutdown` resolves, then drains open requests.

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmarks of the load runner, side by side with oha and wrk, written to
+# docs/benchmarks.md: pacing accuracy (20/100/1,000/10,000 req/s), throughput at saturation,
+# memory over a 60 s run at 5,000 req/s, and the wall time of the default `tollgate run`.
+#
+# Usage: scripts/bench.sh [output.md]     (default docs/benchmarks.md)
+# Installs its peers if they are missing: wrk from Debian, oha from crates.io (a peer that
+# cannot be installed is skipped, and the table says so). Everything runs on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-docs/benchmarks.md}
+
+if ! command -v wrk >/dev/null; then
+  (apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk >/dev/null 2>&1) \
+    || echo "wrk could not be installed: skipped" >&2
+fi
+if ! command -v oha >/dev/null; then
+  cargo install --locked --quiet oha || echo "oha could not be installed: skipped" >&2
+fi
+
+cargo build --release --locked --quiet
+bin=target/release/tollgate
+
+# One server for every tool, limits off, arrival counts on; its key stays in this
+# script's environment (and the peers' -H argument: a throwaway key of a loopback server).
+export OURO_API_KEY="bench-$RANDOM$RANDOM$RANDOM"
+port=${PORT:-18090}
+"$bin" serve --unlimited --test-hooks --listen "127.0.0.1:$port" >/dev/null &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+target="http://127.0.0.1:$port"
+
+tmp=$(mktemp -d)
+# Memory first, in a fresh process: nothing earlier inflates its resident set.
+"$bin" bench --target "$target" --only memory > "$tmp/memory.md"
+"$bin" bench --target "$target" --only pacing > "$tmp/pacing.md"
+"$bin" bench --target "$target" --only throughput > "$tmp/throughput.md"
+kill $server; wait $server 2>/dev/null || true
+trap - EXIT
+
+# The whole default run against the embedded server, as the README's first command runs it.
+start=$(date +%s.%N)
+"$bin" run --report-dir "$tmp/reports" > "$tmp/run.txt"
+end=$(date +%s.%N)
+run_seconds=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')
+run_line=$(grep -E "^(PASSED|FAILED)" "$tmp/run.txt" | tail -1)
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Produced by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) in one run. Every rate is counted"
+  echo "by the server (\`tollgate serve --unlimited --test-hooks\` counts arrivals per millisecond),"
+  echo "so every tool is judged by the same yardstick. The server, the load generator and the"
+  echo "peers share the machine's cores: the throughput figures are of the whole loopback"
+  echo "system, not of a load generator alone."
+  echo
+  echo "| | |"
+  echo "|---|---|"
+  echo "| machine | $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') |"
+  echo "| kernel | $(uname -sr) |"
+  echo "| rustc | $(rustc --version) |"
+  echo "| tollgate | $("$bin" --version) (release build), goose 0.19 driver |"
+  echo "| oha | $(oha --version 2>/dev/null || echo 'not installed') |"
+  echo "| wrk | $(wrk -v 2>&1 | head -1 || true) |"
+  echo
+  echo "Reproduce: \`scripts/bench.sh\` (or one part: \`tollgate bench --only pacing|throughput|memory\`,"
+  echo "which starts its own server when no \`--target\` is given)."
+  cat "$tmp/pacing.md" "$tmp/throughput.md" "$tmp/memory.md"
+  echo
+  echo "### The default run"
+  echo
+  echo "\`tollgate run\` (embedded server, contract and load phases): **${run_seconds} s** wall time;"
+  echo "\`$run_line\`"
+} > "$out"
+rm -rf "$tmp"
+echo "wrote $out"

@@ -1,0 +1,429 @@
+//! `tollgate bench`: how good is the load behind the verdicts? Pacing accuracy, saturation
+//! throughput beside oha and wrk, and memory over a long run — all counted by the reference
+//! server (limits off, `--test-hooks` arrival counts), so every tool is judged by the same
+//! yardstick: what arrived, per second.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cli::{BenchArgs, BenchKind};
+use crate::contract::Target;
+use crate::error::Error;
+use crate::load::driver::{self, Attack};
+use crate::load::record::{Recorder, Schedule};
+use crate::profile::{self, Profile};
+use crate::scenario::template::{UniqueSource, Vars};
+use crate::scenario::AuthKind;
+use crate::server::arrivals::now_ms;
+use crate::server::{KeyRing, KeyRole};
+
+/// A schedule no client keeps up with: every user always has its next slot due.
+const SATURATING_RATE: f64 = 1_000_000.0;
+
+pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
+    let profile = profile::load(&args.profile)
+        .map_err(Error::Usage)?
+        .profile
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "`{}` has errors: run tollgate lint",
+                args.profile.display()
+            ))
+        })?;
+    let kinds = if args.only.is_empty() {
+        vec![BenchKind::Memory, BenchKind::Pacing, BenchKind::Throughput]
+    } else {
+        args.only.clone()
+    };
+    driver::handle_interrupts().map_err(Error::Runtime)?;
+    let server = BenchServer::start(args.target.as_deref())?;
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let bench = Bench::new(&server, profile);
+        for kind in kinds {
+            match kind {
+                BenchKind::Pacing => bench.pacing(&args.rates, args.seconds).await?,
+                BenchKind::Throughput => bench.throughput(args.seconds, args.connections).await?,
+                BenchKind::Memory => bench.memory(args.memory_rate, args.memory_seconds).await?,
+            }
+            if driver::interrupted() {
+                return Ok(ExitCode::from(crate::error::exit::INTERRUPTED));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The server under the benchmark: a `serve --unlimited --test-hooks` child process of
+/// ours (killed on drop), or one the user started.
+struct BenchServer {
+    url: String,
+    keys: KeyRing,
+    child: Option<Child>,
+}
+
+impl BenchServer {
+    fn start(target: Option<&str>) -> Result<Self, Error> {
+        if let Some(url) = target {
+            let (keys, _) = KeyRing::from_env_or_generate(|name| std::env::var(name).ok());
+            if std::env::var_os("OURO_API_KEY").is_none() {
+                return Err(Error::Usage(format!(
+                    "OURO_API_KEY is not set: export the key of the server at {url}"
+                )));
+            }
+            return Ok(BenchServer {
+                url: url.trim_end_matches('/').to_string(),
+                keys,
+                child: None,
+            });
+        }
+        let keys = KeyRing::generate();
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Runtime(format!("cannot find our own binary: {e}")))?;
+        // The key goes to the child through its environment, never its arguments.
+        let mut child = Command::new(exe)
+            .args([
+                "serve",
+                "--unlimited",
+                "--test-hooks",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env(
+                "OURO_API_KEY",
+                keys.get(KeyRole::Primary).unwrap_or_default(),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::Runtime(format!("cannot start the reference server: {e}")))?;
+        let mut banner = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        let _ = BufReader::new(stdout).read_line(&mut banner);
+        let url = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(str::to_string);
+        let server = BenchServer {
+            url: url.unwrap_or_default(),
+            keys,
+            child: Some(child),
+        };
+        if server.url.is_empty() {
+            return Err(Error::Runtime(format!(
+                "the reference server did not say where it listens: {banner:?}"
+            )));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+struct Bench {
+    target: Arc<Target>,
+    client: reqwest::Client,
+    /// The URL every tool loads: the read probe of the profile.
+    url: String,
+    header: (String, String),
+}
+
+impl Bench {
+    fn new(server: &BenchServer, profile: Profile) -> Self {
+        let key = server.keys.get(KeyRole::Primary).unwrap_or_default();
+        let header = (profile.auth.header.clone(), profile.auth.value(key));
+        let target = Arc::new(Target::embedded(server.url.clone(), &server.keys, profile));
+        let probe = &target.profile.rate_limits[0].probe;
+        let url = format!(
+            "{}{}",
+            server.url,
+            probe
+                .path
+                .render(&Vars::new(UniqueSource::new("bench")))
+                .unwrap_or_default()
+        );
+        Bench {
+            target,
+            client: reqwest::Client::new(),
+            url,
+            header,
+        }
+    }
+
+    /// Sends `schedule` with goose, through the same driver `tollgate run` uses.
+    async fn drive(&self, schedule: Schedule, users: Option<usize>) -> Result<(), Error> {
+        let recorder = Arc::new(Recorder::new(
+            schedule,
+            self.target.profile.errors.schema.clone(),
+            None,
+            false,
+        ));
+        let attack = Attack {
+            target: self.target.clone(),
+            spec: self.target.profile.rate_limits[0].probe.clone(),
+            vars: Vars::new(UniqueSource::new("bench")),
+            key: AuthKind::Valid,
+            label: "bench".into(),
+            recorder,
+        };
+        let timeout = Duration::from_secs(10);
+        match users {
+            Some(users) => driver::drive_with_users(attack, timeout, users).await,
+            None => driver::drive(attack, timeout).await,
+        }
+        .map_err(Error::Runtime)
+    }
+
+    /// Requests the server saw per whole second since `from_ms`, the seconds starting half a
+    /// gap (at `rate`) before the first arrival; the last, partial second dropped.
+    async fn seen_per_second(&self, from_ms: u64, rate: f64) -> Result<Vec<u64>, Error> {
+        let url = format!(
+            "{}/_tollgate/arrivals?from_ms={from_ms}",
+            self.target.base_url
+        );
+        let answer: serde_json::Value = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| Error::Runtime(format!("cannot read the server's arrival counts (is it running with --test-hooks?): {}", crate::contract::client::classify(&e, Duration::from_secs(30)))))?
+            .json()
+            .await
+            .map_err(|e| Error::Runtime(format!("the arrival counts are not JSON: {e}")))?;
+        let counts: Vec<u64> = answer["counts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        Ok(per_second(&counts, rate))
+    }
+
+    async fn pacing(&self, rates: &[f64], seconds: u64) -> Result<(), Error> {
+        println!("\n### Pacing: the rate the server saw, against the rate asked for\n");
+        println!(
+            "| asked | seconds | seen (mean) | mean error | worst second | worst second's count |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|");
+        for &rate in rates {
+            let from = now_ms();
+            self.drive(Schedule::new(rate, Duration::from_secs(seconds)), None)
+                .await?;
+            let counts = self.seen_per_second(from, rate).await?;
+            let mean = counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64;
+            let worst = counts
+                .iter()
+                .copied()
+                .max_by(|a, b| {
+                    (*a as f64 - rate)
+                        .abs()
+                        .total_cmp(&(*b as f64 - rate).abs())
+                })
+                .unwrap_or(0);
+            println!(
+                "| {rate:.0}/s | {} | {mean:.1}/s | {:+.2}% | {:.2}% | {worst} |",
+                counts.len(),
+                100.0 * (mean - rate) / rate,
+                100.0 * (worst as f64 - rate).abs() / rate,
+            );
+        }
+        Ok(())
+    }
+
+    async fn throughput(&self, seconds: u64, connections: usize) -> Result<(), Error> {
+        println!("\n### Throughput at saturation: {connections} connections, {seconds} s each, counted by the server\n");
+        println!("| tool | version | requests/s (steady seconds) | vs oha |");
+        println!("|---|---|---:|---:|");
+        let mut rows: Vec<(String, String, Option<f64>)> = Vec::new();
+        let from = now_ms();
+        self.drive(
+            Schedule::new(SATURATING_RATE, Duration::from_secs(seconds)),
+            Some(connections),
+        )
+        .await?;
+        rows.push((
+            "tollgate (goose driver)".into(),
+            env!("CARGO_PKG_VERSION").into(),
+            Some(steady_rate(
+                &self.seen_per_second(from, SATURATING_RATE).await?,
+            )),
+        ));
+        let header = format!("{}: {}", self.header.0, self.header.1);
+        let peers: [(&str, Vec<String>, &[&str]); 2] = [
+            (
+                "oha",
+                vec![
+                    "-z".into(),
+                    format!("{seconds}s"),
+                    "-c".into(),
+                    connections.to_string(),
+                    "--no-tui".into(),
+                    "-H".into(),
+                    header.clone(),
+                    self.url.clone(),
+                ],
+                &["--version"],
+            ),
+            (
+                "wrk",
+                vec![
+                    "-t2".into(),
+                    format!("-c{connections}"),
+                    format!("-d{seconds}s"),
+                    "-H".into(),
+                    header.clone(),
+                    self.url.clone(),
+                ],
+                &["-v"],
+            ),
+        ];
+        for (tool, args, version_args) in peers {
+            let Some(version) = version_of(tool, version_args) else {
+                rows.push((tool.into(), "not installed: skipped".into(), None));
+                continue;
+            };
+            let from = now_ms();
+            let status = tokio::task::spawn_blocking(move || {
+                Command::new(tool)
+                    .args(&args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+            })
+            .await
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+            let rate = match status {
+                Ok(s) if s.success() => Some(steady_rate(
+                    &self.seen_per_second(from, SATURATING_RATE).await?,
+                )),
+                _ => None,
+            };
+            rows.push((tool.into(), version, rate));
+        }
+        let oha = rows.iter().find(|r| r.0 == "oha").and_then(|r| r.2);
+        for (tool, version, rate) in rows {
+            let ratio = match (rate, oha) {
+                (Some(r), Some(o)) if o > 0.0 => format!("{:.2}×", r / o),
+                _ => "—".into(),
+            };
+            let rate = rate.map_or("—".into(), |r| format!("{r:.0}"));
+            println!("| {tool} | {version} | {rate} | {ratio} |");
+        }
+        Ok(())
+    }
+
+    /// Resident memory while pacing `rate` for `seconds`: sampled each second, so growth
+    /// with the number of requests would show.
+    async fn memory(&self, rate: f64, seconds: u64) -> Result<(), Error> {
+        let before = rss_kib();
+        let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sampler = {
+            let samples = samples.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let mut samples = samples.lock().unwrap_or_else(|e| e.into_inner());
+                    samples.push((started.elapsed().as_secs_f64(), rss_kib()));
+                }
+            })
+        };
+        self.drive(Schedule::new(rate, Duration::from_secs(seconds)), None)
+            .await?;
+        sampler.abort();
+        let samples = samples.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        println!(
+            "\n### Memory: resident set of the tollgate process, {rate:.0} req/s for {seconds} s\n"
+        );
+        println!("| time into the run | requests sent (scheduled) | RSS |");
+        println!("|---:|---:|---:|");
+        println!("| before | 0 | {:.1} MiB |", before as f64 / 1024.0);
+        let marks = [0.1, 0.25, 0.5, 0.75, 1.0].map(|f| f * seconds as f64);
+        for mark in marks {
+            if let Some((t, kib)) = samples.iter().rev().find(|(t, _)| *t <= mark + 0.5) {
+                println!(
+                    "| {t:.0} s | {:.0} | {:.1} MiB |",
+                    (t * rate).min(rate * seconds as f64),
+                    *kib as f64 / 1024.0
+                );
+            }
+        }
+        let peak = status_kib("VmHWM:");
+        let after_10 = samples
+            .iter()
+            .find(|(t, _)| *t >= (seconds as f64 * 0.1).max(1.0))
+            .map(|s| s.1);
+        let last = samples.last().map(|s| s.1);
+        if let (Some(early), Some(last)) = (after_10, last) {
+            println!(
+                "\nPeak RSS {:.1} MiB; from 10% of the run to its end RSS changed by {:+.1} MiB while the requests sent grew {:.0}×.",
+                peak as f64 / 1024.0,
+                (last as f64 - early as f64) / 1024.0,
+                seconds as f64 / (seconds as f64 * 0.1).max(1.0)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Requests per whole second of millisecond `counts`, anchored half a gap before the first
+/// arrival so a request due on a boundary is not split by jitter; the partial last second
+/// dropped.
+fn per_second(counts: &[u64], rate: f64) -> Vec<u64> {
+    let Some(first) = counts.iter().position(|&c| c > 0) else {
+        return Vec::new();
+    };
+    let last = counts.iter().rposition(|&c| c > 0).unwrap_or(first);
+    let half_gap = ((500.0 / rate).round() as usize).min(first);
+    let start = first - half_gap;
+    let mut seconds: Vec<u64> = counts[start..=last]
+        .chunks(1000)
+        .map(|c| c.iter().sum())
+        .collect();
+    seconds.pop();
+    seconds
+}
+
+/// The mean of the seconds in between the first and the last (ramp-up and stop left out).
+fn steady_rate(seconds: &[u64]) -> f64 {
+    let steady = if seconds.len() > 2 {
+        &seconds[1..seconds.len() - 1]
+    } else {
+        seconds
+    };
+    steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64
+}
+
+fn version_of(tool: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(tool).args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    text.lines().next().map(|l| l.trim().to_string())
+}
+
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A `kB` line of /proc/self/status (0 where there is none).
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string(Path::new("/proc/self/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
