@@ -127,7 +127,8 @@ fn with_arrivals(router: Router) -> Router {
     let counted = arrivals.clone();
     let hook = get(
         move |axum::extract::Query(range): axum::extract::Query<ArrivalRange>| async move {
-            let to_ms = range.to_ms.unwrap_or_else(arrivals::now_ms);
+            // Up to and including the current millisecond.
+            let to_ms = range.to_ms.unwrap_or_else(|| arrivals::now_ms() + 1);
             let (from_ms, counts) = arrivals.counts(range.from_ms, to_ms);
             axum::Json(serde_json::json!({ "from_ms": from_ms, "counts": counts }))
         },
@@ -136,7 +137,9 @@ fn with_arrivals(router: Router) -> Router {
         .route("/_tollgate/arrivals", hook)
         .layer(middleware::from_fn(
             move |request: axum::extract::Request, next: middleware::Next| {
-                counted.record(arrivals::now_ms());
+                if !request.uri().path().starts_with("/_tollgate/") {
+                    counted.record(arrivals::now_ms());
+                }
                 next.run(request)
             },
         ))

@@ -1,0 +1,76 @@
+//! `tollgate bench` end to end, briefly: the reference server counts what arrives, and the
+//! bench reports it. Accuracy claims live in docs/benchmarks.md, not here.
+
+use std::process::Command;
+
+use tollgate::server::{KeyRing, RunningServer, ServerConfig, ServerProfile};
+
+#[tokio::test]
+async fn the_arrival_counter_exists_only_with_test_hooks() {
+    for hooks in [false, true] {
+        let mut config = ServerConfig::new(ServerProfile::Ouro, KeyRing::generate());
+        config.test_hooks = hooks;
+        let server = RunningServer::start(config).await.unwrap();
+        let from = tollgate::server::arrivals::now_ms();
+        let client = reqwest::Client::new();
+        for _ in 0..3 {
+            client
+                .get(format!("{}/v1/users", server.base_url()))
+                .send()
+                .await
+                .unwrap();
+        }
+        let answer = client
+            .get(format!(
+                "{}/_tollgate/arrivals?from_ms={from}",
+                server.base_url()
+            ))
+            .send()
+            .await
+            .unwrap();
+        if !hooks {
+            assert_eq!(answer.status(), 404);
+            continue;
+        }
+        let body: serde_json::Value = answer.json().await.unwrap();
+        let counted: u64 = body["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum();
+        assert_eq!(counted, 3, "three requests before the query: {body}");
+        assert_eq!(body["from_ms"], from);
+    }
+}
+
+#[test]
+fn bench_pacing_reports_what_its_own_server_saw() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "bench",
+            "--only",
+            "pacing",
+            "--rates",
+            "50",
+            "--seconds",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| 50/s |"))
+        .unwrap_or_else(|| panic!("no 50/s row:\n{stdout}"));
+    // | asked | seconds | seen (mean) | mean error | worst second | worst count |
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let seen: f64 = cells[3].trim_end_matches("/s").parse().unwrap();
+    assert!(seen > 0.0, "the server saw nothing: {row}");
+    assert!(cells[4].ends_with('%') && cells[5].ends_with('%'), "{row}");
+}
