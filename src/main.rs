@@ -15,3 +15,8 @@ fn main() -> ExitCode {
         }
     }
 }
+
+// glibc's malloc showed up at ~10% of a saturation profile (`perf record` of `tollgate
+// bench --only throughput`): the load path allocates per request (goose, reqwest, hyper).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use goose::client::GooseClientBuilder;
 use goose::config::GooseConfiguration;
 use goose::goose::{GooseRequest, GooseUser, Scenario, Transaction, TransactionResult};
 use goose::GooseAttack;
@@ -127,19 +128,26 @@ pub async fn drive_with_users(
     config.no_telnet = true;
     config.no_websocket = true;
 
-    let attack = Arc::new(attack);
+    let attack = Arc::new((Prepared::once(&attack), attack));
     let transaction = {
         let attack = attack.clone();
         Transaction::new(Arc::new(move |user: &mut GooseUser| {
             let attack = attack.clone();
-            Box::pin(async move { one_slot(&attack, user).await })
+            Box::pin(async move { one_slot(&attack.1, attack.0.as_ref(), user).await })
         }))
     };
-    let scenario = Scenario::new(&attack.label).register_transaction(transaction);
+    let scenario = Scenario::new(&attack.1.label).register_transaction(transaction);
     if !interrupted() {
         goose::reset_killswitch();
     }
+    // One client shared by every user: goose's default builds one per user, each loading
+    // the TLS roots and keeping its own pool (150 MB and a slow start at 1,024 users).
+    let client = GooseClientBuilder::new()
+        .without_cookies()
+        .timeout(timeout.max(Duration::from_secs(1)))
+        .accept_invalid_certs(attack.1.target.insecure);
     let result = GooseAttack::initialize_with_config(config)
+        .and_then(|goose| goose.set_client_builder_without_cookies(client))
         .map_err(|e| format!("cannot start goose: {e}"))?
         .register_scenario(scenario)
         .execute()
@@ -151,19 +159,80 @@ pub async fn drive_with_users(
     result.map(drop).map_err(|e| format!("goose failed: {e}"))
 }
 
-async fn one_slot(attack: &Attack, user: &mut GooseUser) -> TransactionResult {
-    let recorder = &attack.recorder;
-    let Some((_, due)) = recorder.schedule.claim() else {
-        // Every slot is taken: idle until the kill switch (or run_time) ends the phase.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        return Ok(());
-    };
-    tokio::time::sleep_until(due.into()).await;
+/// The request of a phase built once, when its spec renders the same every time (no
+/// `unique.*` values): then no URL is parsed and no header built per request.
+struct Prepared {
+    method: reqwest::Method,
+    url: reqwest::Url,
+    headers: reqwest::header::HeaderMap,
+    json: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    fn once(attack: &Attack) -> Option<Self> {
+        let build = || {
+            attack
+                .target
+                .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))
+                .ok()
+        };
+        let (first, second) = (build()?, build()?);
+        let text = |o: &crate::contract::client::Outgoing| {
+            format!("{} {:?} {:?}", o.path_and_query, o.headers, o.json)
+        };
+        if text(&first) != text(&second) {
+            return None;
+        }
+        let url = reqwest::Url::parse(&format!(
+            "{}{}",
+            attack.target.base_url, first.path_and_query
+        ))
+        .ok()?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &first.headers {
+            let value = match value {
+                HeaderValueText::Plain(v) | HeaderValueText::Secret(v) => v,
+            };
+            headers.append(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).ok()?,
+                reqwest::header::HeaderValue::from_str(value).ok()?,
+            );
+        }
+        let json = first.json.as_ref().map(|j| j.to_string().into_bytes());
+        if json.is_some() {
+            headers.insert(
+                reqwest::header::CONTENT_TYPE,
+                reqwest::header::HeaderValue::from_static("application/json"),
+            );
+        }
+        Some(Prepared {
+            method: first.method,
+            url,
+            headers,
+            json,
+        })
+    }
+
+    fn request(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+        let builder = client
+            .request(self.method.clone(), self.url.clone())
+            .headers(self.headers.clone());
+        match &self.json {
+            Some(body) => builder.body(body.clone()),
+            None => builder,
+        }
+    }
+}
+
+/// The request of one slot, built per request when it is not [`Prepared`].
+fn build_request(
+    attack: &Attack,
+    client: &reqwest::Client,
+) -> Result<reqwest::RequestBuilder, String> {
     let built = attack
         .target
-        .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))
-        .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?;
-    let mut builder = user.client.request(
+        .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))?;
+    let mut builder = client.request(
         built.method.clone(),
         format!("{}{}", attack.target.base_url, built.path_and_query),
     );
@@ -176,6 +245,26 @@ async fn one_slot(attack: &Attack, user: &mut GooseUser) -> TransactionResult {
     if let Some(json) = &built.json {
         builder = builder.json(json);
     }
+    Ok(builder)
+}
+
+async fn one_slot(
+    attack: &Attack,
+    prepared: Option<&Prepared>,
+    user: &mut GooseUser,
+) -> TransactionResult {
+    let recorder = &attack.recorder;
+    let Some((_, due)) = recorder.schedule.claim() else {
+        // Every slot is taken: idle until the kill switch (or run_time) ends the phase.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        return Ok(());
+    };
+    tokio::time::sleep_until(due.into()).await;
+    let builder = match prepared {
+        Some(prepared) => prepared.request(&user.client),
+        None => build_request(attack, &user.client)
+            .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?,
+    };
     let request = GooseRequest::builder()
         .name(attack.label.as_str())
         .set_request_builder(builder)
