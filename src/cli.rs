@@ -64,6 +64,9 @@ pub struct BenchArgs {
     /// Connections of the saturation runs (tollgate's goose users, oha -c, wrk -c).
     #[arg(long, default_value_t = 50)]
     pub connections: usize,
+    /// Saturation runs per tool, alternating; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Rate of the memory run.
     #[arg(long, default_value_t = 5000.0)]
     pub memory_rate: f64,

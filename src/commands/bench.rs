@@ -46,7 +46,11 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
         for kind in kinds {
             match kind {
                 BenchKind::Pacing => bench.pacing(&args.rates, args.seconds).await?,
-                BenchKind::Throughput => bench.throughput(args.seconds, args.connections).await?,
+                BenchKind::Throughput => {
+                    bench
+                        .throughput(args.seconds, args.connections, args.rounds)
+                        .await?
+                }
                 BenchKind::Memory => bench.memory(args.memory_rate, args.memory_seconds).await?,
             }
             if driver::interrupted() {
@@ -239,24 +243,17 @@ impl Bench {
         Ok(())
     }
 
-    async fn throughput(&self, seconds: u64, connections: usize) -> Result<(), Error> {
-        println!("\n### Throughput at saturation: {connections} connections, {seconds} s each, counted by the server\n");
-        println!("| tool | version | requests/s (steady seconds) | vs oha |");
-        println!("|---|---|---:|---:|");
-        let mut rows: Vec<(String, String, Option<f64>)> = Vec::new();
-        let from = now_ms();
-        self.drive(
-            Schedule::new(SATURATING_RATE, Duration::from_secs(seconds)),
-            Some(connections),
-        )
-        .await?;
-        rows.push((
-            "tollgate (goose driver)".into(),
-            env!("CARGO_PKG_VERSION").into(),
-            Some(steady_rate(
-                &self.seen_per_second(from, SATURATING_RATE).await?,
-            )),
-        ));
+    /// Each tool in turn, `rounds` times (alternating, so a slow spell of the machine hits
+    /// every tool alike); the median of each tool's rounds.
+    async fn throughput(
+        &self,
+        seconds: u64,
+        connections: usize,
+        rounds: usize,
+    ) -> Result<(), Error> {
+        println!("\n### Throughput at saturation: {connections} connections, {seconds} s per run, median of {rounds} alternating runs, counted by the server\n");
+        println!("| tool | version | requests/s (median) | runs | vs oha |");
+        println!("|---|---|---:|---|---:|");
         let header = format!("{}: {}", self.header.0, self.header.1);
         let peers: [(&str, Vec<String>, &[&str]); 2] = [
             (
@@ -286,37 +283,71 @@ impl Bench {
                 &["-v"],
             ),
         ];
-        for (tool, args, version_args) in peers {
-            let Some(version) = version_of(tool, version_args) else {
-                rows.push((tool.into(), "not installed: skipped".into(), None));
-                continue;
-            };
+        let versions: Vec<Option<String>> = peers
+            .iter()
+            .map(|(tool, _, version_args)| version_of(tool, version_args))
+            .collect();
+        let mut ours = Vec::new();
+        let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+        for _ in 0..rounds {
             let from = now_ms();
-            let status = tokio::task::spawn_blocking(move || {
-                Command::new(tool)
-                    .args(&args)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-            })
-            .await
-            .map_err(|e| Error::Runtime(e.to_string()))?;
-            let rate = match status {
-                Ok(s) if s.success() => Some(steady_rate(
-                    &self.seen_per_second(from, SATURATING_RATE).await?,
-                )),
-                _ => None,
-            };
-            rows.push((tool.into(), version, rate));
+            self.drive(
+                Schedule::new(SATURATING_RATE, Duration::from_secs(seconds)),
+                Some(connections),
+            )
+            .await?;
+            ours.push(steady_rate(
+                &self.seen_per_second(from, SATURATING_RATE).await?,
+            ));
+            for (i, (tool, args, _)) in peers.iter().enumerate() {
+                if versions[i].is_none() || driver::interrupted() {
+                    continue;
+                }
+                let (tool, args) = (tool.to_string(), args.clone());
+                let from = now_ms();
+                let status = tokio::task::spawn_blocking(move || {
+                    Command::new(tool)
+                        .args(&args)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                })
+                .await
+                .map_err(|e| Error::Runtime(e.to_string()))?;
+                if status.is_ok_and(|s| s.success()) {
+                    theirs[i].push(steady_rate(
+                        &self.seen_per_second(from, SATURATING_RATE).await?,
+                    ));
+                }
+            }
         }
-        let oha = rows.iter().find(|r| r.0 == "oha").and_then(|r| r.2);
-        for (tool, version, rate) in rows {
+        let mut rows = vec![(
+            "tollgate (goose driver)".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+            ours,
+        )];
+        for (i, (tool, _, _)) in peers.iter().enumerate() {
+            let version = versions[i]
+                .clone()
+                .unwrap_or_else(|| "not installed: skipped".into());
+            rows.push((tool.to_string(), version, std::mem::take(&mut theirs[i])));
+        }
+        let oha = rows
+            .iter()
+            .find(|r| r.0 == "oha")
+            .and_then(|r| median(&r.2));
+        for (tool, version, runs) in rows {
+            let rate = median(&runs);
             let ratio = match (rate, oha) {
                 (Some(r), Some(o)) if o > 0.0 => format!("{:.2}×", r / o),
                 _ => "—".into(),
             };
+            let list: Vec<String> = runs.iter().map(|r| format!("{r:.0}")).collect();
             let rate = rate.map_or("—".into(), |r| format!("{r:.0}"));
-            println!("| {tool} | {version} | {rate} | {ratio} |");
+            println!(
+                "| {tool} | {version} | {rate} | {} | {ratio} |",
+                list.join(", ")
+            );
         }
         Ok(())
     }
@@ -402,6 +433,12 @@ fn steady_rate(seconds: &[u64]) -> f64 {
         seconds
     };
     steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64
+}
+
+fn median(runs: &[f64]) -> Option<f64> {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (!sorted.is_empty()).then(|| sorted[sorted.len() / 2])
 }
 
 fn version_of(tool: &str, args: &[&str]) -> Option<String> {

@@ -234,6 +234,7 @@ impl LoadRunner {
     ) -> PhaseStats {
         let timeline = recorder.timeline();
         let totals = timeline.totals();
+        let (corrected, service) = recorder.latencies();
         let wall = recorder
             .schedule
             .started_wall()
@@ -252,10 +253,8 @@ impl LoadRunner {
             limited: u64::from(totals.limited),
             other: u64::from(totals.other()),
             seconds: per_wall_second(&timeline, wall),
-            latency: percentiles(&recorder.corrected.lock().unwrap_or_else(|e| e.into_inner())),
-            service_latency: percentiles(
-                &recorder.service.lock().unwrap_or_else(|e| e.into_inner()),
-            ),
+            latency: percentiles(&corrected),
+            service_latency: percentiles(&service),
             estimated_rate: estimate.map(|e| e.rate),
             estimated_burst: estimate.map(|e| e.burst),
         }

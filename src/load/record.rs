@@ -147,16 +147,20 @@ impl LimitEvidence {
     }
 }
 
+/// What a phase's answers add up to.
+struct Tally {
+    timeline: Timeline,
+    header_summary: HeaderSummary,
+    corrected: Histogram<u64>,
+    service: Histogram<u64>,
+    evidence: LimitEvidence,
+}
+
 /// Shared by every goose user of one phase.
 pub struct Recorder {
     pub schedule: Schedule,
-    timeline: Mutex<Timeline>,
-    header_summary: Mutex<HeaderSummary>,
-    /// Latency from the slot's due time (coordinated-omission corrected), microseconds.
-    pub corrected: Mutex<Histogram<u64>>,
-    /// Latency from the actual send, microseconds.
-    pub service: Mutex<Histogram<u64>>,
-    evidence: Mutex<LimitEvidence>,
+    /// Everything each answer adds to, behind one lock (one acquisition per request).
+    tally: Mutex<Tally>,
     created: Mutex<Vec<Value>>,
     finished: AtomicU64,
     accepted: AtomicU64,
@@ -179,11 +183,13 @@ impl Recorder {
     ) -> Self {
         Recorder {
             schedule,
-            timeline: Mutex::new(Timeline::default()),
-            header_summary: Mutex::new(HeaderSummary::default()),
-            corrected: Mutex::new(histogram()),
-            service: Mutex::new(histogram()),
-            evidence: Mutex::new(LimitEvidence::default()),
+            tally: Mutex::new(Tally {
+                timeline: Timeline::default(),
+                header_summary: HeaderSummary::default(),
+                corrected: histogram(),
+                service: histogram(),
+                evidence: LimitEvidence::default(),
+            }),
             created: Mutex::new(Vec::new()),
             finished: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
@@ -194,39 +200,24 @@ impl Recorder {
         }
     }
 
+    /// The rate headers of an answer, read before its body so the header map need not be
+    /// kept.
+    pub fn rate_headers(&self, headers: &HeaderMap) -> headers::RateHeaders {
+        headers::read(headers, self.policy.as_deref(), SystemTime::now())
+    }
+
     /// Records one answer (or `None` for a transport failure). Returns true for the last one.
     pub fn record(
         &self,
         due: Instant,
         sent: Instant,
-        answer: Option<(u16, &HeaderMap, &[u8])>,
+        answer: Option<(u16, &headers::RateHeaders, &[u8])>,
     ) -> bool {
         let done = Instant::now();
         let start = self.schedule.started().unwrap_or(due);
-        let status = match answer {
-            Some((status, headers, body)) => {
-                let rate = headers::read(headers, self.policy.as_deref(), SystemTime::now());
-                self.inspect(status, &rate, body);
-                lock(&self.header_summary).observe((200..300).contains(&status), &rate);
-                status
-            }
-            None => 0,
-        };
-        let micros = |d: Duration| (d.as_micros() as u64).clamp(1, 120_000_000);
-        lock(&self.corrected).saturating_record(micros(done.saturating_duration_since(due)));
-        lock(&self.service).saturating_record(micros(done.saturating_duration_since(sent)));
-        let sent_ms = sent.saturating_duration_since(start).as_millis() as u64;
-        lock(&self.timeline).record(sent_ms, status);
-        if (200..300).contains(&status) {
-            self.accepted.fetch_add(1, Ordering::Relaxed);
-        } else if status == 429 {
-            self.limited.fetch_add(1, Ordering::Relaxed);
-        }
-        self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.count
-    }
-
-    fn inspect(&self, status: u16, rate: &headers::RateHeaders, body: &[u8]) {
-        if (200..300).contains(&status) && self.capture_ids {
+        let status = answer.map_or(0, |(status, _, _)| status);
+        let accepted = (200..300).contains(&status);
+        if let Some((_, _, body)) = answer.filter(|_| accepted && self.capture_ids) {
             if let Some(id) = serde_json::from_slice::<Value>(body)
                 .ok()
                 .and_then(|v| v.get("id").cloned())
@@ -234,20 +225,50 @@ impl Recorder {
                 lock(&self.created).push(id);
             }
         }
-        lock(&self.evidence).observe(status, rate, body, &self.error_schema);
+        let micros = |d: Duration| (d.as_micros() as u64).clamp(1, 120_000_000);
+        let sent_ms = sent.saturating_duration_since(start).as_millis() as u64;
+        {
+            let mut tally = lock(&self.tally);
+            if let Some((status, rate, body)) = answer {
+                tally
+                    .evidence
+                    .observe(status, rate, body, &self.error_schema);
+                tally.header_summary.observe(accepted, rate);
+            }
+            tally
+                .corrected
+                .saturating_record(micros(done.saturating_duration_since(due)));
+            tally
+                .service
+                .saturating_record(micros(done.saturating_duration_since(sent)));
+            tally.timeline.record(sent_ms, status);
+        }
+        if accepted {
+            self.accepted.fetch_add(1, Ordering::Relaxed);
+        } else if status == 429 {
+            self.limited.fetch_add(1, Ordering::Relaxed);
+        }
+        self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.count
+    }
+
+    /// Latency from each slot's due time (coordinated-omission corrected) and from the
+    /// actual send, in microseconds.
+    pub fn latencies(&self) -> (Histogram<u64>, Histogram<u64>) {
+        let tally = lock(&self.tally);
+        (tally.corrected.clone(), tally.service.clone())
     }
 
     /// The phase's answers by the millisecond they were sent.
     pub fn timeline(&self) -> Timeline {
-        lock(&self.timeline).clone()
+        lock(&self.tally).timeline.clone()
     }
 
     pub fn header_summary(&self) -> HeaderSummary {
-        *lock(&self.header_summary)
+        lock(&self.tally).header_summary
     }
 
     pub fn evidence(&self) -> LimitEvidence {
-        lock(&self.evidence).clone()
+        lock(&self.tally).evidence.clone()
     }
 
     pub fn created(&self) -> Vec<Value> {
@@ -256,7 +277,7 @@ impl Recorder {
 
     /// Whether any 429 has been seen yet (the bucket is saturated).
     pub fn saturated(&self) -> bool {
-        lock(&self.evidence).limited > 0
+        self.limited.load(Ordering::Relaxed) > 0
     }
 
     pub fn finished(&self) -> u64 {
