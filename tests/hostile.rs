@@ -433,3 +433,59 @@ fn loopback_http_does_not_warn() {
         "{stderr}"
     );
 }
+
+/// SIGTERM (a CI job's timeout) while a contract step waits on a silent target: the run
+/// stops at once, writes its report marked incomplete, and exits 130.
+#[test]
+fn a_terminated_contract_phase_stops_at_once_and_says_interrupted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, hostile()).await.unwrap();
+        });
+    });
+    let reports = std::env::temp_dir().join(format!("tollgate-term-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&reports);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["run", "--only", "contract", "--target", &url])
+        .args(["--scenarios", "tests/scenarios/hostile.yaml"])
+        .arg("--report-dir")
+        .arg(&reports)
+        .env("NO_COLOR", "1")
+        .env("OURO_API_KEY", "tollgate-test-key-7c1d")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first step waits 30 s for an answer that never comes (the timeout is 10 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(130));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("INTERRUPTED in"), "{stdout}");
+    let folder = std::fs::read_dir(&reports)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["stopped_by"], "interrupted");
+}
