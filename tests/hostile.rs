@@ -450,7 +450,7 @@ fn a_terminated_contract_phase_stops_at_once_and_says_interrupted() {
     });
     let reports = std::env::temp_dir().join(format!("tollgate-term-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&reports);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(["run", "--only", "contract", "--target", &url])
         .args(["--scenarios", "tests/scenarios/hostile.yaml"])
         .arg("--report-dir")
