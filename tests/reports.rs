@@ -69,7 +69,8 @@ fn run_folder(dir: &Path, output: &Output) -> PathBuf {
     folders[0].clone()
 }
 
-/// stdout, stderr and every artifact of a run, for canary searches.
+/// stdout, stderr and every file of a run folder (which holds at least the five
+/// artifacts), for canary searches.
 fn every_output(output: &Output, folder: &Path) -> Vec<String> {
     let mut texts = vec![
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -82,7 +83,14 @@ fn every_output(output: &Output, folder: &Path) -> Vec<String> {
         "report.html",
         "terminal.txt",
     ] {
-        texts.push(std::fs::read_to_string(folder.join(name)).unwrap());
+        assert!(
+            folder.join(name).is_file(),
+            "no {name} in {}",
+            folder.display()
+        );
+    }
+    for entry in std::fs::read_dir(folder).unwrap() {
+        texts.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
     texts
 }
@@ -422,16 +430,12 @@ fn environment_values_and_secret_headers_are_redacted_everywhere() {
         serde_json::json!(["expect.header", "expect.json"]),
         "an echoed name is not an echoed key"
     );
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("expect.json") && stdout.contains("[redacted]"),
         "{stdout}"
     );
-    let mut texts = vec![stdout, String::from_utf8(output.stderr).unwrap()];
-    for entry in std::fs::read_dir(&folder).unwrap() {
-        texts.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
-    }
-    for text in &texts {
+    for text in &every_output(&output, &folder) {
         assert!(!text.contains(canary), "the environment value leaked");
         assert!(
             !text.contains("q=100;w=1"),

@@ -136,7 +136,6 @@ impl Drop for BenchServer {
 
 struct Bench {
     target: Arc<Target>,
-    client: reqwest::Client,
     /// The URL every tool loads: the read probe of the profile.
     url: String,
     header: (String, String),
@@ -158,7 +157,6 @@ impl Bench {
         );
         Bench {
             target,
-            client: reqwest::Client::new(),
             url,
             header,
         }
@@ -196,7 +194,8 @@ impl Bench {
             self.target.base_url
         );
         let answer: serde_json::Value = self
-            .client
+            .target
+            .client()
             .get(url)
             .send()
             .await

@@ -248,6 +248,7 @@ async fn resolve_target(
         key_vars,
         redactor: Default::default(),
         insecure: args.insecure,
+        client: Default::default(),
     };
     Ok((Arc::new(target), None))
 }
@@ -313,7 +314,7 @@ fn transport_warnings(target: &Target) -> Vec<String> {
 
 /// One request to the base URL: any HTTP answer means the target is there.
 async fn preflight(target: &Target) -> Result<(), Error> {
-    let client = contract::client::build(target.insecure);
+    let client = target.client();
     let timeout = std::time::Duration::from_millis(target.profile.contract.timeout_ms);
     match client.get(&target.base_url).timeout(timeout).send().await {
         Ok(_) => Ok(()),

@@ -23,6 +23,21 @@ pub struct Outgoing {
     pub presented: Vec<Secret>,
 }
 
+impl Outgoing {
+    /// The request on `client`, against `base_url`: for the contract runner and the load.
+    pub fn builder(&self, client: &reqwest::Client, base_url: &str) -> reqwest::RequestBuilder {
+        let url = format!("{base_url}{}", self.path_and_query);
+        let mut builder = client.request(self.method.clone(), url);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(json) = &self.json {
+            builder = builder.json(json);
+        }
+        builder
+    }
+}
+
 /// A header value that may hold a secret (so `Debug` must not print it).
 #[derive(Clone)]
 pub enum HeaderValueText {
@@ -293,14 +308,7 @@ pub async fn send(
     request: &Outgoing,
     timeout: Duration,
 ) -> Result<Exchange, TransportError> {
-    let url = format!("{base_url}{}", request.path_and_query);
-    let mut builder = client.request(request.method.clone(), url).timeout(timeout);
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    if let Some(json) = &request.json {
-        builder = builder.json(json);
-    }
+    let builder = request.builder(client, base_url).timeout(timeout);
     let started = Instant::now();
     let mut response = builder.send().await.map_err(|e| classify(&e, timeout))?;
     let status = response.status().as_u16();

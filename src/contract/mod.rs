@@ -40,6 +40,8 @@ pub struct Target {
     pub redactor: std::sync::OnceLock<Redactor>,
     /// Accept any TLS certificate (`--insecure`, for staging servers).
     pub insecure: bool,
+    /// The run's one HTTP client, built on first use (after `insecure` is set).
+    pub client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Target {
@@ -67,6 +69,7 @@ impl Target {
             keys,
             redactor: Default::default(),
             insecure: false,
+            client: Default::default(),
         }
     }
 
@@ -167,6 +170,14 @@ impl Target {
         })
     }
 
+    /// The run's one HTTP client (a cheap handle): the preflight, the contract runner and
+    /// the probes share its TLS roots and connection pool.
+    pub fn client(&self) -> reqwest::Client {
+        self.client
+            .get_or_init(|| client::build(self.insecure))
+            .clone()
+    }
+
     /// The run's shared redactor: every key, and every `{{ env.NAME }}` value once read.
     pub fn redactor(&self) -> Redactor {
         self.redactor
@@ -223,7 +234,7 @@ pub async fn run(
     seed: u64,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let client = client::build(target.insecure);
+    let client = target.client();
     let runner = Arc::new(Runner {
         pacer: Pacer::new(&target.profile.rate_limits, target.profile.contract.pace),
         redactor: target.redactor(),

@@ -17,7 +17,6 @@ use goose::goose::{GooseUser, Scenario, Transaction, TransactionResult};
 use goose::GooseAttack;
 
 use super::record::Recorder;
-use crate::contract::client::HeaderValueText;
 use crate::contract::{Presenting, Target};
 use crate::scenario::template::Vars;
 use crate::scenario::{AuthKind, RequestSpec};
@@ -131,7 +130,7 @@ pub async fn drive_with_users(
     config.no_telnet = true;
     config.no_websocket = true;
 
-    let attack = Arc::new((Prepared::once(&attack), attack));
+    let attack = Arc::new((prepared(&attack), attack));
     let transaction = {
         let attack = attack.clone();
         Transaction::new(Arc::new(move |user: &mut GooseUser| {
@@ -168,98 +167,47 @@ pub async fn drive_with_users(
     result.map(drop).map_err(|e| format!("goose failed: {e}"))
 }
 
-/// The request of a phase built once, when its spec renders the same every time (no
-/// `unique.*` values): then no URL is parsed and no header built per request.
-struct Prepared {
-    method: reqwest::Method,
-    url: reqwest::Url,
-    headers: reqwest::header::HeaderMap,
-    json: Option<Vec<u8>>,
+/// The request of a phase built once when its spec renders the same every time (no
+/// `unique.*` values): each slot then sends a clone, with no URL parsed and no header built.
+fn prepared(attack: &Attack) -> Option<reqwest::Request> {
+    let client = attack.target.client();
+    let build = || {
+        attack
+            .target
+            .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))
+            .ok()?
+            .builder(&client, &attack.target.base_url)
+            .build()
+            .ok()
+    };
+    let (first, second) = (build()?, build()?);
+    let body = |r: &reqwest::Request| r.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec);
+    let same = first.url() == second.url()
+        && first.headers() == second.headers()
+        && body(&first) == body(&second);
+    same.then_some(first)
 }
 
-impl Prepared {
-    fn once(attack: &Attack) -> Option<Self> {
-        let build = || {
-            attack
-                .target
-                .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))
-                .ok()
-        };
-        let (first, second) = (build()?, build()?);
-        let text = |o: &crate::contract::client::Outgoing| {
-            format!("{} {:?} {:?}", o.path_and_query, o.headers, o.json)
-        };
-        if text(&first) != text(&second) {
-            return None;
-        }
-        let url = reqwest::Url::parse(&format!(
-            "{}{}",
-            attack.target.base_url, first.path_and_query
-        ))
-        .ok()?;
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (name, value) in &first.headers {
-            let value = match value {
-                HeaderValueText::Plain(v) | HeaderValueText::Secret(v) => v,
-            };
-            headers.append(
-                reqwest::header::HeaderName::from_bytes(name.as_bytes()).ok()?,
-                reqwest::header::HeaderValue::from_str(value).ok()?,
-            );
-        }
-        let json = first.json.as_ref().map(|j| j.to_string().into_bytes());
-        if json.is_some() {
-            headers.insert(
-                reqwest::header::CONTENT_TYPE,
-                reqwest::header::HeaderValue::from_static("application/json"),
-            );
-        }
-        Some(Prepared {
-            method: first.method,
-            url,
-            headers,
-            json,
-        })
-    }
-
-    fn request(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
-        let builder = client
-            .request(self.method.clone(), self.url.clone())
-            .headers(self.headers.clone());
-        match &self.json {
-            Some(body) => builder.body(body.clone()),
-            None => builder,
-        }
-    }
-}
-
-/// The request of one slot, built per request when it is not [`Prepared`].
-fn build_request(
+/// The request of one slot: a clone of the prepared one, or built now.
+fn slot_request(
     attack: &Attack,
+    prepared: Option<&reqwest::Request>,
     client: &reqwest::Client,
-) -> Result<reqwest::RequestBuilder, String> {
-    let built = attack
+) -> Result<reqwest::Request, String> {
+    if let Some(request) = prepared.and_then(reqwest::Request::try_clone) {
+        return Ok(request);
+    }
+    attack
         .target
-        .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))?;
-    let mut builder = client.request(
-        built.method.clone(),
-        format!("{}{}", attack.target.base_url, built.path_and_query),
-    );
-    for (name, value) in &built.headers {
-        let value = match value {
-            HeaderValueText::Plain(v) | HeaderValueText::Secret(v) => v,
-        };
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    if let Some(json) = &built.json {
-        builder = builder.json(json);
-    }
-    Ok(builder)
+        .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))?
+        .builder(client, &attack.target.base_url)
+        .build()
+        .map_err(|e| format!("cannot build the request: {e}"))
 }
 
 async fn one_slot(
     attack: &Attack,
-    prepared: Option<&Prepared>,
+    prepared: Option<&reqwest::Request>,
     user: &mut GooseUser,
 ) -> TransactionResult {
     let recorder = &attack.recorder;
@@ -273,16 +221,13 @@ async fn one_slot(
     if due > std::time::Instant::now() {
         tokio::time::sleep_until(due.into()).await;
     }
-    let builder = match prepared {
-        Some(prepared) => prepared.request(&user.client),
-        None => build_request(attack, &user.client)
-            .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?,
-    };
+    let request = slot_request(attack, prepared, &user.client)
+        .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?;
     // Sent on the goose user's own client, not through `GooseUser::request`: that wrapper
     // builds a metric per request (copies of the URL and names) which nothing reads with
     // goose's metrics off — our recorder measures every answer.
     let sent = std::time::Instant::now();
-    let last = match builder.send().await {
+    let last = match user.client.execute(request).await {
         Ok(mut response) => {
             let status = response.status().as_u16();
             let rate = recorder.rate_headers(response.headers());

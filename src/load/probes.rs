@@ -39,7 +39,7 @@ impl Prober {
     pub fn new(target: Arc<Target>) -> Self {
         let timeout = Duration::from_millis(target.profile.contract.timeout_ms);
         Prober {
-            client: crate::contract::client::build(target.insecure),
+            client: target.client(),
             target,
             timeout,
         }
