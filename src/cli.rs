@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::server::limiter::Algorithm;
 use crate::server::{Fault, LimitOverride, ServerProfile};
 
 #[derive(Debug, Parser)]
@@ -147,6 +148,14 @@ pub struct ServeArgs {
     /// (repeatable; several for one class stack as separate policies).
     #[arg(long = "limit", value_name = "CLASS=RATE[,burst=N]")]
     pub limits: Vec<LimitOverride>,
+    /// The limiter family that enforces every limit.
+    #[arg(long, value_enum, default_value_t = Algorithm::Gcra)]
+    pub algorithm: Algorithm,
+    /// Burst of every limit (0: none); per class with `--limit read=100/s,burst=N`. Only
+    /// gcra, token-bucket and leaky-bucket have a burst; window algorithms admit a whole
+    /// window's quota at once by definition.
+    #[arg(long, value_name = "N")]
+    pub burst: Option<u32>,
     /// Switch every rate limit and the concurrency limiter off (benchmarks).
     #[arg(long)]
     pub unlimited: bool,

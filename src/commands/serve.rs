@@ -46,7 +46,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
 
 fn config_from(args: &ServeArgs, keys: KeyRing) -> ServerConfig {
     let mut config = ServerConfig::new(args.profile, keys);
+    if let Some(burst) = args.burst {
+        config.limits.set_burst(burst);
+    }
     config.limits.apply_overrides(&args.limits);
+    config.algorithm = args.algorithm;
     if args.unlimited {
         config.limits = LimitTable::default();
     }
@@ -90,6 +94,12 @@ fn write_banner(
         limits.join(" ")
     };
     writeln!(out, "limits: {limits}")?;
+    let burst_note = if config.algorithm.uses_burst() {
+        ""
+    } else {
+        " (a window algorithm: bursts are a whole window's quota, burst settings do not apply)"
+    };
+    writeln!(out, "algorithm: {}{burst_note}", config.algorithm)?;
     match config.concurrency {
         Some(n) => writeln!(out, "concurrency: {n} requests in flight per key")?,
         None => writeln!(out, "concurrency: unlimited")?,

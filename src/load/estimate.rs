@@ -53,12 +53,12 @@ pub fn estimate(timeline: &Timeline, window: f64) -> Result<Estimate, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::limiter::{Decision, Limiter, Policy};
+    use crate::server::limiter::{Decision, Limiter, Policy, Rules};
     use std::time::Duration;
 
     /// The timeline of a constant load against a GCRA limiter (no network).
     fn simulate(limit: u32, burst: u32, offered: f64, seconds: f64) -> Timeline {
-        let limiter = Limiter::new(None);
+        let limiter = Limiter::new(Rules::default());
         let mut policy = Policy::new("c", limit, Duration::from_secs(1));
         policy.burst = burst;
         let mut timeline = Timeline::default();

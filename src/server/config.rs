@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::faults::FaultSet;
 use super::keys::KeyRing;
-use super::limiter::Policy;
+use super::limiter::{Algorithm, Policy};
 
 /// How a client presents its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +129,13 @@ impl LimitTable {
         self.classes.get(class).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Sets the burst of every policy (`--burst`).
+    pub fn set_burst(&mut self, burst: u32) {
+        for policy in self.classes.values_mut().flatten() {
+            policy.burst = burst;
+        }
+    }
+
     pub fn policies_mut(&mut self, class: &str) -> Option<&mut Vec<Policy>> {
         self.classes.get_mut(class)
     }
@@ -190,6 +197,8 @@ pub struct ServerConfig {
     pub profile: ServerProfile,
     pub keys: KeyRing,
     pub limits: LimitTable,
+    /// The limiter family that enforces the limits.
+    pub algorithm: Algorithm,
     /// Requests in flight allowed per key; `None` disables the concurrency limiter.
     pub concurrency: Option<u32>,
     /// Enables test-only request hooks (`delay_ms` on search).
@@ -204,6 +213,7 @@ impl ServerConfig {
             profile,
             keys,
             limits: profile.default_limits(),
+            algorithm: Algorithm::default(),
             concurrency: Some(DEFAULT_CONCURRENCY),
             test_hooks: false,
             faults: FaultSet::default(),

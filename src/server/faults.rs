@@ -63,6 +63,7 @@ faults! {
     WrongStatus => "wrong-status", "successful POSTs answer 200 instead of 201";
     EchoKey => "echo-key", "error bodies echo the presented API key back";
     Slow => "slow", "every response is delayed by 320 ms (p95 >= 300 ms)";
+    CountsRejected => "counts-rejected", "rejected requests count against the quota too, so a client that keeps sending over the limit is starved";
     RemainingLies => "remaining-lies", "RateLimit-Remaining always reports the full quota instead of counting down";
 }
 
@@ -166,6 +167,10 @@ impl FaultSet {
 
     pub fn sticky_penalty(&self) -> Option<Duration> {
         self.has(Fault::Sticky429).then_some(STICKY_PENALTY)
+    }
+
+    pub fn counts_rejected(&self) -> bool {
+        self.has(Fault::CountsRejected)
     }
 
     pub fn limits_concurrency(&self) -> bool {

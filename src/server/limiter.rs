@@ -1,12 +1,11 @@
-//! Per-bucket rate limiting with GCRA (the generic cell rate algorithm).
+//! Per-bucket rate limiting: published policies, buckets of per-policy cells, decisions.
 //!
-//! We implement GCRA here instead of using governor because the reference server must
-//! *report* its state exactly — `Remaining`, time to full quota and the honest time until
-//! the next accepted request — and because faults (a sticky penalty) and, later, other
-//! limiter families must plug into the same place. GCRA keeps one instant per bucket
-//! (the theoretical arrival time, TAT) and is exact: over any interval of length `t` it
-//! accepts at most `burst + rate·t` requests, and at a constant offered load above the rate
-//! it accepts exactly one request per emission interval once the burst is spent.
+//! We implement the limiters here instead of using governor because the reference server
+//! must *report* its state exactly — `Remaining`, time to full quota and the honest time
+//! until the next accepted request — under every algorithm of [`Algorithm`], and because
+//! faults (a sticky penalty, charging rejected requests) must plug into the same place.
+//! The default, GCRA, keeps one instant per bucket (the theoretical arrival time) and is
+//! exact: over any interval of length `t` it accepts at most `burst + rate·t` requests.
 //!
 //! Time is passed in as a [`Duration`] since an arbitrary epoch so the maths is testable
 //! without sleeping.
@@ -16,6 +15,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
+
+pub use super::algorithms::Algorithm;
+use super::algorithms::Cell;
 
 /// A published limit: `quota` requests per `window`, with a burst capacity.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,74 +153,47 @@ pub enum Decision {
     },
 }
 
-/// One GCRA cell: the theoretical arrival time of the next request.
-#[derive(Debug, Clone, Default)]
-struct Gcra {
-    tat: Duration,
+/// How a server's limiter behaves: its algorithm and the faults that bend it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rules {
+    pub algorithm: Algorithm,
+    /// With the `sticky-429` fault: how long a bucket stays closed after its first 429.
+    pub sticky_penalty: Option<Duration>,
+    /// With the `counts-rejected` fault: rejected requests are charged too.
+    pub counts_rejected: bool,
 }
 
-impl Gcra {
-    /// Computes the TAT this request would leave behind, or the wait until it would fit.
-    fn probe(&self, policy: &Policy, now: Duration) -> Result<Duration, Duration> {
-        let interval = policy.emission_interval();
-        let capacity = interval * policy.burst.max(1);
-        let new_tat = self.tat.max(now) + interval;
-        let allow_at = new_tat.saturating_sub(capacity);
-        if allow_at > now {
-            Err(allow_at - now)
-        } else {
-            Ok(new_tat)
-        }
-    }
-
-    fn state(&self, index: usize, policy: &Policy, now: Duration) -> PolicyState {
-        let interval = policy.emission_interval();
-        let capacity = interval * policy.burst.max(1);
-        let used = self.tat.saturating_sub(now);
-        let free = capacity.saturating_sub(used);
-        PolicyState {
-            policy_index: index,
-            remaining: (free.as_nanos() / interval.as_nanos().max(1)) as u32,
-            reset: used,
-        }
-    }
-}
-
-/// A bucket holds one GCRA cell per policy of its class: a request must fit all of them
+/// A bucket holds one cell per policy of its class: a request must fit all of them
 /// (e.g. 100/min *and* 5000/hour), and is charged to all of them only when it does.
 #[derive(Debug, Default)]
 struct Bucket {
-    cells: Vec<Gcra>,
+    cells: Vec<Cell>,
     /// Set by a sticky penalty: every request before this instant is rejected.
     blocked_until: Option<Duration>,
 }
 
 impl Bucket {
-    fn decide(
-        &mut self,
-        policies: &[Policy],
-        now: Duration,
-        penalty: Option<Duration>,
-    ) -> Decision {
-        self.cells.resize_with(policies.len(), Gcra::default);
-        let probes: Vec<_> = self
+    fn decide(&mut self, policies: &[Policy], now: Duration, rules: &Rules) -> Decision {
+        self.cells
+            .resize_with(policies.len(), || rules.algorithm.cell());
+        let wait = self
             .cells
             .iter()
             .zip(policies)
-            .map(|(cell, policy)| cell.probe(policy, now))
-            .collect();
-        let wait = probes.iter().filter_map(|p| p.err()).max();
+            .filter_map(|(cell, policy)| cell.wait(policy, now))
+            .max();
         let blocked = self.blocked_until.filter(|until| *until > now);
         if wait.is_none() && blocked.is_none() {
-            for (cell, probe) in self.cells.iter_mut().zip(&probes) {
-                cell.tat = *probe.as_ref().expect("every probe fits");
-            }
+            self.charge(policies, now, false);
             return Decision::Allowed(self.states(policies, now));
         }
-        if let (Some(penalty), None) = (penalty, blocked) {
+        if rules.counts_rejected {
+            self.charge(policies, now, true);
+        }
+        if let (Some(penalty), None) = (rules.sticky_penalty, blocked) {
             self.blocked_until = Some(now + penalty);
         }
-        // A sticky bucket still *claims* the honest GCRA wait: that is the lie the fault tells.
+        // A sticky bucket still *claims* the honest wait: that is the lie the fault tells.
         let retry_after = wait.unwrap_or_else(|| {
             policies
                 .iter()
@@ -236,12 +211,25 @@ impl Bucket {
         }
     }
 
+    fn charge(&mut self, policies: &[Policy], now: Duration, rejected: bool) {
+        for (cell, policy) in self.cells.iter_mut().zip(policies) {
+            cell.charge(policy, now, rejected);
+        }
+    }
+
     fn states(&self, policies: &[Policy], now: Duration) -> Vec<PolicyState> {
         self.cells
             .iter()
             .zip(policies)
             .enumerate()
-            .map(|(index, (cell, policy))| cell.state(index, policy, now))
+            .map(|(index, (cell, policy))| {
+                let state = cell.state(policy, now);
+                PolicyState {
+                    policy_index: index,
+                    remaining: state.remaining,
+                    reset: state.reset,
+                }
+            })
             .collect()
     }
 }
@@ -250,15 +238,14 @@ impl Bucket {
 #[derive(Debug)]
 pub struct Limiter<K> {
     buckets: Mutex<HashMap<K, Bucket>>,
-    /// With the `sticky-429` fault: how long a bucket stays closed after its first 429.
-    sticky_penalty: Option<Duration>,
+    rules: Rules,
 }
 
 impl<K: std::hash::Hash + Eq> Limiter<K> {
-    pub fn new(sticky_penalty: Option<Duration>) -> Self {
+    pub fn new(rules: Rules) -> Self {
         Limiter {
             buckets: Mutex::new(HashMap::new()),
-            sticky_penalty,
+            rules,
         }
     }
 
@@ -268,7 +255,7 @@ impl<K: std::hash::Hash + Eq> Limiter<K> {
         buckets
             .entry(key)
             .or_default()
-            .decide(policies, now, self.sticky_penalty)
+            .decide(policies, now, &self.rules)
     }
 }
 
@@ -327,7 +314,7 @@ mod tests {
 
     #[test]
     fn an_idle_bucket_admits_exactly_its_burst_at_once() {
-        let limiter = Limiter::new(None);
+        let limiter = Limiter::new(Rules::default());
         let policies = per_second(100, 10);
         let accepted = (0..50)
             .filter(|_| matches!(limiter.check(0u8, &policies, ms(0)), Decision::Allowed(_)))
@@ -338,7 +325,7 @@ mod tests {
     #[test]
     fn over_the_limit_accepts_burst_plus_rate_times_time() {
         // At 1.5x for 3 s: the first `burst` go through, then exactly one per 10 ms.
-        let limiter = Limiter::new(None);
+        let limiter = Limiter::new(Rules::default());
         let accepted = offer(&limiter, &per_second(100, 100), 150, 3);
         // Arrivals span 3 s minus one gap; GCRA admits burst + floor(r * span) (+1 at most).
         let expected = 100 + 300;
@@ -350,13 +337,13 @@ mod tests {
 
     #[test]
     fn under_the_limit_nothing_is_rejected_even_without_burst() {
-        let limiter = Limiter::new(None);
+        let limiter = Limiter::new(Rules::default());
         assert_eq!(offer(&limiter, &per_second(100, 1), 80, 5), 400);
     }
 
     #[test]
     fn remaining_counts_down_and_retry_after_is_the_honest_wait() {
-        let limiter = Limiter::new(None);
+        let limiter = Limiter::new(Rules::default());
         let policies = per_second(100, 3);
         let remaining: Vec<u32> = (0..3)
             .map(|_| match limiter.check(0u8, &policies, ms(0)) {
@@ -384,7 +371,7 @@ mod tests {
 
     #[test]
     fn a_request_must_fit_every_policy_and_is_charged_only_when_it_does() {
-        let limiter = Limiter::new(None);
+        let limiter = Limiter::new(Rules::default());
         let policies = vec![
             Policy::new("minute", 100, Duration::from_secs(60)),
             Policy::new("hour", 150, Duration::from_secs(3600)),
@@ -408,7 +395,7 @@ mod tests {
 
     #[test]
     fn buckets_are_independent_per_key() {
-        let limiter = Limiter::new(None);
+        let limiter = Limiter::new(Rules::default());
         let policies = per_second(10, 1);
         assert!(matches!(
             limiter.check(1u8, &policies, ms(0)),
@@ -426,7 +413,10 @@ mod tests {
 
     #[test]
     fn a_sticky_penalty_keeps_rejecting_after_the_advertised_wait() {
-        let limiter = Limiter::new(Some(Duration::from_secs(5)));
+        let limiter = Limiter::new(Rules {
+            sticky_penalty: Some(Duration::from_secs(5)),
+            ..Rules::default()
+        });
         let policies = per_second(10, 1);
         assert!(matches!(
             limiter.check(0u8, &policies, ms(0)),

@@ -8,6 +8,7 @@
 //! the router (unknown routes → 404 JSON), the [`gate`] (auth → concurrency → rate limit →
 //! rate headers) and the handler in [`routes`].
 
+pub mod algorithms;
 pub mod arrivals;
 pub mod auth;
 pub mod config;
@@ -59,7 +60,11 @@ impl App {
         let concurrency = config.concurrency.filter(|_| faults.limits_concurrency());
         App {
             enforced: faults.enforced_limits(config.profile, &config.limits),
-            limiter: Limiter::new(faults.sticky_penalty()),
+            limiter: Limiter::new(limiter::Rules {
+                algorithm: config.algorithm,
+                sticky_penalty: faults.sticky_penalty(),
+                counts_rejected: faults.counts_rejected(),
+            }),
             in_flight: InFlight::new(concurrency),
             store: Mutex::new(Store::default()),
             epoch: Instant::now(),
