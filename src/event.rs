@@ -168,6 +168,9 @@ pub struct PhaseStats {
     pub estimated_rate: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_burst: Option<f64>,
+    /// Which kind of limiter the over phase met (over phases only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<crate::load::fingerprint::Fingerprint>,
 }
 
 /// Live counts of a running load phase (for progress display only; never reported).

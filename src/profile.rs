@@ -33,7 +33,7 @@ const TOP: &[&str] = &[
 const KEYS: &[&str] = &["primary", "second", "revoked", "readonly", "test"];
 const ERRORS: &[&str] = &["schema", "message", "unauthorized", "revoked", "readonly"];
 const CONTRACT: &[&str] = &["timeout_ms", "parallel", "pace"];
-const RATE_CLASS: &[&str] = &["limit", "probe", "cleanup", "max_p95_ms"];
+const RATE_CLASS: &[&str] = &["limit", "probe", "cleanup", "max_p95_ms", "max_burst"];
 
 /// The default error body schema: a JSON object with a string `error`.
 pub const DEFAULT_ERROR_SCHEMA: &str = include_str!("../schemas/error.schema.json");
@@ -170,6 +170,9 @@ pub struct RateClass {
     pub cleanup: Option<RequestSpec>,
     /// Optional latency budget under the limit: becomes `rate.<class>.latency`.
     pub max_p95_ms: Option<u64>,
+    /// Optional bound on the most requests accepted in any window of the limit's length:
+    /// becomes `rate.<class>.worst-case`.
+    pub max_burst: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -563,6 +566,10 @@ fn rate_classes(node: &Node, dec: &mut Decoder) -> Vec<RateClass> {
         let max_p95_ms = fields
             .get("max_p95_ms")
             .and_then(|n| dec.uint(n, "`max_p95_ms`"));
+        let max_burst = fields
+            .get("max_burst")
+            .and_then(|n| dec.uint(n, "`max_burst`"))
+            .map(|n| n.min(u64::from(u32::MAX)) as u32);
         if let (Some(policy), Some(probe)) = (policy, probe) {
             classes.push(RateClass {
                 name,
@@ -570,6 +577,7 @@ fn rate_classes(node: &Node, dec: &mut Decoder) -> Vec<RateClass> {
                 probe,
                 cleanup,
                 max_p95_ms,
+                max_burst,
             });
         }
     }

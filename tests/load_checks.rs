@@ -5,93 +5,15 @@
 //! goose's kill switch is process-global, so these tests never run two attacks at once: each
 //! takes `SERIAL` (nextest runs every test in its own process anyway; `cargo test` does not).
 
+#[path = "common/load.rs"]
+mod load;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
-use tollgate::contract::Target;
-use tollgate::event::{Event, PhaseStats, StepResult, Verdict};
-use tollgate::load::{self, LoadPlan};
-use tollgate::profile::{self, Profile};
-use tollgate::server::{Fault, FaultSet, KeyRing, LimitOverride, RunningServer, ServerConfig};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-struct Run {
-    steps: Vec<StepResult>,
-    phases: Vec<PhaseStats>,
-}
-
-impl Run {
-    fn ids(&self, verdict: Verdict) -> Vec<String> {
-        tollgate::event::ids_with(&self.steps, verdict)
-    }
-
-    fn describe(&self) -> String {
-        self.steps
-            .iter()
-            .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
-            .filter(|(_, c)| c.verdict != Verdict::Passed)
-            .map(|(s, c)| {
-                format!(
-                    "{} › {}: {} {:?} expected {:?} got {:?} {}",
-                    s.scenario, s.step, c.id, c.verdict, c.expected, c.actual, c.message
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-fn ouro() -> Profile {
-    profile::load(Path::new("tollgate.yaml"))
-        .unwrap()
-        .profile
-        .unwrap()
-}
-
-/// Runs the load phase for `classes` against a reference server with `faults` and `limits`.
-fn run_load(faults: &[Fault], classes: &[&str], limits: &[&str], profile: Profile) -> Run {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let ring = KeyRing::generate();
-        let mut config = ServerConfig::new(profile.reference, ring.clone());
-        config.faults = FaultSet::new(faults.iter().copied());
-        config.test_hooks = true;
-        let overrides: Vec<LimitOverride> = limits.iter().map(|l| l.parse().unwrap()).collect();
-        config.limits.apply_overrides(&overrides);
-        let server = RunningServer::start(config).await.unwrap();
-        let target = Arc::new(Target::embedded(server.base_url(), &ring, profile));
-        let plan = LoadPlan {
-            classes: classes.iter().map(|c| c.to_string()).collect(),
-            duration_scale: 1.0,
-            max_rps: None,
-            seed: 11,
-            run_id: "load-test".into(),
-        };
-        let (sender, mut receiver) = mpsc::unbounded_channel();
-        let runner = tokio::spawn(load::run(target, plan, sender));
-        let mut run = Run {
-            steps: Vec::new(),
-            phases: Vec::new(),
-        };
-        while let Some(event) = receiver.recv().await {
-            match event {
-                Event::StepFinished(step) => run.steps.push(step),
-                Event::PhaseFinished(phase) => run.phases.push(phase),
-                Event::Progress(_) => {}
-            }
-        }
-        runner.await.unwrap();
-        server.stop().await.unwrap();
-        run
-    })
-}
+use load::{ouro, run_load};
+use tollgate::event::Verdict;
+use tollgate::profile;
+use tollgate::server::Fault;
 
 fn assert_caught(fault: Fault, class: &str, expected: &str) {
     let run = run_load(&[fault], &[class], &[], ouro());

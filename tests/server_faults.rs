@@ -181,6 +181,7 @@ async fn each_contract_fault_changes_exactly_its_promise() {
         (Fault::SharedReadWrite, vec![]),
         (Fault::TestLiveShared, vec![]),
         (Fault::NoConcurrencyLimit, vec![]),
+        (Fault::CountsRejected, vec![]),
     ];
     assert_eq!(
         expectations.len(),

@@ -8,6 +8,7 @@
 
 pub mod driver;
 pub mod estimate;
+pub mod fingerprint;
 pub mod headers;
 pub mod probes;
 pub mod record;
@@ -26,6 +27,7 @@ use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::{AuthKind, Origin, RequestSpec};
 use driver::Attack;
 use estimate::Estimate;
+use fingerprint::{Family, Fingerprint};
 use probes::Prober;
 use record::{HeaderSummary, Recorder, Schedule};
 use timeline::{Bin, Timeline};
@@ -56,6 +58,14 @@ const LONGEST_SATURATED_WINDOW: f64 = 10.0;
 const UNDER_TOLERANCE: f64 = 0.01;
 /// The published limit must be met within this fraction.
 const RATE_TOLERANCE: f64 = 0.10;
+/// A flat limiter's spacing is measured at this multiple of the limit, so arrivals come a
+/// tenth of an interval apart.
+const SPACING_FACTOR: f64 = 10.0;
+/// Timeline resolution, and the client-side jitter allowed on top of an arrival gap.
+const BIN_S: f64 = 0.001;
+const JITTER_S: f64 = 0.002;
+/// Isolation probes per key or class while the load is being turned away.
+const ISOLATION_PROBES: usize = 10;
 
 /// Whether a short sequential probe can exhaust the class's burst.
 fn saturable(class: &RateClass) -> bool {
@@ -257,6 +267,7 @@ impl LoadRunner {
             service_latency: percentiles(&service),
             estimated_rate: estimate.map(|e| e.rate),
             estimated_burst: estimate.map(|e| e.burst),
+            fingerprint: None,
         }
     }
 
@@ -280,15 +291,8 @@ impl LoadRunner {
             )
             .await;
         let under_totals = under.timeline().totals();
-        let limited = under_totals.limited;
-        let allowed = (UNDER_TOLERANCE * f64::from(under_totals.sent)).floor() as u32;
         let stats = self.stats(class, "under", &under, None);
-        checks.push(verdict(
-            format!("rate.{c}.under"),
-            limited <= allowed && under_totals.sent > 0,
-            format!("≤ {allowed} of {} requests limited at {:.1}/s (≤ 1%; 0 expected from a smooth schedule)", under_totals.sent, stats.offered_rate),
-            format!("{limited} limited"),
-        ));
+        let under_offered = stats.offered_rate;
         if let Some(max) = class.max_p95_ms {
             checks.push(verdict(
                 format!("rate.{c}.latency"),
@@ -302,15 +306,12 @@ impl LoadRunner {
         }
         let _ = self.events.send(Event::PhaseFinished(stats));
         let under_evidence = under.evidence();
-        self.emit_step(
-            c,
-            format!(
-                "under · {under_rate:.1}/s for {:.0} s",
-                self.scaled(UNDER_WINDOWS, class).as_secs_f64()
-            ),
-            &class.probe,
-            std::mem::take(&mut checks),
-        );
+        // Judged once the over phase has shown which kind of limiter this is.
+        let mut under_checks = std::mem::take(&mut checks);
+
+        // The over phase starts on an idle bucket, so its trace shows the limiter's own
+        // burst (fingerprint.rs): two windows let every family forget the under phase.
+        tokio::time::sleep(Duration::from_secs_f64(2.0 * window)).await;
 
         // Over the limit, probing isolation once the bucket is saturated.
         let over_rate = self.capped(OVER * limit);
@@ -321,13 +322,57 @@ impl LoadRunner {
             self.isolation_while_saturated(class, &over, over_duration),
             self.backoff_at_end(class, &over, window)
         );
-        let over_end = over.schedule.end().unwrap_or_else(Instant::now);
-        let estimated = estimate::estimate(&over.timeline(), window);
-        let stats = self.stats(class, "over", &over, estimated.as_ref().ok());
-        checks.push(self.enforced(class, &estimated, over_rate, limit));
+        let mut load_end = over.schedule.end().unwrap_or_else(Instant::now);
+        let timeline = over.timeline();
+        let estimated = estimate::estimate(&timeline, window);
+        let fingerprint = estimated
+            .as_ref()
+            .ok()
+            .and_then(|e| fingerprint::fingerprint(&timeline, class.policy.quota, window, e.rate));
+        let mut stats = self.stats(class, "over", &over, estimated.as_ref().ok());
+        stats.fingerprint = fingerprint.clone();
+        let _ = self.events.send(Event::PhaseFinished(stats));
+        // A flat limiter's rate is its spacing, which 2x the limit cannot resolve.
+        let spacing = match &fingerprint {
+            Some(f) if f.family == Family::Flat => {
+                let (spacing, end) = self.spacing(class).await;
+                load_end = end;
+                Some(spacing)
+            }
+            _ => None,
+        };
+        under_checks.insert(
+            0,
+            under_check(c, &under_totals, under_offered, fingerprint.as_ref()),
+        );
+        self.emit_step(
+            c,
+            format!(
+                "under · {under_rate:.1}/s for {:.0} s",
+                self.scaled(UNDER_WINDOWS, class).as_secs_f64()
+            ),
+            &class.probe,
+            under_checks,
+        );
+        checks.push(enforced(
+            c,
+            &estimated,
+            fingerprint.as_ref(),
+            spacing.as_ref(),
+            over_rate,
+            limit,
+        ));
+        if let Some(max) = class.max_burst {
+            checks.push(worst_case_check(c, fingerprint.as_ref(), max, window));
+        }
         let evidence = over.evidence();
         checks.push(shape_check(c, &evidence, &under_evidence));
-        checks.push(retry_after_check(c, &evidence, window));
+        checks.push(retry_after_check(
+            c,
+            &evidence,
+            window,
+            Some((&timeline, over_rate)),
+        ));
         checks.push(headers_check(
             c,
             &countdown,
@@ -335,7 +380,6 @@ impl LoadRunner {
             window,
             limit,
         ));
-        let _ = self.events.send(Event::PhaseFinished(stats));
         self.emit_step(
             c,
             format!(
@@ -351,7 +395,7 @@ impl LoadRunner {
         }
 
         // Recover after one full window.
-        let since_end = over_end.elapsed().as_secs_f64();
+        let since_end = load_end.elapsed().as_secs_f64();
         if since_end < window {
             tokio::time::sleep(Duration::from_secs_f64(window - since_end + 0.05)).await;
         }
@@ -378,41 +422,24 @@ impl LoadRunner {
         self.start_cleanup(class);
     }
 
-    fn enforced(
-        &self,
-        class: &RateClass,
-        estimated: &Result<Estimate, String>,
-        requested: f64,
-        limit: f64,
-    ) -> CheckResult {
-        let id = format!("rate.{}.enforced", class.name);
-        let low = limit * (1.0 - RATE_TOLERANCE);
-        let high = limit * (1.0 + RATE_TOLERANCE);
-        let expected = format!(
-            "sustained {limit:.1}/s ± 10% ({low:.1}–{high:.1}) at ≈{:.1}× the limit",
-            requested / limit
-        );
-        match estimated {
-            Err(reason) => CheckResult::failed(id, expected, reason.clone()),
-            Ok(e) if e.offered < 1.4 * limit => CheckResult::new(
-                id,
-                Verdict::Skipped,
-                format!("only {:.1}/s could be offered (--max-rps or a slow target): not enough to exceed the limit", e.offered),
-            ),
-            Ok(e) => {
-                let actual = format!(
-                    "{:.1}/s over {} window(s) after the burst; burst ≈ {:.0}; offered {:.1}/s",
-                    e.rate, e.windows, e.burst, e.offered
-                );
-                let mut check = verdict(id, (low..=high).contains(&e.rate), expected, actual);
-                if e.rate < low {
-                    check = check.with_message(
-                        "accepts far below the published limit while rejecting: a lower limit than published, or a limiter that counts rejected requests against the quota",
-                    );
-                }
-                check
-            }
-        }
+    /// Arrivals at ten times the limit for at least 30 intervals: a flat limiter admits one
+    /// per interval, so the gaps between admitted requests are its rate to about a
+    /// millisecond. Returns when the phase ended.
+    async fn spacing(&self, class: &RateClass) -> (Spacing, Instant) {
+        let limit = per_second(class);
+        let rate = self.capped(SPACING_FACTOR * limit);
+        let seconds = (30.0 / limit).max(0.5);
+        let recorder = self.recorder(class, rate, Duration::from_secs_f64(seconds));
+        let recorder = self.phase(class, "spacing", recorder).await;
+        let end = recorder.schedule.end().unwrap_or_else(Instant::now);
+        let timeline = recorder.timeline();
+        let stats = self.stats(class, "spacing", &recorder, None);
+        let _ = self.events.send(Event::PhaseFinished(stats));
+        let spacing = Spacing {
+            offered: estimate::offered_rate(&timeline).unwrap_or(rate),
+            gap: fingerprint::spacing(&fingerprint::accepted_times(&timeline)),
+        };
+        (spacing, end)
     }
 
     /// Sequential requests on a fresh bucket: `Remaining` must count down.
@@ -437,7 +464,8 @@ impl LoadRunner {
         seen
     }
 
-    /// While `class` is saturated: another key, the test-mode key and another class.
+    /// While `class` is saturated: another key, the test-mode key and another class, each
+    /// probed on its own at the same time (a shared bucket only rejects more).
     async fn isolation_while_saturated(
         &self,
         class: &RateClass,
@@ -455,12 +483,14 @@ impl LoadRunner {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let mut results = Vec::new();
-        let others: Vec<(&str, AuthKind)> = vec![
-            ("rate.isolation.key", AuthKind::Second),
-            ("rate.isolation.mode", AuthKind::Test),
-        ];
-        for (id, key) in others {
+        let never = |id: &str| {
+            CheckResult::new(
+                id,
+                Verdict::Skipped,
+                format!("{} was never saturated", class.name),
+            )
+        };
+        let key_probe = |id: &'static str, key: AuthKind, seed: u64| async move {
             let step = format!(
                 "isolation · {} key while {} is saturated",
                 if key == AuthKind::Second {
@@ -470,30 +500,19 @@ impl LoadRunner {
                 },
                 class.name
             );
-            if !saturated {
-                results.push((
-                    id.to_string(),
-                    step,
-                    CheckResult::new(
-                        id,
-                        Verdict::Skipped,
-                        format!("{} was never saturated", class.name),
-                    ),
-                ));
-                continue;
-            }
-            if let Err(reason) = self.target.key(key) {
-                results.push((
-                    id.to_string(),
-                    step,
-                    CheckResult::new(id, Verdict::Skipped, reason),
-                ));
-                continue;
-            }
-            let statuses = self.prober.few(&class.probe, &self.vars, key, 3).await;
-            results.push((id.to_string(), step, isolation_result(id, &statuses)));
-        }
-        if let Some(other) = self.companion(class) {
+            let result = if !saturated {
+                never(id)
+            } else if let Err(reason) = self.target.key(key) {
+                CheckResult::new(id, Verdict::Skipped, reason)
+            } else {
+                let statuses = self.while_loaded(phase, &class.probe, key, seed).await;
+                isolation_result(id, &statuses)
+            };
+            (id.to_string(), step, result)
+        };
+        let companion = self.companion(class);
+        let class_probe = async {
+            let other = companion.as_ref()?;
             let id = "rate.isolation.class";
             let step = format!(
                 "isolation · {} while {} is saturated",
@@ -501,20 +520,51 @@ impl LoadRunner {
             );
             let result = if saturated {
                 let statuses = self
-                    .prober
-                    .few(&other.probe, &self.vars, AuthKind::Valid, 3)
+                    .while_loaded(phase, &other.probe, AuthKind::Valid, 3)
                     .await;
                 isolation_result(id, &statuses)
             } else {
-                CheckResult::new(
-                    id,
-                    Verdict::Skipped,
-                    format!("{} was never saturated", class.name),
-                )
+                never(id)
             };
-            results.push((id.to_string(), step, result));
-        }
+            Some((id.to_string(), step, result))
+        };
+        let (key, mode, other) = tokio::join!(
+            key_probe("rate.isolation.key", AuthKind::Second, 1),
+            key_probe("rate.isolation.mode", AuthKind::Test, 2),
+            class_probe
+        );
+        let mut results = vec![key, mode];
+        results.extend(other);
         results
+    }
+
+    /// Probes at random moments while the load runs. A probe that shares the saturated
+    /// bucket finds it closed at least half the time under every family (between two
+    /// openings of a bucket, in the second half of a window), so ten of them all passing by
+    /// chance is under 0.1%; an isolated bucket rejects none.
+    async fn while_loaded(
+        &self,
+        phase: &Recorder,
+        spec: &RequestSpec,
+        key: AuthKind,
+        seed: u64,
+    ) -> Vec<u16> {
+        let mut jitter = Jitter::new(self.plan.seed ^ seed);
+        let mut statuses = Vec::new();
+        for i in 0..ISOLATION_PROBES {
+            if i > 0 {
+                // At least 50 ms apart, so a limiter without burst on a fresh key (20/s)
+                // admits each; random, so the probes cannot lock onto the load's rhythm.
+                let pause = Duration::from_millis(50) + jitter.up_to(Duration::from_millis(50));
+                tokio::time::sleep(pause).await;
+            }
+            if phase.finished() >= phase.schedule.count {
+                break;
+            }
+            let probe = self.prober.send(spec, &self.vars, key, None).await;
+            statuses.push(probe.status().unwrap_or(0));
+        }
+        statuses
     }
 
     /// The class whose bucket must stay untouched: read ↔ write, anything else → read.
@@ -700,6 +750,7 @@ impl LoadRunner {
                     c,
                     &evidence,
                     class.policy.window.as_secs_f64(),
+                    None,
                 ));
                 let mut backoff = self.backoff(class, 1.0, Instant::now()).await;
                 backoff.message = format!(
@@ -936,6 +987,16 @@ fn tally(second: &mut SecondCounts, bin: &Bin) {
 }
 
 fn isolation_result(id: &str, statuses: &[u16]) -> CheckResult {
+    if statuses.len() < 3 {
+        return CheckResult::new(
+            id,
+            Verdict::Skipped,
+            format!(
+                "the load ended after {} probe(s): too few to judge",
+                statuses.len()
+            ),
+        );
+    }
     let limited = statuses.iter().filter(|s| **s == 429).count();
     verdict(
         id.into(),
@@ -985,7 +1046,222 @@ fn shape_check(
     )
 }
 
-fn retry_after_check(class: &str, evidence: &record::LimitEvidence, window: f64) -> CheckResult {
+/// A flat limiter may reject an arrival below the limit: one whose gap since the last
+/// admitted request shrank under the interval. At 0.8x the gap is 1.25 intervals, so only
+/// arrivals late by a quarter of an interval are hit, and up to `FLAT_UNDER_TOLERANCE` of
+/// them is a property of the limiter (clients see it too), not a fault: a warning.
+const FLAT_UNDER_TOLERANCE: f64 = 0.10;
+
+/// `rate.<class>.under`: how many requests were limited below the limit.
+fn under_check(
+    class: &str,
+    totals: &Bin,
+    offered: f64,
+    fingerprint: Option<&Fingerprint>,
+) -> CheckResult {
+    let id = format!("rate.{class}.under");
+    let limited = totals.limited;
+    let allowed = (UNDER_TOLERANCE * f64::from(totals.sent)).floor() as u32;
+    let expected = format!(
+        "≤ {allowed} of {} requests limited at {offered:.1}/s (≤ 1%; 0 expected from a smooth schedule)",
+        totals.sent
+    );
+    let actual = format!("{limited} limited");
+    let flat = fingerprint.is_some_and(|f| f.family == Family::Flat);
+    let flat_allowed = (FLAT_UNDER_TOLERANCE * f64::from(totals.sent)).floor() as u32;
+    if flat && limited > allowed && limited <= flat_allowed {
+        let mut check = CheckResult::new(
+            id,
+            Verdict::Warning,
+            format!("a flat limiter (no burst) rejects arrivals that come less than one interval after the last admitted one: {limited} of {} requests at {offered:.1}/s were hit by send or network jitter (tolerated up to 10% for this family); clients must space requests evenly", totals.sent),
+        );
+        check.expected = Some(expected);
+        check.actual = Some(actual);
+        return check;
+    }
+    verdict(id, limited <= allowed && totals.sent > 0, expected, actual)
+}
+
+/// What the spacing phase measured.
+#[derive(Debug, Clone, Copy)]
+struct Spacing {
+    offered: f64,
+    /// The 10th-percentile gap between admitted requests, in seconds.
+    gap: Option<f64>,
+}
+
+/// `rate.<class>.enforced`: the sustained rate over the limit, judged by the limiter family.
+fn enforced(
+    class: &str,
+    estimated: &Result<Estimate, String>,
+    fingerprint: Option<&Fingerprint>,
+    spacing: Option<&Spacing>,
+    requested: f64,
+    limit: f64,
+) -> CheckResult {
+    let id = format!("rate.{class}.enforced");
+    match estimated {
+        Err(reason) => CheckResult::failed(
+            id,
+            format!("a sustained rate near {limit:.1}/s over the limit"),
+            reason.clone(),
+        ),
+        Ok(e) if e.offered < 1.4 * limit => CheckResult::new(
+            id,
+            Verdict::Skipped,
+            format!("only {:.1}/s could be offered (--max-rps or a slow target): not enough to exceed the limit", e.offered),
+        ),
+        Ok(e) => match (fingerprint.map(|f| f.family), spacing) {
+            (Some(Family::Flat), Some(spacing)) => flat_enforced(id, e, spacing, limit),
+            _ => counted_enforced(id, e, requested, limit),
+        },
+    }
+}
+
+/// Bursting and windowed limiters admit exactly `rate × window` per whole window of a
+/// constant overload (±1 request per window), so the count is the rate.
+fn counted_enforced(id: String, e: &Estimate, requested: f64, limit: f64) -> CheckResult {
+    let low = limit * (1.0 - RATE_TOLERANCE);
+    let high = limit * (1.0 + RATE_TOLERANCE);
+    let expected = format!(
+        "sustained {limit:.1}/s ± 10% ({low:.1}–{high:.1}) at ≈{:.1}× the limit, counted over whole windows after the burst (±1 request per window)",
+        requested / limit
+    );
+    let actual = format!(
+        "{:.1}/s over {} window(s) after the burst; burst ≈ {:.0}; offered {:.1}/s",
+        e.rate, e.windows, e.burst, e.offered
+    );
+    let check = verdict(id, (low..=high).contains(&e.rate), expected, actual);
+    if e.rate < low {
+        check.with_message(below_limit(e.rate, limit))
+    } else {
+        check
+    }
+}
+
+/// A flat limiter admits one request per interval `I`, and only on an arrival: at arrivals
+/// `g` apart each admitted gap lies in `[I, I + g)`. So the count over the limit may fall to
+/// `1 / (I + g + jitter)` without any fault, and the rate is read from the spacing at
+/// arrivals a tenth of `I` apart instead, to within one arrival gap and one timeline bin.
+fn flat_enforced(id: String, e: &Estimate, spacing: &Spacing, limit: f64) -> CheckResult {
+    let interval = 1.0 / limit;
+    let high = limit * (1.0 + RATE_TOLERANCE);
+    let low = 1.0 / (interval + 1.0 / spacing.offered + BIN_S);
+    let count_floor = 1.0 / (interval + 1.0 / e.offered + JITTER_S);
+    let spaced = spacing.gap.map(|gap| 1.0 / gap);
+    let expected = format!(
+        "a flat limiter (no burst) admits one request per {:.1} ms: spacing {low:.1}–{high:.1}/s at {:.0}/s arrivals (± one arrival gap + 1 ms), and ≥ {count_floor:.1}/s sustained at {:.0}/s (each admitted gap ≤ interval + arrival gap + 2 ms)",
+        interval * 1000.0,
+        spacing.offered,
+        e.offered
+    );
+    let actual = format!(
+        "{}; {:.1}/s sustained at {:.1}/s",
+        spacing.gap.map_or(
+            "too few admitted requests to measure a spacing".into(),
+            |gap| format!(
+                "admitted ≥ {:.1} ms apart (10th percentile) = {:.1}/s",
+                gap * 1000.0,
+                1.0 / gap
+            )
+        ),
+        e.rate,
+        e.offered
+    );
+    let ok =
+        spaced.is_some_and(|r| (low..=high).contains(&r)) && (count_floor..=high).contains(&e.rate);
+    let check = verdict(id, ok, expected, actual);
+    if e.rate < count_floor || spaced.is_some_and(|r| r < low) || spaced.is_none() {
+        check.with_message(below_limit(e.rate.min(spaced.unwrap_or(0.0)), limit))
+    } else {
+        check
+    }
+}
+
+/// Why a limiter admits less than it publishes.
+fn below_limit(rate: f64, limit: f64) -> &'static str {
+    if rate < 0.25 * limit {
+        "starvation: a client that keeps sending over the limit gets almost nothing through — the limiter most likely counts rejected requests against the quota (a common misconfiguration), so it never reopens while requests keep coming"
+    } else {
+        "accepts far below the published limit while rejecting: a lower limit than published, or a limiter that counts rejected requests against the quota"
+    }
+}
+
+/// `rate.<class>.worst-case`: the profile's `max_burst` against the most requests accepted
+/// in any sliding window of the limit's length.
+fn worst_case_check(
+    class: &str,
+    fingerprint: Option<&Fingerprint>,
+    max: u32,
+    window: f64,
+) -> CheckResult {
+    let id = format!("rate.{class}.worst-case");
+    let Some(f) = fingerprint else {
+        return CheckResult::new(
+            id,
+            Verdict::Skipped,
+            "no limiter trace to read (see enforced)",
+        );
+    };
+    verdict(
+        id,
+        f.worst_case <= max,
+        format!("at most {max} accepted in any {window} s window (profile max_burst)"),
+        format!(
+            "{} accepted in the {window} s from {:.2} s ({}: {})",
+            f.worst_case,
+            f.worst_case_at_s,
+            f.family.name(),
+            f.algorithms
+        ),
+    )
+}
+
+/// Retry-After promises held against the timeline: for each 429, the time until the load
+/// got a request accepted again. A promise may be late by one arrival gap (nobody asked
+/// sooner), 5 ms of jitter, and a second more for an HTTP-date (whole seconds).
+/// Returns (promises checked, promises too short, the worst one as (promised, real)).
+fn short_promises(
+    promises: &[record::Promise],
+    timeline: &Timeline,
+    offered: f64,
+) -> (usize, usize, Option<(f64, f64)>) {
+    let bins = timeline.bins();
+    // next_accept[i]: the first millisecond ≥ i with an accepted request.
+    let mut next_accept = vec![None; bins.len() + 1];
+    for i in (0..bins.len()).rev() {
+        next_accept[i] = if bins[i].accepted > 0 {
+            Some(i)
+        } else {
+            next_accept[i + 1]
+        };
+    }
+    let allowance = 1.0 / offered.max(1.0) + 0.005;
+    let (mut checked, mut short, mut worst): (usize, usize, Option<(f64, f64)>) = (0, 0, None);
+    for promise in promises {
+        let from = (promise.sent_ms as usize + 1).min(bins.len());
+        let Some(accepted_at) = next_accept[from] else {
+            continue;
+        };
+        checked += 1;
+        let real = (accepted_at as f64 - promise.sent_ms as f64) / 1000.0;
+        let slack = allowance + if promise.date { 1.0 } else { 0.0 };
+        if real > promise.wait_s + slack {
+            short += 1;
+            if worst.is_none_or(|(p, r)| real - promise.wait_s > r - p) {
+                worst = Some((promise.wait_s, real));
+            }
+        }
+    }
+    (checked, short, worst)
+}
+
+fn retry_after_check(
+    class: &str,
+    evidence: &record::LimitEvidence,
+    window: f64,
+    measured: Option<(&Timeline, f64)>,
+) -> CheckResult {
     use headers::{Reset, RetryAfter};
     let id = format!("rate.{class}.retry-after");
     if evidence.limited == 0 {
@@ -1013,7 +1289,14 @@ fn retry_after_check(class: &str, evidence: &record::LimitEvidence, window: f64)
         .iter()
         .filter(|r| matches!(r, Reset::Invalid(_)))
         .count();
-    let ok = evidence.without_retry_hint == 0 && invalid == 0 && too_long == 0 && bad_reset == 0;
+    let (checked, short, worst) = measured.map_or((0, 0, None), |(timeline, offered)| {
+        short_promises(&evidence.promises, timeline, offered)
+    });
+    let ok = evidence.without_retry_hint == 0
+        && invalid == 0
+        && too_long == 0
+        && bad_reset == 0
+        && short == 0;
     let values: Vec<u64> = evidence
         .retry_after
         .iter()
@@ -1024,14 +1307,24 @@ fn retry_after_check(class: &str, evidence: &record::LimitEvidence, window: f64)
         (Some(lo), Some(hi)) => format!("Retry-After {lo}–{hi} s"),
         _ => "no Retry-After".into(),
     };
-    let actual = format!(
+    let mut actual = format!(
         "{} of {} 429s without Retry-After or RateLimit reset; {invalid} unparseable, {too_long} over {sane_limit:.0} s; {range}; dialects {:?}",
         evidence.without_retry_hint, evidence.limited, evidence.dialects
     );
+    if measured.is_some() {
+        actual.push_str(&format!(
+            "; {short} of {checked} Retry-After values shorter than the measured wait"
+        ));
+        if let Some((promised, real)) = worst {
+            actual.push_str(&format!(
+                " (worst: promised {promised:.0} s, accepted again after {real:.2} s)"
+            ));
+        }
+    }
     let mut check = verdict(
         id,
         ok,
-        "every 429 says when to retry (delay-seconds or HTTP-date, or a RateLimit reset)".into(),
+        "every 429 says when to retry (delay-seconds or HTTP-date, or a RateLimit reset), and no Retry-After is shorter than the measured time until a request was accepted again (± one arrival gap + 5 ms)".into(),
         actual,
     );
     if ok && epoch > 0 {
@@ -1057,10 +1350,17 @@ fn headers_check(
         return CheckResult::new(id, Verdict::Skipped, "no rate-limit headers on the answers");
     }
     // Between two answers at most rate × gap slots refill: a drop of one, minus the refill.
-    let drops: f64 = seen.windows(2).map(|w| (w[0].0 - w[1].0) as f64).sum();
-    let elapsed = seen.last().expect("two or more").1 - seen[0].1;
-    let expected_drops = (seen.len() - 1) as f64 - limit * elapsed;
-    let counts_down = drops >= expected_drops - 1.0 && drops > 0.0;
+    // A rise is a refill (a window boundary, log entries ageing out) and proves nothing
+    // either way; a limiter without burst has nothing to count down from.
+    let steps: Vec<(f64, f64)> = seen
+        .windows(2)
+        .map(|w| ((w[0].0 - w[1].0) as f64, w[1].1 - w[0].1))
+        .filter(|(drop, _)| *drop >= 0.0)
+        .collect();
+    let drops: f64 = steps.iter().map(|(drop, _)| drop).sum();
+    let elapsed: f64 = steps.iter().map(|(_, gap)| gap).sum();
+    let expected_drops = (steps.len() as f64 - limit * elapsed).min(seen[0].0 as f64);
+    let counts_down = drops >= expected_drops - 1.0 && (drops > 0.0 || seen[0].0 == 0);
     let min_remaining = over.lowest_remaining;
     let reaches_zero = min_remaining.is_none_or(|r| r <= 1);
     let worst_reset = over.largest_reset.unwrap_or(0.0);

@@ -1,7 +1,7 @@
 //! What a load phase records: one small outcome per request (bounded), latencies in an HDR
 //! histogram, and the evidence each 429 carries (shape, retry hints, headers).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -100,7 +100,21 @@ pub struct LimitEvidence {
     pub retry_after: Vec<RetryAfter>,
     pub resets: Vec<Reset>,
     pub dialects: Vec<&'static str>,
+    /// What each 429 promised: sent at this millisecond of the phase, retry after this many
+    /// seconds (bounded; load phases only).
+    pub promises: Vec<Promise>,
 }
+
+/// One 429's retry promise, to hold against when a request was accepted again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Promise {
+    pub sent_ms: u64,
+    pub wait_s: f64,
+    /// An HTTP-date: whole seconds only, so it may fall up to a second short.
+    pub date: bool,
+}
+
+const MAX_PROMISES: usize = 50_000;
 
 const MAX_EXAMPLES: usize = 1_000;
 
@@ -145,6 +159,19 @@ impl LimitEvidence {
             self.resets.extend(rate.reset.clone());
         }
     }
+
+    fn promise(&mut self, sent_ms: u64, rate: &headers::RateHeaders) {
+        let Some(retry) = &rate.retry_after else {
+            return;
+        };
+        if let (Some(wait), true) = (retry.wait(), self.promises.len() < MAX_PROMISES) {
+            self.promises.push(Promise {
+                sent_ms,
+                wait_s: wait.as_secs_f64(),
+                date: matches!(retry, RetryAfter::Date(_)),
+            });
+        }
+    }
 }
 
 /// What a phase's answers add up to.
@@ -165,6 +192,8 @@ pub struct Recorder {
     finished: AtomicU64,
     accepted: AtomicU64,
     limited: AtomicU64,
+    /// Whether the latest answer was a 429 (the bucket is closed right now).
+    last_limited: AtomicBool,
     error_schema: Arc<jsonschema::Validator>,
     policy: Option<String>,
     capture_ids: bool,
@@ -194,6 +223,7 @@ impl Recorder {
             finished: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             limited: AtomicU64::new(0),
+            last_limited: AtomicBool::new(false),
             error_schema,
             policy,
             capture_ids,
@@ -242,7 +272,11 @@ impl Recorder {
                 .service
                 .saturating_record(micros(done.saturating_duration_since(sent)));
             tally.timeline.record(sent_ms, status);
+            if let Some((429, rate, _)) = answer {
+                tally.evidence.promise(sent_ms, rate);
+            }
         }
+        self.last_limited.store(status == 429, Ordering::Relaxed);
         if accepted {
             self.accepted.fetch_add(1, Ordering::Relaxed);
         } else if status == 429 {
@@ -278,6 +312,11 @@ impl Recorder {
     /// Whether any 429 has been seen yet (the bucket is saturated).
     pub fn saturated(&self) -> bool {
         self.limited.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether the latest answer was a 429.
+    pub fn limited_now(&self) -> bool {
+        self.last_limited.load(Ordering::Relaxed)
     }
 
     pub fn finished(&self) -> u64 {

@@ -143,7 +143,7 @@ pub fn render(report: &Report) -> String {
             }
         }
         out.push_str("<table><tr><th>phase</th><th>offered/s</th><th>accepted</th><th>429</th><th>other</th><th>estimate/s</th><th>burst</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
-        for p in phases {
+        for p in &phases {
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
@@ -161,6 +161,20 @@ pub fn render(report: &Report) -> String {
             );
         }
         out.push_str("</table>\n");
+        for f in phases.iter().filter_map(|p| p.fingerprint.as_ref()) {
+            let _ = writeln!(
+                out,
+                "<p class=\"limiter\"><b>limiter: {}</b> ({}); burst ≈ {:.0}; <b>worst {} s window: {} accepted</b> from {:.2} s. {}<br><small>{}</small></p>",
+                escape(f.family.name()),
+                escape(&f.algorithms),
+                f.burst,
+                f.window_s,
+                f.worst_case,
+                f.worst_case_at_s,
+                escape(&f.meaning),
+                escape(&f.evidence)
+            );
+        }
     }
     out.push_str("<h2>Checks</h2>\n<table class=\"checks\"><tr><th></th><th>check</th><th>step</th><th>expected</th><th>actual</th><th>where</th></tr>\n");
     for step in &report.steps {

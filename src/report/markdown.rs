@@ -101,6 +101,31 @@ pub fn render(report: &Report) -> String {
                 p.latency.p99_ms
             );
         }
+        let fingerprints: Vec<_> = report
+            .phases
+            .iter()
+            .filter_map(|p| p.fingerprint.as_ref().map(|f| (&p.class, f)))
+            .collect();
+        if !fingerprints.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### Limiters\n\n| class | family | algorithms | burst | worst-case window | means | evidence |\n|---|---|---|---:|---|---|---|"
+            );
+            for (class, f) in fingerprints {
+                let _ = writeln!(
+                    out,
+                    "| {class} | {} | {} | {:.0} | {} in {} s from {:.2} s | {} | {} |",
+                    f.family.name(),
+                    f.algorithms,
+                    f.burst,
+                    f.worst_case,
+                    f.window_s,
+                    f.worst_case_at_s,
+                    f.meaning,
+                    f.evidence.replace('|', "\\|")
+                );
+            }
+        }
     }
     out
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::event::{Event, PhaseStats, StepResult, Verdict};
+use crate::load::fingerprint::Fingerprint;
 
 use super::model::Report;
 
@@ -123,7 +124,25 @@ pub fn phase(p: &PhaseStats) -> String {
         "; latency p50 {:.1} ms, p99 {:.1} ms",
         p.latency.p50_ms, p.latency.p99_ms
     );
+    if let Some(f) = &p.fingerprint {
+        line.push_str(&limiter(f, "      "));
+    }
     line
+}
+
+/// The limiter a class runs: family, likely algorithms, worst case and what it means.
+pub fn limiter(f: &Fingerprint, indent: &str) -> String {
+    format!(
+        "{indent}limiter: {} ({}); burst ≈ {:.0}; worst {} s window: {} accepted from {:.2} s\n{indent}  means: {}\n{indent}  evidence: {}\n",
+        f.family.name(),
+        f.algorithms,
+        f.burst,
+        f.window_s,
+        f.worst_case,
+        f.worst_case_at_s,
+        f.meaning,
+        f.evidence
+    )
 }
 
 /// Any event, as the live terminal shows it.
@@ -159,6 +178,10 @@ pub fn summary(report: &Report, style: Style) -> String {
         checks.skipped,
         checks.warnings,
     );
+    for p in report.phases.iter().filter(|p| p.fingerprint.is_some()) {
+        let _ = writeln!(out, "{}:", p.class);
+        out.push_str(&limiter(p.fingerprint.as_ref().expect("filtered"), "  "));
+    }
     let failed = report.failed_ids();
     if !failed.is_empty() {
         let _ = writeln!(out, "failed checks: {}", failed.join(", "));

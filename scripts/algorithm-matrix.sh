@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The full algorithm matrix: every limiter family of the reference server, with and without
+# a burst, against each rate fault; prints one line per cell with the verdict and the
+# failing check ids, and exits 1 when any cell gives the wrong verdict.
+# Usage: scripts/algorithm-matrix.sh [classes...]   (default class: read; builds the release binary)
+#        RUNS=20 FAULTS=conformant ALGORITHMS="gcra fixed-window" scripts/algorithm-matrix.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/tollgate
+classes=("${@:-read}")
+runs=${RUNS:-1}
+algorithms=(${ALGORITHMS:-gcra token-bucket leaky-bucket fixed-window sliding-log sliding-window-counter})
+faults=(${FAULTS:-conformant limit-150 limit-60 global-limit shared-read-write counts-rejected})
+bursts=(${BURSTS:-default 0})
+port=${PORT:-18181}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# The check each fault must fail (conformant: none may fail).
+expected_failure() {
+  case $1 in
+    conformant) echo "" ;;
+    limit-150|limit-60|counts-rejected) echo "rate.%s.enforced" ;;
+    global-limit) echo "rate.isolation.key" ;;
+    shared-read-write) echo "rate.isolation.class" ;;
+  esac
+}
+
+wrong=0
+for algorithm in "${algorithms[@]}"; do
+  for burst in "${bursts[@]}"; do
+    # Window algorithms have no burst setting: one column is enough.
+    if [[ $burst != default && $algorithm != gcra && $algorithm != token-bucket && $algorithm != leaky-bucket ]]; then continue; fi
+    for fault in "${faults[@]}"; do
+      for run in $(seq "$runs"); do
+        args=(serve --listen "127.0.0.1:$port" --algorithm "$algorithm")
+        [[ $burst != default ]] && args+=(--burst "$burst")
+        [[ $fault != conformant ]] && args+=(--fault "$fault")
+        # Fresh keys per cell, in this script's environment only.
+        export OURO_API_KEY="m-$RANDOM$RANDOM" OURO_API_KEY_2="m2-$RANDOM$RANDOM" \
+          OURO_TEST_API_KEY="mt-$RANDOM$RANDOM" OURO_API_KEY_READONLY="mr-$RANDOM$RANDOM" \
+          OURO_API_KEY_REVOKED="mv-$RANDOM$RANDOM"
+        "$bin" "${args[@]}" >/dev/null &
+        pid=$!
+        for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+        class_args=()
+        for c in "${classes[@]}"; do class_args+=(--class "$c"); done
+        status=0
+        "$bin" run --target "http://127.0.0.1:$port" --only load "${class_args[@]}" \
+          --report-dir "$out" >"$out/stdout" 2>&1 || status=$?
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+        report=$(ls -td "$out"/*/ | head -1)report.json
+        failed=$(jq -r '[.. | objects | select(.id? and .verdict? == "failed") | .id] | unique | join(",")' "$report")
+        fingerprint=$(jq -r '[.. | objects | select(.family?) | "\(.family) burst≈\(.burst) worst=\(.worst_case)"] | first // "-"' "$report")
+        want=$(expected_failure "$fault")
+        ok=yes
+        if [[ -z $want ]]; then
+          [[ $status -eq 0 && -z $failed ]] || ok=no
+        else
+          for c in "${classes[@]}"; do
+            # shellcheck disable=SC2059
+            id=$(printf "$want" "$c")
+            [[ ",$failed," == *",$id,"* ]] || ok=no
+          done
+          [[ $status -eq 1 ]] || ok=no
+        fi
+        [[ $ok == yes ]] || wrong=$((wrong + 1))
+        printf '%-24s burst=%-8s %-18s %-4s exit %d  failed: %-40s %s\n' \
+          "$algorithm" "$burst" "$fault" "$ok" "$status" "${failed:--}" "$fingerprint"
+      done
+    done
+  done
+done
+echo "wrong verdicts: $wrong"
+[[ $wrong -eq 0 ]]

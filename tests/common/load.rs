@@ -1,0 +1,106 @@
+//! Shared by the load-phase test binaries: run the load phase in process against a
+//! reference server with chosen faults, limits and limiter algorithm, and collect what it
+//! reported.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tollgate::contract::Target;
+use tollgate::event::{Event, PhaseStats, StepResult, Verdict};
+use tollgate::load::{self, LoadPlan};
+use tollgate::profile::{self, Profile};
+use tollgate::server::limiter::Algorithm;
+use tollgate::server::{Fault, FaultSet, KeyRing, LimitOverride, RunningServer, ServerConfig};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub struct Run {
+    pub steps: Vec<StepResult>,
+    pub phases: Vec<PhaseStats>,
+}
+
+impl Run {
+    pub fn ids(&self, verdict: Verdict) -> Vec<String> {
+        tollgate::event::ids_with(&self.steps, verdict)
+    }
+
+    pub fn describe(&self) -> String {
+        self.steps
+            .iter()
+            .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+            .filter(|(_, c)| c.verdict != Verdict::Passed)
+            .map(|(s, c)| {
+                format!(
+                    "{} › {}: {} {:?} expected {:?} got {:?} {}",
+                    s.scenario, s.step, c.id, c.verdict, c.expected, c.actual, c.message
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+pub fn ouro() -> Profile {
+    profile::load(Path::new("tollgate.yaml"))
+        .unwrap()
+        .profile
+        .unwrap()
+}
+
+/// Runs the load phase for `classes` against a reference server with `faults` and `limits`.
+pub fn run_load(faults: &[Fault], classes: &[&str], limits: &[&str], profile: Profile) -> Run {
+    run_load_with(Algorithm::default(), faults, classes, limits, profile, 1.0)
+}
+
+/// The same, under one limiter `algorithm`.
+pub fn run_load_with(
+    algorithm: Algorithm,
+    faults: &[Fault],
+    classes: &[&str],
+    limits: &[&str],
+    profile: Profile,
+    duration_scale: f64,
+) -> Run {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ring = KeyRing::generate();
+        let mut config = ServerConfig::new(profile.reference, ring.clone());
+        config.faults = FaultSet::new(faults.iter().copied());
+        config.test_hooks = true;
+        config.algorithm = algorithm;
+        let overrides: Vec<LimitOverride> = limits.iter().map(|l| l.parse().unwrap()).collect();
+        config.limits.apply_overrides(&overrides);
+        let server = RunningServer::start(config).await.unwrap();
+        let target = Arc::new(Target::embedded(server.base_url(), &ring, profile));
+        let plan = LoadPlan {
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            duration_scale,
+            max_rps: None,
+            seed: 11,
+            run_id: "load-test".into(),
+        };
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let runner = tokio::spawn(load::run(target, plan, sender));
+        let mut run = Run {
+            steps: Vec::new(),
+            phases: Vec::new(),
+        };
+        while let Some(event) = receiver.recv().await {
+            match event {
+                Event::StepFinished(step) => run.steps.push(step),
+                Event::PhaseFinished(phase) => run.phases.push(phase),
+                Event::Progress(_) => {}
+            }
+        }
+        runner.await.unwrap();
+        server.stop().await.unwrap();
+        run
+    })
+}
