@@ -1279,11 +1279,20 @@ fn retry_after_check(
         .filter_map(|r| r.wait())
         .filter(|d| d.as_secs_f64() > sane_limit)
         .count();
-    let epoch = evidence
+    // Epoch, fractional and ambiguous resets are readable but not what the drafts specify.
+    let odd_resets = evidence
         .resets
         .iter()
-        .filter(|r| matches!(r, Reset::EpochSeconds(_) | Reset::EpochMillis(_)))
+        .filter(|r| !matches!(r, Reset::Invalid(_)) && r.warning().is_some())
         .count();
+    let mut reasons: Vec<String> = evidence
+        .resets
+        .iter()
+        .filter(|r| !matches!(r, Reset::Invalid(_)))
+        .filter_map(Reset::warning)
+        .collect();
+    reasons.sort();
+    reasons.dedup();
     let bad_reset = evidence
         .resets
         .iter()
@@ -1327,9 +1336,12 @@ fn retry_after_check(
         "every 429 says when to retry (delay-seconds or HTTP-date, or a RateLimit reset), and no Retry-After is shorter than the measured time until a request was accepted again (± one arrival gap + 5 ms)".into(),
         actual,
     );
-    if ok && epoch > 0 {
+    if ok && odd_resets > 0 {
         check.verdict = Verdict::Warning;
-        check.message = format!("{epoch} reset value(s) look like epoch timestamps, not delta-seconds as the drafts specify");
+        check.message = format!(
+            "{odd_resets} non-standard reset value(s): {}",
+            reasons.join("; ")
+        );
     }
     check
 }
