@@ -175,6 +175,16 @@ fn a_passing_run_with_load_leaves_valid_artifacts() {
             .any(|p| p["phase"] == "over" && p["estimated_rate"].is_number()),
         "load phases are in the report"
     );
+    // The limiter fingerprint, with its worst-case window, in every report.
+    let over = phases.iter().find(|p| p["phase"] == "over").unwrap();
+    let fingerprint = &over["fingerprint"];
+    assert_eq!(fingerprint["family"], "burst-then-steady", "{fingerprint}");
+    let worst = fingerprint["worst_case"].as_u64().unwrap();
+    assert!((20..=45).contains(&worst), "search 20/s, burst 20: {worst}");
+    let text = |name: &str| std::fs::read_to_string(folder.join(name)).unwrap();
+    assert!(text("terminal.txt").contains("limiter: burst-then-steady"));
+    assert!(text("summary.md").contains("### Limiters"));
+    assert!(text("report.html").contains(&format!("{worst} accepted</b>")));
     for name in [
         "report.json",
         "junit.xml",

@@ -206,3 +206,26 @@ pub fn render(report: &Report, style: Style) -> String {
     out.push_str(&summary(report, style));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::fingerprint::Family;
+
+    #[test]
+    fn the_limiter_line_names_family_worst_case_meaning_and_evidence() {
+        let f = Fingerprint {
+            family: Family::Windowed,
+            algorithms: "fixed window".into(),
+            meaning: "up to 200 requests can land inside one 1 s span across a window boundary: the backend must absorb twice the limit".into(),
+            burst: 100.0,
+            window_s: 1.0,
+            worst_case: 187,
+            worst_case_at_s: 0.43,
+            lumpiness: 0.98,
+            spacing_ms: Some(5.0),
+            evidence: "burst ≈ 100 before the first 429 at 0.50 s; accepted per tenth of a window varies by 98%; worst 1 s window 187 (quota 100)".into(),
+        };
+        insta::assert_snapshot!(limiter(&f, "      "));
+    }
+}
