@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::server::config::{HeaderDialect, RetryAfterForm};
 use crate::server::limiter::Algorithm;
 use crate::server::{Fault, LimitOverride, ServerProfile};
 
@@ -156,6 +157,12 @@ pub struct ServeArgs {
     /// window's quota at once by definition.
     #[arg(long, value_name = "N")]
     pub burst: Option<u32>,
+    /// Which rate-limit header dialect to speak.
+    #[arg(long, value_enum, default_value_t = HeaderDialect::Both)]
+    pub rate_headers: HeaderDialect,
+    /// How 429s say when to retry: delay-seconds or an HTTP-date.
+    #[arg(long, value_enum, default_value_t = RetryAfterForm::Seconds)]
+    pub retry_after: RetryAfterForm,
     /// Switch every rate limit and the concurrency limiter off (benchmarks).
     #[arg(long)]
     pub unlimited: bool,

@@ -10,9 +10,10 @@ mod load;
 
 use std::path::Path;
 
-use load::{ouro, run_load};
+use load::{ouro, run_load, run_load_configured};
 use tollgate::event::Verdict;
 use tollgate::profile;
+use tollgate::server::config::{HeaderDialect, RetryAfterForm};
 use tollgate::server::Fault;
 
 fn assert_caught(fault: Fault, class: &str, expected: &str) {
@@ -232,4 +233,37 @@ fn a_latency_budget_is_checked_under_the_limit() {
         "{}",
         fast.describe()
     );
+}
+
+#[test]
+fn other_header_dialects_are_read_and_an_epoch_reset_warns_with_its_reason() {
+    let configure = |config: &mut tollgate::server::ServerConfig| {
+        config.rate_headers = HeaderDialect::XRatelimitEpoch;
+        config.retry_after = RetryAfterForm::Date;
+    };
+    let run = run_load_configured(configure, &[], &["read"], &[], ouro(), 1.0);
+    assert_eq!(
+        run.ids(Verdict::Failed),
+        Vec::<String>::new(),
+        "{}",
+        run.describe()
+    );
+    let check = |id: &str| {
+        run.steps
+            .iter()
+            .flat_map(|s| &s.checks)
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("{id} missing"))
+            .clone()
+    };
+    let retry = check("rate.read.retry-after");
+    assert_eq!(retry.verdict, Verdict::Warning, "{retry:?}");
+    assert!(retry.message.contains("epoch seconds"), "{}", retry.message);
+    let actual = retry.actual.unwrap();
+    assert!(actual.contains("x-ratelimit"), "{actual}");
+    assert!(
+        actual.contains("0 of "),
+        "no HTTP-date promise was short: {actual}"
+    );
+    assert_eq!(check("rate.read.headers").verdict, Verdict::Passed);
 }

@@ -51,6 +51,8 @@ fn config_from(args: &ServeArgs, keys: KeyRing) -> ServerConfig {
     }
     config.limits.apply_overrides(&args.limits);
     config.algorithm = args.algorithm;
+    config.rate_headers = args.rate_headers;
+    config.retry_after = args.retry_after;
     if args.unlimited {
         config.limits = LimitTable::default();
     }

@@ -113,6 +113,36 @@ impl ServerProfile {
     }
 }
 
+/// Which rate-limit header dialect the server speaks (the harness must read them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum HeaderDialect {
+    /// IETF `RateLimit-Policy` / `RateLimit` items and `RateLimit-Limit/-Remaining/-Reset`.
+    #[default]
+    Both,
+    /// Only the IETF structured fields (draft-08 and later).
+    Ietf,
+    /// Only `RateLimit-Limit/-Remaining/-Reset` (older drafts, Kong).
+    Draft,
+    /// `X-RateLimit-Limit/-Remaining/-Reset` with a delta reset.
+    XRatelimit,
+    /// `X-RateLimit-*` with the reset as epoch seconds (GitHub, Twitter style).
+    XRatelimitEpoch,
+    /// `X-RateLimit-*` with the reset as epoch milliseconds.
+    XRatelimitEpochMs,
+    /// No rate headers at all (Retry-After stays on 429s).
+    None,
+}
+
+/// How `Retry-After` is written on a 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RetryAfterForm {
+    /// Delay-seconds, rounded up.
+    #[default]
+    Seconds,
+    /// An HTTP-date, rounded up to the next whole second.
+    Date,
+}
+
 /// Rate class → the policies a request of that class must fit. A class with no policies is
 /// unlimited.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -199,6 +229,8 @@ pub struct ServerConfig {
     pub limits: LimitTable,
     /// The limiter family that enforces the limits.
     pub algorithm: Algorithm,
+    pub rate_headers: HeaderDialect,
+    pub retry_after: RetryAfterForm,
     /// Requests in flight allowed per key; `None` disables the concurrency limiter.
     pub concurrency: Option<u32>,
     /// Enables test-only request hooks (`delay_ms` on search).
@@ -214,6 +246,8 @@ impl ServerConfig {
             keys,
             limits: profile.default_limits(),
             algorithm: Algorithm::default(),
+            rate_headers: HeaderDialect::default(),
+            retry_after: RetryAfterForm::default(),
             concurrency: Some(DEFAULT_CONCURRENCY),
             test_hooks: false,
             faults: FaultSet::default(),

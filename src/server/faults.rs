@@ -228,7 +228,12 @@ pub async fn rewrite_responses(
     }
     if response.status() == StatusCode::TOO_MANY_REQUESTS {
         if faults.has(Fault::NoRetryAfter) {
-            for name in ["retry-after", "ratelimit", "ratelimit-reset"] {
+            for name in [
+                "retry-after",
+                "ratelimit",
+                "ratelimit-reset",
+                "x-ratelimit-reset",
+            ] {
                 response.headers_mut().remove(name);
             }
         }

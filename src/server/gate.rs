@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::{self, Caller};
-use super::config::RouteKind;
+use super::config::{HeaderDialect, RetryAfterForm, RouteKind};
 use super::limiter::{Decision, Policy, PolicyState};
 use super::response::{ApiError, RATE_LIMITED, TOO_MANY_IN_FLIGHT};
 use super::App;
@@ -88,7 +88,8 @@ async fn admit(app: &App, mut request: Request, next: Next) -> Response {
     match app.limiter.check(bucket, policies, app.now()) {
         Decision::Allowed(states) => {
             let mut response = next.run(request).await;
-            write_rate_headers(response.headers_mut(), published, &states, lie);
+            let dialect = config.rate_headers;
+            write_rate_headers(response.headers_mut(), published, &states, lie, dialect);
             response
         }
         Decision::Limited {
@@ -99,8 +100,12 @@ async fn admit(app: &App, mut request: Request, next: Next) -> Response {
             let mut response =
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED).into_response();
             let headers = response.headers_mut();
-            write_rate_headers(headers, published, &states, lie);
-            headers.insert("retry-after", whole_seconds_at_least_one(retry_after));
+            write_rate_headers(headers, published, &states, lie, config.rate_headers);
+            let value = match config.retry_after {
+                RetryAfterForm::Seconds => whole_seconds_at_least_one(retry_after),
+                RetryAfterForm::Date => http_date_after(retry_after),
+            };
+            headers.insert("retry-after", value);
             response
         }
     }
@@ -120,38 +125,33 @@ fn whole_seconds_at_least_one(wait: Duration) -> HeaderValue {
     HeaderValue::from(ceil_seconds(wait).max(1))
 }
 
+/// The moment `wait` from now as an HTTP-date, rounded up to a whole second so the date is
+/// never earlier than the honest wait.
+fn http_date_after(wait: Duration) -> HeaderValue {
+    let at = SystemTime::now() + wait;
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let whole = UNIX_EPOCH + Duration::from_secs(ceil_seconds(since));
+    HeaderValue::from_str(&httpdate::fmt_http_date(whole)).expect("an HTTP-date is ASCII")
+}
+
 fn ceil_seconds(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// Both header dialects: the IETF draft's `RateLimit-Policy` / `RateLimit` (one item per
-/// policy) and the older `RateLimit-Limit/-Remaining/-Reset` for the policy closest to
-/// running out. The published policies name the quota; the states come from the enforced
-/// ones (which differ only under a fault).
+/// The rate headers of `dialect`: the IETF draft's `RateLimit-Policy` / `RateLimit` (one
+/// item per policy), the older `RateLimit-Limit/-Remaining/-Reset` or `X-RateLimit-*` for
+/// the policy closest to running out. The published policies name the quota; the states
+/// come from the enforced ones (which differ only under a fault).
 fn write_rate_headers(
     headers: &mut HeaderMap,
     published: &[Policy],
     states: &[PolicyState],
     lie: bool,
+    dialect: HeaderDialect,
 ) {
     let pairs: Vec<(&Policy, &PolicyState)> = published.iter().zip(states).collect();
     let remaining =
         |policy: &Policy, state: &PolicyState| if lie { policy.burst } else { state.remaining };
-    let policy_items: Vec<String> = pairs
-        .iter()
-        .map(|(p, _)| format!("\"{}\";q={};w={}", p.name, p.quota, p.window.as_secs()))
-        .collect();
-    let state_items: Vec<String> = pairs
-        .iter()
-        .map(|(p, s)| {
-            format!(
-                "\"{}\";r={};t={}",
-                p.name,
-                remaining(p, s),
-                ceil_seconds(s.reset)
-            )
-        })
-        .collect();
     let Some((policy, state)) = pairs.iter().min_by_key(|(p, s)| remaining(p, s)) else {
         return;
     };
@@ -160,11 +160,62 @@ fn write_rate_headers(
             headers.insert(HeaderName::from_static(name), value);
         }
     };
-    set("ratelimit-policy", policy_items.join(", "));
-    set("ratelimit", state_items.join(", "));
-    set("ratelimit-limit", policy.quota.to_string());
-    set("ratelimit-remaining", remaining(policy, state).to_string());
-    set("ratelimit-reset", ceil_seconds(state.reset).to_string());
+    if matches!(dialect, HeaderDialect::Both | HeaderDialect::Ietf) {
+        let policy_items: Vec<String> = pairs
+            .iter()
+            .map(|(p, _)| format!("\"{}\";q={};w={}", p.name, p.quota, p.window.as_secs()))
+            .collect();
+        let state_items: Vec<String> = pairs
+            .iter()
+            .map(|(p, s)| {
+                format!(
+                    "\"{}\";r={};t={}",
+                    p.name,
+                    remaining(p, s),
+                    ceil_seconds(s.reset)
+                )
+            })
+            .collect();
+        set("ratelimit-policy", policy_items.join(", "));
+        set("ratelimit", state_items.join(", "));
+    }
+    let reset = ceil_seconds(state.reset);
+    let epoch = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            + state.reset
+    };
+    let (limit, left, reset_name, reset) = match dialect {
+        HeaderDialect::Both | HeaderDialect::Draft => (
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            reset.to_string(),
+        ),
+        HeaderDialect::XRatelimit => (
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            reset.to_string(),
+        ),
+        HeaderDialect::XRatelimitEpoch => (
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            ceil_seconds(epoch()).to_string(),
+        ),
+        HeaderDialect::XRatelimitEpochMs => (
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            epoch().as_millis().to_string(),
+        ),
+        HeaderDialect::Ietf | HeaderDialect::None => return,
+    };
+    set(limit, policy.quota.to_string());
+    set(left, remaining(policy, state).to_string());
+    set(reset_name, reset);
 }
 
 /// Requests in flight per key.
@@ -280,7 +331,13 @@ mod tests {
             },
         ];
         let mut headers = HeaderMap::new();
-        write_rate_headers(&mut headers, &published, &states, false);
+        write_rate_headers(
+            &mut headers,
+            &published,
+            &states,
+            false,
+            HeaderDialect::Both,
+        );
         let get = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_string();
         assert_eq!(
             get("ratelimit-policy"),
@@ -291,8 +348,66 @@ mod tests {
         assert_eq!(get("ratelimit-remaining"), "97");
         assert_eq!(get("ratelimit-reset"), "2");
         let mut lying = HeaderMap::new();
-        write_rate_headers(&mut lying, &published, &states, true);
+        write_rate_headers(&mut lying, &published, &states, true, HeaderDialect::Both);
         assert_eq!(lying.get("ratelimit-remaining").unwrap(), "100");
+    }
+
+    #[test]
+    fn each_dialect_writes_its_own_fields_and_the_tightest_policy() {
+        let published = vec![Policy::new("read", 100, Duration::from_secs(1))];
+        let states = vec![PolicyState {
+            policy_index: 0,
+            remaining: 7,
+            reset: Duration::from_millis(300),
+        }];
+        let names = |dialect| {
+            let mut headers = HeaderMap::new();
+            write_rate_headers(&mut headers, &published, &states, false, dialect);
+            let mut names: Vec<String> = headers.keys().map(|k| k.to_string()).collect();
+            names.sort();
+            (names, headers)
+        };
+        assert_eq!(
+            names(HeaderDialect::Ietf).0,
+            ["ratelimit", "ratelimit-policy"]
+        );
+        assert_eq!(
+            names(HeaderDialect::Draft).0,
+            ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]
+        );
+        assert!(names(HeaderDialect::None).0.is_empty());
+        let (x, headers) = names(HeaderDialect::XRatelimitEpoch);
+        assert_eq!(
+            x,
+            [
+                "x-ratelimit-limit",
+                "x-ratelimit-remaining",
+                "x-ratelimit-reset"
+            ]
+        );
+        let reset: u64 = headers["x-ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(reset > 1_700_000_000, "epoch seconds: {reset}");
+        let (_, headers) = names(HeaderDialect::XRatelimitEpochMs);
+        let reset: u64 = headers["x-ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(reset > 1_700_000_000_000, "epoch milliseconds: {reset}");
+        assert_eq!(headers["x-ratelimit-remaining"], "7");
+    }
+
+    #[test]
+    fn an_http_date_retry_after_is_never_earlier_than_the_wait() {
+        let before = SystemTime::now();
+        let value = http_date_after(Duration::from_millis(1500));
+        let date = httpdate::parse_http_date(value.to_str().unwrap()).unwrap();
+        assert!(date >= before + Duration::from_millis(1500));
+        assert!(date <= before + Duration::from_millis(2600));
     }
 
     #[test]

@@ -63,6 +63,19 @@ pub fn run_load_with(
     profile: Profile,
     duration_scale: f64,
 ) -> Run {
+    let configure = |config: &mut ServerConfig| config.algorithm = algorithm;
+    run_load_configured(configure, faults, classes, limits, profile, duration_scale)
+}
+
+/// The same, with any change to the server's configuration.
+pub fn run_load_configured(
+    configure: impl FnOnce(&mut ServerConfig),
+    faults: &[Fault],
+    classes: &[&str],
+    limits: &[&str],
+    profile: Profile,
+    duration_scale: f64,
+) -> Run {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -74,7 +87,7 @@ pub fn run_load_with(
         let mut config = ServerConfig::new(profile.reference, ring.clone());
         config.faults = FaultSet::new(faults.iter().copied());
         config.test_hooks = true;
-        config.algorithm = algorithm;
+        configure(&mut config);
         let overrides: Vec<LimitOverride> = limits.iter().map(|l| l.parse().unwrap()).collect();
         config.limits.apply_overrides(&overrides);
         let server = RunningServer::start(config).await.unwrap();
