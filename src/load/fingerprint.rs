@@ -201,12 +201,21 @@ fn lumpiness(timeline: &Timeline, from: f64, to: f64, window: f64, rate: f64) ->
 
 /// The 10th percentile of the gaps between consecutive accepted requests, in seconds.
 pub fn spacing(accepted: &[f64]) -> Option<f64> {
+    gap_quantile(accepted, 0.1)
+}
+
+/// The median gap between consecutive accepted requests, in seconds.
+pub fn median_gap(accepted: &[f64]) -> Option<f64> {
+    gap_quantile(accepted, 0.5)
+}
+
+fn gap_quantile(accepted: &[f64], q: f64) -> Option<f64> {
     let mut gaps: Vec<f64> = accepted.windows(2).map(|w| w[1] - w[0]).collect();
     if gaps.len() < 10 {
         return None;
     }
     gaps.sort_by(f64::total_cmp);
-    Some(gaps[gaps.len() / 10])
+    Some(gaps[((gaps.len() as f64 * q) as usize).min(gaps.len() - 1)])
 }
 
 #[cfg(test)]

@@ -437,7 +437,7 @@ impl LoadRunner {
         let _ = self.events.send(Event::PhaseFinished(stats));
         let spacing = Spacing {
             offered: estimate::offered_rate(&timeline).unwrap_or(rate),
-            gap: fingerprint::spacing(&fingerprint::accepted_times(&timeline)),
+            gap: fingerprint::median_gap(&fingerprint::accepted_times(&timeline)),
         };
         (spacing, end)
     }
@@ -1086,7 +1086,7 @@ fn under_check(
 #[derive(Debug, Clone, Copy)]
 struct Spacing {
     offered: f64,
-    /// The 10th-percentile gap between admitted requests, in seconds.
+    /// The median gap between admitted requests, in seconds.
     gap: Option<f64>,
 }
 
@@ -1142,15 +1142,21 @@ fn counted_enforced(id: String, e: &Estimate, requested: f64, limit: f64) -> Che
 /// A flat limiter admits one request per interval `I`, and only on an arrival: at arrivals
 /// `g` apart each admitted gap lies in `[I, I + g)`. So the count over the limit may fall to
 /// `1 / (I + g + jitter)` without any fault, and the rate is read from the spacing at
-/// arrivals a tenth of `I` apart instead, to within one arrival gap and one timeline bin.
+/// arrivals a tenth of `I` apart instead: the median admitted gap is `I + g/2` plus what
+/// jitter loses (an arrival that came a little early is turned away and the next one
+/// admitted), measured on send times to a 1 ms bin. So the gap may read up to 1 ms short
+/// (the bin) and 2 ms long (the bin and the loss), which still separates `I` from 1.5 `I`.
 fn flat_enforced(id: String, e: &Estimate, spacing: &Spacing, limit: f64) -> CheckResult {
     let interval = 1.0 / limit;
-    let high = limit * (1.0 + RATE_TOLERANCE);
-    let low = 1.0 / (interval + 1.0 / spacing.offered + BIN_S);
+    let arrival_gap = 1.0 / spacing.offered;
+    let low = (limit * (1.0 - RATE_TOLERANCE)).min(1.0 / (interval + BIN_S + JITTER_S / 2.0));
+    let high = (limit * (1.0 + RATE_TOLERANCE)).max(1.0 / (interval - BIN_S).max(1e-6));
     let count_floor = 1.0 / (interval + 1.0 / e.offered + JITTER_S);
-    let spaced = spacing.gap.map(|gap| 1.0 / gap);
+    let spaced = spacing
+        .gap
+        .map(|gap| 1.0 / (gap - arrival_gap / 2.0).max(1e-6));
     let expected = format!(
-        "a flat limiter (no burst) admits one request per {:.1} ms: spacing {low:.1}–{high:.1}/s at {:.0}/s arrivals (± one arrival gap + 1 ms), and ≥ {count_floor:.1}/s sustained at {:.0}/s (each admitted gap ≤ interval + arrival gap + 2 ms)",
+        "a flat limiter (no burst) admits one request per {:.1} ms: {low:.1}–{high:.1}/s from the median admitted gap minus half an arrival gap at {:.0}/s arrivals (gap 1 ms short to 2 ms long), and ≥ {count_floor:.1}/s sustained at {:.0}/s (each admitted gap ≤ interval + arrival gap + 2 ms)",
         interval * 1000.0,
         spacing.offered,
         e.offered
@@ -1160,16 +1166,16 @@ fn flat_enforced(id: String, e: &Estimate, spacing: &Spacing, limit: f64) -> Che
         spacing.gap.map_or(
             "too few admitted requests to measure a spacing".into(),
             |gap| format!(
-                "admitted ≥ {:.1} ms apart (10th percentile) = {:.1}/s",
+                "admitted a median {:.1} ms apart = {:.1}/s",
                 gap * 1000.0,
-                1.0 / gap
+                spaced.unwrap_or_default()
             )
         ),
         e.rate,
         e.offered
     );
-    let ok =
-        spaced.is_some_and(|r| (low..=high).contains(&r)) && (count_floor..=high).contains(&e.rate);
+    let ok = spaced.is_some_and(|r| (low..=high).contains(&r))
+        && (count_floor..=limit * (1.0 + RATE_TOLERANCE)).contains(&e.rate);
     let check = verdict(id, ok, expected, actual);
     if e.rate < count_floor || spaced.is_some_and(|r| r < low) || spaced.is_none() {
         check.with_message(below_limit(e.rate.min(spaced.unwrap_or(0.0)), limit))
