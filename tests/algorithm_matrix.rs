@@ -9,7 +9,7 @@
 #[path = "common/load.rs"]
 mod load;
 
-use load::{ouro, run_load_with, Run};
+use load::{ouro, run_load_configured, Run};
 use tollgate::event::Verdict;
 use tollgate::load::fingerprint::Family;
 use tollgate::profile::Profile;
@@ -41,7 +41,8 @@ fn run(algorithm: Algorithm, burst: Option<u32>, fault: Option<Fault>) -> Run {
     let faults: Vec<Fault> = fault.into_iter().collect();
     // Twice the phase lengths: the isolation probes need about a second of load after the
     // first 429, and the estimate a few whole windows.
-    let run = run_load_with(algorithm, &faults, &["read"], &limits, short_windows(), 2.0);
+    let configure = |config: &mut tollgate::server::ServerConfig| config.algorithm = algorithm;
+    let run = run_load_configured(configure, &faults, &["read"], &limits, short_windows(), 2.0);
     // MATRIX_DEBUG=1 shows every check's measurement (to see the margins).
     if std::env::var("MATRIX_DEBUG").is_ok() {
         for c in run.steps.iter().flat_map(|s| &s.checks) {

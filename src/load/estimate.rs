@@ -53,28 +53,21 @@ pub fn estimate(timeline: &Timeline, window: f64) -> Result<Estimate, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::limiter::{Decision, Limiter, Policy, Rules};
-    use std::time::Duration;
+    use crate::load::simulate::Lcg;
+    use crate::server::limiter::Algorithm;
 
-    /// The timeline of a constant load against a GCRA limiter (no network).
+    /// The timeline of a constant load against a GCRA limiter, without jitter.
     fn simulate(limit: u32, burst: u32, offered: f64, seconds: f64) -> Timeline {
-        let limiter = Limiter::new(Rules::default());
-        let mut policy = Policy::new("c", limit, Duration::from_secs(1));
-        policy.burst = burst;
-        let mut timeline = Timeline::default();
-        for k in 0..(offered * seconds) as u64 {
-            let t = k as f64 / offered;
-            let status = match limiter.check(
-                0u8,
-                std::slice::from_ref(&policy),
-                Duration::from_secs_f64(t),
-            ) {
-                Decision::Allowed(_) => 200,
-                Decision::Limited { .. } => 429,
-            };
-            timeline.record((t * 1000.0) as u64, status);
-        }
-        timeline
+        let factor = offered / f64::from(limit);
+        super::super::simulate::simulate(
+            Algorithm::Gcra,
+            burst,
+            limit,
+            factor,
+            seconds,
+            0.0,
+            &mut Lcg(1),
+        )
     }
 
     #[test]

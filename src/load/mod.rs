@@ -12,6 +12,8 @@ pub mod fingerprint;
 pub mod headers;
 pub mod probes;
 pub mod record;
+#[cfg(test)]
+pub(crate) mod simulate;
 pub mod timeline;
 
 use std::sync::Arc;

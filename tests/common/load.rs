@@ -11,7 +11,6 @@ use tollgate::contract::Target;
 use tollgate::event::{Event, PhaseStats, StepResult, Verdict};
 use tollgate::load::{self, LoadPlan};
 use tollgate::profile::{self, Profile};
-use tollgate::server::limiter::Algorithm;
 use tollgate::server::{Fault, FaultSet, KeyRing, LimitOverride, RunningServer, ServerConfig};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -51,20 +50,7 @@ pub fn ouro() -> Profile {
 
 /// Runs the load phase for `classes` against a reference server with `faults` and `limits`.
 pub fn run_load(faults: &[Fault], classes: &[&str], limits: &[&str], profile: Profile) -> Run {
-    run_load_with(Algorithm::default(), faults, classes, limits, profile, 1.0)
-}
-
-/// The same, under one limiter `algorithm`.
-pub fn run_load_with(
-    algorithm: Algorithm,
-    faults: &[Fault],
-    classes: &[&str],
-    limits: &[&str],
-    profile: Profile,
-    duration_scale: f64,
-) -> Run {
-    let configure = |config: &mut ServerConfig| config.algorithm = algorithm;
-    run_load_configured(configure, faults, classes, limits, profile, duration_scale)
+    run_load_configured(|_| {}, faults, classes, limits, profile, 1.0)
 }
 
 /// The same, with any change to the server's configuration.
