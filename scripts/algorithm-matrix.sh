@@ -4,6 +4,7 @@
 # failing check ids, and exits 1 when any cell gives the wrong verdict.
 # Usage: scripts/algorithm-matrix.sh [classes...]   (default class: read; builds the release binary)
 #        RUNS=20 FAULTS=conformant ALGORITHMS="gcra fixed-window" scripts/algorithm-matrix.sh
+#        FAULTS=all scripts/algorithm-matrix.sh    (every rate fault, not only the six listed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -17,13 +18,23 @@ port=${PORT:-18181}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# The check each fault must fail (conformant: none may fail).
+# The check each fault must fail (conformant: none may fail). FAULTS=all adds the rate
+# faults whose catch does not depend on the algorithm.
+if [[ ${FAULTS:-} == all ]]; then
+  faults=(conformant limit-150 limit-60 global-limit shared-read-write counts-rejected
+          test-live-shared sticky-429 html-429 no-retry-after 5xx-under-load remaining-lies)
+fi
 expected_failure() {
   case $1 in
     conformant) echo "" ;;
     limit-150|limit-60|counts-rejected) echo "rate.%s.enforced" ;;
     global-limit) echo "rate.isolation.key" ;;
     shared-read-write) echo "rate.isolation.class" ;;
+    test-live-shared) echo "rate.isolation.mode" ;;
+    sticky-429) echo "rate.%s.backoff" ;;
+    html-429|5xx-under-load) echo "rate.%s.429-shape" ;;
+    no-retry-after) echo "rate.%s.retry-after" ;;
+    remaining-lies) echo "rate.%s.headers" ;;
   esac
 }
 

@@ -151,7 +151,7 @@ fn write_rate_headers(
 ) {
     let pairs: Vec<(&Policy, &PolicyState)> = published.iter().zip(states).collect();
     let remaining =
-        |policy: &Policy, state: &PolicyState| if lie { policy.burst } else { state.remaining };
+        |policy: &Policy, state: &PolicyState| if lie { policy.quota } else { state.remaining };
     let Some((policy, state)) = pairs.iter().min_by_key(|(p, s)| remaining(p, s)) else {
         return;
     };
