@@ -63,7 +63,7 @@ for algorithm in "${algorithms[@]}"; do
         kill "$pid"; wait "$pid" 2>/dev/null || true
         report=$(ls -td "$out"/*/ | head -1)report.json
         failed=$(jq -r '[.. | objects | select(.id? and .verdict? == "failed") | .id] | unique | join(",")' "$report")
-        fingerprint=$(jq -r '[.. | objects | select(.family?) | "\(.family) burst≈\(.burst) worst=\(.worst_case)"] | first // "-"' "$report")
+        fingerprint=$(jq -r '[.. | objects | select(.family?) | "\(.family) burst≈\(.burst|round) worst=\(.worst_case)"] | first // "-"' "$report")
         want=$(expected_failure "$fault")
         ok=yes
         if [[ -z $want ]]; then
