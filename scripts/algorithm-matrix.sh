@@ -58,10 +58,14 @@ for algorithm in "${algorithms[@]}"; do
         class_args=()
         for c in "${classes[@]}"; do class_args+=(--class "$c"); done
         status=0
+        # Each run writes into a folder of its own (no `ls | head`: under pipefail a
+        # SIGPIPE from ls would end the script).
+        cell="$out/$algorithm-$burst-$fault-$run"
         "$bin" run --target "http://127.0.0.1:$port" --only load "${class_args[@]}" \
-          --report-dir "$out" >"$out/stdout" 2>&1 || status=$?
+          --report-dir "$cell" >"$out/stdout" 2>&1 || status=$?
         kill "$pid"; wait "$pid" 2>/dev/null || true
-        report=$(ls -td "$out"/*/ | head -1)report.json
+        report=$(find "$cell" -name report.json -print -quit)
+        [[ -n $report ]] || { echo "$algorithm $burst $fault: no report (exit $status)"; wrong=$((wrong + 1)); continue; }
         failed=$(jq -r '[.. | objects | select(.id? and .verdict? == "failed") | .id] | unique | join(",")' "$report")
         fingerprint=$(jq -r '[.. | objects | select(.family?) | "\(.family) burst≈\(.burst|round) worst=\(.worst_case)"] | first // "-"' "$report")
         want=$(expected_failure "$fault")
