@@ -177,7 +177,7 @@ impl Cell {
                 if now >= *start + policy.window || *count < policy.quota {
                     Duration::ZERO
                 } else {
-                    *start + policy.window - now
+                    (*start + policy.window).saturating_sub(now)
                 }
             }
             Cell::SlidingLog { log } => {
@@ -209,7 +209,9 @@ impl Cell {
                 };
             }
             Cell::LeakyBucket { excess, last } => {
-                let leaked = last.map_or(f64::INFINITY, |l| rate(policy) * seconds(now - l));
+                let leaked = last.map_or(f64::INFINITY, |l| {
+                    rate(policy) * seconds(now.saturating_sub(l))
+                });
                 *excess = (*excess - leaked + 1.0).max(0.0);
                 *last = Some(now);
             }
@@ -273,7 +275,10 @@ impl Cell {
                 if now >= *start + policy.window {
                     (quota, Duration::ZERO)
                 } else {
-                    (quota - f64::from(*count), *start + policy.window - now)
+                    (
+                        quota - f64::from(*count),
+                        (*start + policy.window).saturating_sub(now),
+                    )
                 }
             }
             Cell::SlidingLog { log } => {

@@ -237,14 +237,26 @@ impl Bucket {
 /// All buckets of a server, keyed by whatever identifies a bucket (scope and class).
 #[derive(Debug)]
 pub struct Limiter<K> {
-    buckets: Mutex<HashMap<K, Bucket>>,
+    buckets: Mutex<Buckets<K>>,
     rules: Rules,
+}
+
+#[derive(Debug)]
+struct Buckets<K> {
+    by_key: HashMap<K, Bucket>,
+    /// The latest time any decision was made at: requests read the clock before they take
+    /// the lock, so a later one may carry an earlier instant; every cell sees time move
+    /// forward only.
+    latest: Duration,
 }
 
 impl<K: std::hash::Hash + Eq> Limiter<K> {
     pub fn new(rules: Rules) -> Self {
         Limiter {
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                by_key: HashMap::new(),
+                latest: Duration::ZERO,
+            }),
             rules,
         }
     }
@@ -252,7 +264,10 @@ impl<K: std::hash::Hash + Eq> Limiter<K> {
     /// Charges one request to the bucket `key` if every policy admits it.
     pub fn check(&self, key: K, policies: &[Policy], now: Duration) -> Decision {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now.max(buckets.latest);
+        buckets.latest = now;
         buckets
+            .by_key
             .entry(key)
             .or_default()
             .decide(policies, now, &self.rules)
@@ -434,6 +449,22 @@ mod tests {
             limiter.check(0u8, &policies, ms(5002)),
             Decision::Allowed(_)
         ));
+    }
+
+    #[test]
+    fn a_decision_carrying_an_earlier_instant_is_made_at_the_latest_one() {
+        // Requests read the clock before taking the lock; none may see time run backwards.
+        for algorithm in Algorithm::ALL {
+            let limiter = Limiter::new(Rules {
+                algorithm,
+                counts_rejected: true,
+                ..Rules::default()
+            });
+            let policies = per_second(10, 0);
+            for t in [50, 10, 49, 0, 51, 5] {
+                limiter.check(0u8, &policies, ms(t));
+            }
+        }
     }
 
     #[test]
