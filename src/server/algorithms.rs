@@ -144,7 +144,9 @@ fn window_index(policy: &Policy, now: Duration) -> u64 {
 }
 
 fn window_start(policy: &Policy, index: u64) -> Duration {
-    policy.window * index as u32
+    // Saturating: a 1 ms window is past u32::MAX windows after 50 days of uptime.
+    let nanos = policy.window.as_nanos().saturating_mul(u128::from(index));
+    Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64)
 }
 
 impl Cell {
