@@ -5,6 +5,9 @@
 # Usage: scripts/algorithm-matrix.sh [classes...]   (default class: read; builds the release binary)
 #        RUNS=20 FAULTS=conformant ALGORITHMS="gcra fixed-window" scripts/algorithm-matrix.sh
 #        FAULTS=all scripts/algorithm-matrix.sh    (every rate fault, not only the six listed)
+#        BURSTS="0 1 q/4 q/2 q" FAULTS=conformant scripts/algorithm-matrix.sh read write files_read files_write search
+#          (every burst from none to a whole window's quota, per class: q is the class's quota,
+#           100 for read and write, 20 for files and search, at the published 1 s windows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -46,7 +49,16 @@ for algorithm in "${algorithms[@]}"; do
     for fault in "${faults[@]}"; do
       for run in $(seq "$runs"); do
         args=(serve --listen "127.0.0.1:$port" --algorithm "$algorithm")
-        [[ $burst != default ]] && args+=(--burst "$burst")
+        case $burst in
+          default) ;;
+          q*) # A fraction of each class's own quota (the default profile's limits).
+            for spec in read=100 write=100 files_read=20 files_write=20 search=20; do
+              class=${spec%=*} quota=${spec#*=}
+              case $burst in q) b=$quota ;; q/2) b=$((quota / 2)) ;; q/4) b=$((quota / 4)) ;; esac
+              args+=(--limit "$class=$quota/s,burst=$b")
+            done ;;
+          *) args+=(--burst "$burst") ;;
+        esac
         [[ $fault != conformant ]] && args+=(--fault "$fault")
         # Fresh keys per cell, in this script's environment only.
         export OURO_API_KEY="m-$RANDOM$RANDOM" OURO_API_KEY_2="m2-$RANDOM$RANDOM" \

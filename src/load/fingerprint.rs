@@ -1,5 +1,5 @@
 //! Which kind of limiter the target runs, read from the accept/reject timeline of a constant
-//! over-limit load that starts on an idle bucket (see shared/notes/rate-limit-maths.md):
+//! over-limit load that starts on an idle bucket (see docs/rate-limit-maths.md):
 //!
 //! * **windowed** — accepted requests come in blocks, a window's quota at its start and
 //!   nothing after (fixed windows, sliding logs). A fixed window lets up to `2q` through

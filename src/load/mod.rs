@@ -3,8 +3,14 @@
 //! shape of every 429, its retry hints, recovery for a client that backs off, isolation of
 //! keys, classes and modes, the concurrency limiter, and the rate headers.
 //!
-//! Every tolerance is derived from the limiter maths (`accepted ≈ burst + rate × time`, see
-//! shared/notes/rate-limit-maths.md) and printed with its result.
+//! The phase is measure → judge → report: the runner here only choreographs requests and
+//! collects measurements (recorders, probes); `verdict.rs` turns them into check results
+//! (pure functions, tolerances derived from the limiter maths in docs/rate-limit-maths.md);
+//! `stats.rs` shapes them for the report; `cleanup.rs` deletes what was created.
+//!
+//! Invariant: every measured phase starts on an idle bucket, and nothing else touches a
+//! bucket while it is measured (`quiet.rs` enforces both; the back-off client, which must
+//! catch a 429 of the over phase, is counted into that phase's timeline instead).
 
 pub mod driver;
 pub mod estimate;
@@ -16,6 +22,11 @@ pub mod record;
 pub(crate) mod simulate;
 pub mod timeline;
 
+mod cleanup;
+mod quiet;
+mod stats;
+mod verdict;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,16 +34,21 @@ use tokio::sync::mpsc;
 
 use crate::contract::retry::Jitter;
 use crate::contract::Target;
-use crate::event::{CheckResult, Event, Latency, PhaseStats, SecondCounts, StepResult, Verdict};
+use crate::event::{CheckResult, Event, StepResult, Verdict};
 use crate::profile::RateClass;
 use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::{AuthKind, Origin, RequestSpec};
+use cleanup::Cleanup;
 use driver::Attack;
-use estimate::Estimate;
-use fingerprint::{Family, Fingerprint};
-use probes::Prober;
-use record::{HeaderSummary, Recorder, Schedule};
-use timeline::{Bin, Timeline};
+use fingerprint::Family;
+use probes::{Probe, Prober};
+use quiet::{Bucket, Quiet};
+use record::{Recorder, Schedule};
+use stats::phase_stats;
+use verdict::{
+    enforced, headers_check, isolation_result, retry_after_check, shape_check, under_check,
+    verdict, worst_case_check, Spacing,
+};
 
 /// What to load and how hard.
 #[derive(Debug, Clone)]
@@ -55,19 +71,15 @@ const UNDER_WINDOWS: f64 = 2.0;
 const OVER_WINDOWS: f64 = 4.0;
 /// Windows longer than this are checked through headers, not by sustained load.
 const LONGEST_SATURATED_WINDOW: f64 = 10.0;
-/// 429s tolerated below the limit: strict leaky buckets and moving windows may reject a few
-/// requests from client-side jitter even under smooth arrivals.
-const UNDER_TOLERANCE: f64 = 0.01;
-/// The published limit must be met within this fraction.
-const RATE_TOLERANCE: f64 = 0.10;
 /// A flat limiter's spacing is measured at this multiple of the limit, so arrivals come a
 /// tenth of an interval apart.
 const SPACING_FACTOR: f64 = 10.0;
-/// Timeline resolution, and the client-side jitter allowed on top of an arrival gap.
-const BIN_S: f64 = 0.001;
-const JITTER_S: f64 = 0.002;
 /// Isolation probes per key or class while the load is being turned away.
 const ISOLATION_PROBES: usize = 10;
+/// Requests that must all be accepted one window after the load stopped.
+const RECOVERY_PROBES: usize = 3;
+/// The shortest pause between two sequential probes of one bucket.
+const PROBE_GAP: Duration = Duration::from_millis(50);
 
 /// Whether a short sequential probe can exhaust the class's burst.
 fn saturable(class: &RateClass) -> bool {
@@ -78,18 +90,31 @@ fn per_second(class: &RateClass) -> f64 {
     class.policy.quota as f64 / class.policy.window.as_secs_f64()
 }
 
+/// Two intervals of the class's limit, at least `PROBE_GAP`: sequential probes this far
+/// apart are admitted by every limiter family of that limit, a strict one without burst
+/// included, whatever the jitter.
+fn probe_gap(class: &RateClass) -> Duration {
+    PROBE_GAP.max(Duration::from_secs_f64(2.0 / per_second(class)))
+}
+
 pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSender<Event>) {
     let runner = LoadRunner {
         prober: Arc::new(Prober::new(target.clone())),
         vars: Vars::new(UniqueSource::new(&format!("{}-load", plan.run_id)))
             .with_redactor(target.redactor()),
         jitter: std::sync::Mutex::new(Jitter::new(plan.seed)),
-        cleanup: std::sync::Mutex::new(Vec::new()),
-        pending: std::sync::Mutex::new(Vec::new()),
+        cleanup: Cleanup::default(),
+        quiet: Quiet::default(),
         target,
         plan,
         events,
     };
+    // The contract phase has just drawn on every bucket of the primary key.
+    for class in &runner.target.profile.rate_limits {
+        runner
+            .quiet
+            .touch(&Bucket::new(&class.name, AuthKind::Valid), None);
+    }
     runner.concurrency().await;
     let mut classes: Vec<RateClass> = runner
         .target
@@ -113,6 +138,12 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
         }
     }
     runner.finish_cleanup().await;
+    if runner.quiet.refused() > 0 {
+        tracing::error!(
+            "{} probe(s) touched a bucket while it was measured: the load phase's choreography is wrong",
+            runner.quiet.refused()
+        );
+    }
 }
 
 struct LoadRunner {
@@ -122,24 +153,14 @@ struct LoadRunner {
     prober: Arc<Prober>,
     vars: Vars,
     jitter: std::sync::Mutex<Jitter>,
-    /// Background deletions of what write probes created.
-    cleanup: std::sync::Mutex<Vec<tokio::task::JoinHandle<(usize, usize)>>>,
-    /// Created ids waiting for their class to finish: deleting them earlier would draw on
-    /// the very bucket being measured.
-    pending: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
+    cleanup: Cleanup,
+    quiet: Quiet,
 }
 
-/// A check result for `class` with the tolerance it was judged by.
-fn verdict(id: String, ok: bool, expected: String, actual: String) -> CheckResult {
-    if ok {
-        CheckResult {
-            expected: Some(expected),
-            actual: Some(actual),
-            ..CheckResult::passed(id)
-        }
-    } else {
-        CheckResult::failed(id, expected, actual)
-    }
+/// Isolation results: the step label and its check.
+struct IsolationStep {
+    step: String,
+    result: CheckResult,
 }
 
 impl LoadRunner {
@@ -189,8 +210,63 @@ impl LoadRunner {
         ))
     }
 
-    /// One goose phase into `recorder`; what write probes created is cleaned up after.
+    /// One request to `class`'s bucket under `key`, outside any measured phase: stamped on
+    /// the quiet clock, and whatever it created remembered for deletion.
+    /// A bucket under measurement refuses it: the probe is not sent.
+    async fn probe(&self, class: &RateClass, key: AuthKind) -> Probe {
+        let bucket = Bucket::new(&class.name, key);
+        if !self.quiet.touch(&bucket, None) {
+            return Probe::not_sent(format!("{} is being measured", class.name));
+        }
+        let probe = self
+            .prober
+            .send(&class.probe, &self.vars, key, Some(&class.name))
+            .await;
+        self.quiet.touch(&bucket, retry_after_s(&probe));
+        self.remember_created(class, key, &probe);
+        probe
+    }
+
+    /// A request to the bucket `phase` measures (the back-off client): counted into the
+    /// phase's timeline while the phase runs, stamped on the quiet clock after.
+    async fn probe_counted(&self, class: &RateClass, phase: &Recorder) -> Probe {
+        let sent = Instant::now();
+        let probe = self
+            .prober
+            .send(&class.probe, &self.vars, AuthKind::Valid, Some(&class.name))
+            .await;
+        let bucket = Bucket::new(&class.name, AuthKind::Valid);
+        if !self
+            .quiet
+            .stamp_unless_measured(&bucket, retry_after_s(&probe))
+        {
+            phase.count_extra(sent, probe.status().unwrap_or(0));
+        }
+        self.remember_created(class, AuthKind::Valid, &probe);
+        probe
+    }
+
+    fn remember_created(&self, class: &RateClass, key: AuthKind, probe: &Probe) {
+        if !probe.accepted() || class.cleanup.is_none() {
+            return;
+        }
+        if let Some(id) = probe
+            .exchange
+            .as_ref()
+            .and_then(|e| e.json().ok())
+            .and_then(|v| v.get("id").cloned())
+        {
+            self.cleanup.remember(class, key, vec![id]);
+        }
+    }
+
+    /// One goose phase into `recorder`, on an idle bucket; what write probes created is
+    /// cleaned up after the class.
     async fn phase(&self, class: &RateClass, name: &str, recorder: Arc<Recorder>) -> Arc<Recorder> {
+        let bucket = Bucket::new(&class.name, AuthKind::Valid);
+        self.quiet
+            .measure(&bucket, class.policy.window.as_secs_f64())
+            .await;
         let attack = Attack {
             target: self.target.clone(),
             spec: class.probe.clone(),
@@ -205,7 +281,16 @@ impl LoadRunner {
         if let Err(e) = driven {
             tracing::error!("load phase {} {name}: {e}", class.name);
         }
-        self.clean_up(class, recorder.created());
+        let longest = recorder
+            .evidence()
+            .retry_after
+            .iter()
+            .filter_map(|r| r.wait())
+            .map(|d| d.as_secs_f64())
+            .fold(None, |m: Option<f64>, w| Some(m.map_or(w, |m| m.max(w))));
+        self.quiet.phase_ended(&bucket, longest);
+        self.cleanup
+            .remember(class, AuthKind::Valid, recorder.created());
         recorder
     }
 
@@ -237,51 +322,12 @@ impl LoadRunner {
         })
     }
 
-    fn stats(
-        &self,
-        class: &RateClass,
-        name: &str,
-        recorder: &Recorder,
-        estimate: Option<&Estimate>,
-    ) -> PhaseStats {
-        let timeline = recorder.timeline();
-        let totals = timeline.totals();
-        let (corrected, service) = recorder.latencies();
-        let wall = recorder
-            .schedule
-            .started_wall()
-            .and_then(|w| w.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs_f64())
-            .unwrap_or_default();
-        PhaseStats {
-            class: class.name.clone(),
-            phase: name.to_string(),
-            limit_per_second: per_second(class),
-            requested_rate: recorder.schedule.rate,
-            offered_rate: estimate::offered_rate(&timeline).unwrap_or_default(),
-            duration_s: recorder.schedule.count as f64 / recorder.schedule.rate,
-            requests: u64::from(totals.sent),
-            accepted: u64::from(totals.accepted),
-            limited: u64::from(totals.limited),
-            other: u64::from(totals.other()),
-            seconds: per_wall_second(&timeline, wall),
-            latency: percentiles(&corrected),
-            service_latency: percentiles(&service),
-            estimated_rate: estimate.map(|e| e.rate),
-            estimated_burst: estimate.map(|e| e.burst),
-            fingerprint: None,
-        }
-    }
-
-    /// Under, over (with isolation probes while saturated), back-off and recovery.
+    /// Under, over (with isolation probes and the back-off client), back-off and recovery.
     async fn saturate(&self, class: &RateClass) {
         let c = &class.name;
         let limit = per_second(class);
         let window = class.policy.window.as_secs_f64();
         let mut checks = Vec::new();
-
-        // Header count-down first, on a bucket that the contract phase barely touched.
-        let countdown = self.countdown(class).await;
 
         // Under the limit.
         let under_rate = self.capped(UNDER * limit);
@@ -293,7 +339,7 @@ impl LoadRunner {
             )
             .await;
         let under_totals = under.timeline().totals();
-        let stats = self.stats(class, "under", &under, None);
+        let stats = phase_stats(class, "under", &under, None);
         let under_offered = stats.offered_rate;
         if let Some(max) = class.max_p95_ms {
             checks.push(verdict(
@@ -311,11 +357,8 @@ impl LoadRunner {
         // Judged once the over phase has shown which kind of limiter this is.
         let mut under_checks = std::mem::take(&mut checks);
 
-        // The over phase starts on an idle bucket, so its trace shows the limiter's own
-        // burst (fingerprint.rs): two windows let every family forget the under phase.
-        tokio::time::sleep(Duration::from_secs_f64(2.0 * window)).await;
-
-        // Over the limit, probing isolation once the bucket is saturated.
+        // Over the limit, on an idle bucket again (the quiet clock waits), so its trace shows
+        // the limiter's own burst (fingerprint.rs) and its first answers count down.
         let over_rate = self.capped(OVER * limit);
         let over_duration = self.scaled(OVER_WINDOWS, class);
         let over = self.recorder(class, over_rate, over_duration);
@@ -331,7 +374,7 @@ impl LoadRunner {
             .as_ref()
             .ok()
             .and_then(|e| fingerprint::fingerprint(&timeline, class.policy.quota, window, e.rate));
-        let mut stats = self.stats(class, "over", &over, estimated.as_ref().ok());
+        let mut stats = phase_stats(class, "over", &over, estimated.as_ref().ok());
         stats.fingerprint = fingerprint.clone();
         let _ = self.events.send(Event::PhaseFinished(stats));
         // A flat limiter's rate is its spacing, which 2x the limit cannot resolve.
@@ -377,8 +420,9 @@ impl LoadRunner {
         ));
         checks.push(headers_check(
             c,
-            &countdown,
+            &over.remaining_samples(),
             &over.header_summary(),
+            &evidence,
             window,
             limit,
         ));
@@ -391,37 +435,62 @@ impl LoadRunner {
             &class.probe,
             std::mem::take(&mut checks),
         );
-        for (id, step, result) in isolation {
-            let _ = id;
-            self.emit_step(c, step, &class.probe, vec![result]);
+        for IsolationStep { step, result } in isolation {
+            let request = self.isolation_request(class, &result.id);
+            self.emit_step(c, step, &request, vec![result]);
         }
-
-        // Recover after one full window.
-        let since_end = load_end.elapsed().as_secs_f64();
-        if since_end < window {
-            tokio::time::sleep(Duration::from_secs_f64(window - since_end + 0.05)).await;
-        }
-        let n = (class.policy.burst as usize).clamp(1, 5);
-        let statuses = self
-            .prober
-            .few(&class.probe, &self.vars, AuthKind::Valid, n)
-            .await;
-        let recovered = statuses.iter().all(|s| (200..300).contains(s));
-        let mut backoff = backoff;
-        if backoff.verdict == Verdict::Passed && !recovered {
-            backoff = CheckResult::failed(
-                format!("rate.{c}.backoff"),
-                format!("{n} requests accepted one window ({window} s) after the load stopped"),
-                format!("statuses {statuses:?}"),
-            );
-        }
+        let backoff = self.recovery(class, load_end, backoff).await;
         self.emit_step(
             c,
             "back-off and recovery".into(),
             &class.probe,
             vec![backoff],
         );
-        self.start_cleanup(class);
+        self.cleanup
+            .start(class, self.prober.clone(), self.vars.clone());
+    }
+
+    /// The request an isolation step sent: the companion class's for `rate.isolation.class`.
+    fn isolation_request(&self, class: &RateClass, id: &str) -> RequestSpec {
+        match (id, self.companion(class)) {
+            ("rate.isolation.class", Some(other)) => other.probe,
+            _ => class.probe.clone(),
+        }
+    }
+
+    /// One full window after the load stopped, a few requests spaced within the limit must
+    /// all be accepted; otherwise the back-off verdict fails.
+    async fn recovery(
+        &self,
+        class: &RateClass,
+        load_end: Instant,
+        backoff: CheckResult,
+    ) -> CheckResult {
+        let window = class.policy.window.as_secs_f64();
+        let since_end = load_end.elapsed().as_secs_f64();
+        if since_end < window {
+            tokio::time::sleep(Duration::from_secs_f64(window - since_end + 0.05)).await;
+        }
+        let mut statuses = Vec::new();
+        for i in 0..RECOVERY_PROBES {
+            if i > 0 {
+                tokio::time::sleep(probe_gap(class)).await;
+            }
+            let probe = self.probe(class, AuthKind::Valid).await;
+            statuses.push(probe.status().unwrap_or(0));
+        }
+        let recovered = statuses.iter().all(|s| (200..300).contains(s));
+        if backoff.verdict == Verdict::Passed && !recovered {
+            return CheckResult::failed(
+                format!("rate.{}.backoff", class.name),
+                format!(
+                    "{RECOVERY_PROBES} requests {:.0} ms apart accepted one window ({window} s) after the load stopped",
+                    probe_gap(class).as_secs_f64() * 1000.0
+                ),
+                format!("statuses {statuses:?}"),
+            );
+        }
+        backoff
     }
 
     /// Arrivals at ten times the limit for at least 30 intervals: a flat limiter admits one
@@ -435,35 +504,13 @@ impl LoadRunner {
         let recorder = self.phase(class, "spacing", recorder).await;
         let end = recorder.schedule.end().unwrap_or_else(Instant::now);
         let timeline = recorder.timeline();
-        let stats = self.stats(class, "spacing", &recorder, None);
+        let stats = phase_stats(class, "spacing", &recorder, None);
         let _ = self.events.send(Event::PhaseFinished(stats));
         let spacing = Spacing {
             offered: estimate::offered_rate(&timeline).unwrap_or(rate),
             gap: fingerprint::median_gap(&fingerprint::accepted_times(&timeline)),
         };
         (spacing, end)
-    }
-
-    /// Sequential requests on a fresh bucket: `Remaining` must count down.
-    async fn countdown(&self, class: &RateClass) -> Vec<(Option<i64>, f64)> {
-        let n = (class.policy.burst as usize / 2).clamp(2, 10);
-        let started = Instant::now();
-        let mut seen = Vec::new();
-        for _ in 0..n {
-            let probe = self
-                .prober
-                .send(&class.probe, &self.vars, AuthKind::Valid, Some(&class.name))
-                .await;
-            if let Some(e) = &probe.exchange {
-                if (200..300).contains(&e.status) && class.cleanup.is_some() {
-                    if let Some(id) = e.json().ok().and_then(|v| v.get("id").cloned()) {
-                        self.clean_up(class, vec![id]);
-                    }
-                }
-            }
-            seen.push((probe.rate.remaining, started.elapsed().as_secs_f64()));
-        }
-        seen
     }
 
     /// While `class` is saturated: another key, the test-mode key and another class, each
@@ -473,17 +520,23 @@ impl LoadRunner {
         class: &RateClass,
         phase: &Recorder,
         over: Duration,
-    ) -> Vec<(String, String, CheckResult)> {
-        // Wait for the first 429 of the over phase — by then the bucket is empty.
-        let deadline = Instant::now() + over;
-        let saturated = loop {
-            if phase.saturated() {
-                break true;
+    ) -> Vec<IsolationStep> {
+        // Wait for the first 429 of the over phase — by then the bucket is empty. The phase
+        // itself may first wait for its bucket to be idle.
+        let saturated = match started(phase, self.longest_idle_wait(class)).await {
+            None => false,
+            Some(start) => {
+                let deadline = start + over;
+                loop {
+                    if phase.saturated() {
+                        break true;
+                    }
+                    if Instant::now() >= deadline {
+                        break false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             }
-            if Instant::now() >= deadline {
-                break false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let never = |id: &str| {
             CheckResult::new(
@@ -507,10 +560,10 @@ impl LoadRunner {
             } else if let Err(reason) = self.target.key(key) {
                 CheckResult::new(id, Verdict::Skipped, reason)
             } else {
-                let statuses = self.while_loaded(phase, &class.probe, key, seed).await;
+                let statuses = self.while_loaded(phase, class, key, seed).await;
                 isolation_result(id, &statuses)
             };
-            (id.to_string(), step, result)
+            IsolationStep { step, result }
         };
         let companion = self.companion(class);
         let class_probe = async {
@@ -521,14 +574,12 @@ impl LoadRunner {
                 other.name, class.name
             );
             let result = if saturated {
-                let statuses = self
-                    .while_loaded(phase, &other.probe, AuthKind::Valid, 3)
-                    .await;
+                let statuses = self.while_loaded(phase, other, AuthKind::Valid, 3).await;
                 isolation_result(id, &statuses)
             } else {
                 never(id)
             };
-            Some((id.to_string(), step, result))
+            Some(IsolationStep { step, result })
         };
         let (key, mode, other) = tokio::join!(
             key_probe("rate.isolation.key", AuthKind::Second, 1),
@@ -540,30 +591,37 @@ impl LoadRunner {
         results
     }
 
-    /// Probes at random moments while the load runs. A probe that shares the saturated
-    /// bucket finds it closed at least half the time under every family (between two
-    /// openings of a bucket, in the second half of a window), so ten of them all passing by
-    /// chance is under 0.1%; an isolated bucket rejects none.
+    /// The longest a measured phase of `class` can wait for its bucket to go idle, plus
+    /// slack: how long its companions wait for it to start.
+    fn longest_idle_wait(&self, class: &RateClass) -> Duration {
+        Duration::from_secs_f64(6.0 * class.policy.window.as_secs_f64() + 5.0)
+    }
+
+    /// Probes of `probed`'s bucket under `key` at random moments while the load runs. A
+    /// probe that shares the saturated bucket finds it closed at least half the time under
+    /// every family (between two openings of a bucket, in the second half of a window), so
+    /// ten of them all passing by chance is under 0.1%; an isolated bucket rejects none.
     async fn while_loaded(
         &self,
         phase: &Recorder,
-        spec: &RequestSpec,
+        probed: &RateClass,
         key: AuthKind,
         seed: u64,
     ) -> Vec<u16> {
         let mut jitter = Jitter::new(self.plan.seed ^ seed);
+        let gap = probe_gap(probed);
         let mut statuses = Vec::new();
         for i in 0..ISOLATION_PROBES {
             if i > 0 {
-                // At least 50 ms apart, so a limiter without burst on a fresh key (20/s)
-                // admits each; random, so the probes cannot lock onto the load's rhythm.
-                let pause = Duration::from_millis(50) + jitter.up_to(Duration::from_millis(50));
-                tokio::time::sleep(pause).await;
+                // Two intervals of the probed bucket's own limit at least, so even a limiter
+                // without burst admits each; random, so the probes cannot lock onto the
+                // load's rhythm.
+                tokio::time::sleep(gap + jitter.up_to(gap)).await;
             }
             if phase.finished() >= phase.schedule.count {
                 break;
             }
-            let probe = self.prober.send(spec, &self.vars, key, None).await;
+            let probe = self.probe(probed, key).await;
             statuses.push(probe.status().unwrap_or(0));
         }
         statuses
@@ -596,17 +654,9 @@ impl LoadRunner {
         phase: &Recorder,
         window: f64,
     ) -> CheckResult {
-        let limit =
-            Duration::from_secs_f64(phase.schedule.count as f64 / phase.schedule.rate + 5.0);
-        let started = Instant::now();
-        let end = loop {
-            if let Some(end) = phase.schedule.end() {
-                break Some(end);
-            }
-            if started.elapsed() > limit {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let end = match started(phase, self.longest_idle_wait(class)).await {
+            Some(_) => phase.schedule.end(),
+            None => None,
         };
         let Some(end) = end else {
             return CheckResult::new(
@@ -618,11 +668,17 @@ impl LoadRunner {
         // Catch a 429 in the last moments of the load, so the wait starts as the load stops.
         let lead = Duration::from_millis(150);
         tokio::time::sleep_until(end.checked_sub(lead).unwrap_or(end).into()).await;
-        self.backoff(class, window, end + Duration::from_millis(100))
+        self.backoff(class, window, end + Duration::from_millis(100), Some(phase))
             .await
     }
 
-    async fn backoff(&self, class: &RateClass, window: f64, catch_until: Instant) -> CheckResult {
+    async fn backoff(
+        &self,
+        class: &RateClass,
+        window: f64,
+        catch_until: Instant,
+        phase: Option<&Recorder>,
+    ) -> CheckResult {
         let id = format!("rate.{}.backoff", class.name);
         let deadline = Duration::from_secs_f64((window * 10.0).max(5.0));
         let mut jitter = self
@@ -630,16 +686,13 @@ impl LoadRunner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let recovery = probes::back_off(
-            &self.prober,
-            &class.probe,
-            &self.vars,
-            Some(&class.name),
-            catch_until,
-            deadline,
-            &mut jitter,
-        )
-        .await;
+        let send = || async {
+            match phase {
+                Some(phase) => self.probe_counted(class, phase).await,
+                None => self.probe(class, AuthKind::Valid).await,
+            }
+        };
+        let recovery = probes::back_off(send, catch_until, deadline, &mut jitter).await;
         let slack = (window * 0.5).max(0.5);
         match (
             recovery.not_limited,
@@ -700,10 +753,7 @@ impl LoadRunner {
         let mut seen: Vec<(u16, Option<i64>)> = Vec::new();
         let mut first_429 = None;
         for _ in 0..n {
-            let probe = self
-                .prober
-                .send(&class.probe, &self.vars, AuthKind::Valid, Some(c))
-                .await;
+            let probe = self.probe(class, AuthKind::Valid).await;
             let status = probe.status().unwrap_or(0);
             seen.push((status, probe.rate.remaining));
             if status == 429 {
@@ -754,7 +804,7 @@ impl LoadRunner {
                     class.policy.window.as_secs_f64(),
                     None,
                 ));
-                let mut backoff = self.backoff(class, 1.0, Instant::now()).await;
+                let mut backoff = self.backoff(class, 1.0, Instant::now(), None).await;
                 backoff.message = format!(
                     "{} (recovery after a full {} s window is not awaited)",
                     backoff.message,
@@ -810,6 +860,12 @@ impl LoadRunner {
         let n = spec.limit as usize + 5;
         let spread = Duration::from_secs(1);
         let results = probes::concurrent(&self.prober, &spec.probe, &self.vars, n, spread).await;
+        // Whatever bucket the slow requests drew on is not idle now.
+        let longest = Some(spread.as_secs_f64() + 1.0);
+        for class in self.classes_drawn_on(&spec.probe) {
+            self.quiet
+                .touch(&Bucket::new(&class.name, AuthKind::Valid), longest);
+        }
         let ok = results
             .iter()
             .filter(|(s, _)| (200..300).contains(s))
@@ -852,103 +908,37 @@ impl LoadRunner {
         }));
     }
 
-    /// Remembers what a write probe created, for deletion once its class is done.
-    fn clean_up(&self, class: &RateClass, ids: Vec<serde_json::Value>) {
-        if class.cleanup.is_none() {
-            return;
+    /// The classes whose bucket `spec` may draw on: those probed by the same method and
+    /// path, or every class when none is (the bucket is unknown).
+    fn classes_drawn_on(&self, spec: &RequestSpec) -> Vec<RateClass> {
+        let classes = &self.target.profile.rate_limits;
+        let same: Vec<RateClass> = classes
+            .iter()
+            .filter(|c| {
+                c.probe.method == spec.method && c.probe.path.source() == spec.path.source()
+            })
+            .cloned()
+            .collect();
+        if same.is_empty() {
+            classes.clone()
+        } else {
+            same
         }
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.extend(ids.into_iter().map(|id| (class.name.clone(), id)));
-    }
-
-    /// Deletes what was created in `class`, paced at half its limit, in the background.
-    fn start_cleanup(&self, class: &RateClass) {
-        let ids: Vec<serde_json::Value> = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut *pending)
-                .into_iter()
-                .partition(|(c, _)| *c == class.name);
-            *pending = rest;
-            mine.into_iter().map(|(_, id)| id).collect()
-        };
-        let (Some(spec), false) = (class.cleanup.clone(), ids.is_empty()) else {
-            return;
-        };
-        let prober = self.prober.clone();
-        let vars = self.vars.clone();
-        let interval = Duration::from_secs_f64(2.0 / per_second(class));
-        let handle = tokio::spawn(async move {
-            let mut deleted = 0;
-            let total = ids.len();
-            for id in ids {
-                let mut vars = vars.clone();
-                vars.set("id", id);
-                // A 429 here means someone else shares the bucket: honour it, a few times.
-                for _ in 0..4 {
-                    let probe = prober.send(&spec, &vars, AuthKind::Valid, None).await;
-                    if probe.accepted() || probe.status() == Some(404) {
-                        deleted += 1;
-                        break;
-                    }
-                    let wait = probe
-                        .rate
-                        .retry_after
-                        .as_ref()
-                        .and_then(|r| r.wait())
-                        .unwrap_or(Duration::from_secs(1));
-                    if probe.status() != Some(429) {
-                        break;
-                    }
-                    tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
-                }
-                tokio::time::sleep(interval).await;
-            }
-            (deleted, total)
-        });
-        self.cleanup
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(handle);
     }
 
     async fn finish_cleanup(&self) {
-        let classes: Vec<RateClass> = self.target.profile.rate_limits.clone();
-        for class in &classes {
-            self.start_cleanup(class);
-        }
-        let handles: Vec<_> =
-            std::mem::take(&mut *self.cleanup.lock().unwrap_or_else(|e| e.into_inner()));
-        if handles.is_empty() {
+        let classes = self.target.profile.rate_limits.clone();
+        let Some((created, check)) = self
+            .cleanup
+            .finish(&classes, &self.prober, &self.vars)
+            .await
+        else {
             return;
-        }
-        let (mut deleted, mut total) = (0, 0);
-        for handle in handles {
-            if let Ok((d, t)) = handle.await {
-                deleted += d;
-                total += t;
-            }
-        }
-        let check = if deleted == total {
-            verdict(
-                "rate.cleanup".into(),
-                true,
-                "every resource the write probes created is deleted".into(),
-                format!("deleted {deleted} of {total}"),
-            )
-        } else {
-            CheckResult::new(
-                "rate.cleanup",
-                Verdict::Warning,
-                format!(
-                    "{} of {total} created resources could not be deleted",
-                    total - deleted
-                ),
-            )
         };
         let _ = self.events.send(Event::StepFinished(StepResult {
             scenario: "rate limits · cleanup".into(),
             file: self.target.profile.file.clone(),
-            step: format!("delete {total} created resources"),
+            step: format!("delete {created} created resources"),
             request: String::new(),
             origin: Origin::default(),
             attempts: Vec::new(),
@@ -957,443 +947,26 @@ impl LoadRunner {
     }
 }
 
-/// Counts per wall-clock second (the report's series), from a timeline that started at
-/// `wall` seconds since the Unix epoch.
-fn per_wall_second(timeline: &Timeline, wall: f64) -> Vec<SecondCounts> {
-    let mut seconds: Vec<SecondCounts> = Vec::new();
-    for (ms, bin) in timeline.bins().iter().enumerate() {
-        if bin.sent == 0 {
-            continue;
+/// Waits (up to `within`) for `phase`'s schedule to start; when it did.
+async fn started(phase: &Recorder, within: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(start) = phase.schedule.started() {
+            return Some(start);
         }
-        let second = (wall + ms as f64 / 1000.0).floor() as u64;
-        if seconds.last().is_none_or(|s| s.second != second) {
-            seconds.push(SecondCounts {
-                second,
-                offered: 0,
-                accepted: 0,
-                limited: 0,
-                other: 0,
-            });
+        if Instant::now() >= deadline {
+            return None;
         }
-        let last = seconds.last_mut().expect("pushed above");
-        tally(last, bin);
-    }
-    seconds
-}
-
-fn tally(second: &mut SecondCounts, bin: &Bin) {
-    second.offered += u64::from(bin.sent);
-    second.accepted += u64::from(bin.accepted);
-    second.limited += u64::from(bin.limited);
-    second.other += u64::from(bin.other());
-}
-
-fn isolation_result(id: &str, statuses: &[u16]) -> CheckResult {
-    if statuses.len() < 3 {
-        return CheckResult::new(
-            id,
-            Verdict::Skipped,
-            format!(
-                "the load ended after {} probe(s): too few to judge",
-                statuses.len()
-            ),
-        );
-    }
-    let limited = statuses.iter().filter(|s| **s == 429).count();
-    verdict(
-        id.into(),
-        limited == 0 && statuses.iter().all(|s| *s != 0),
-        format!("{} requests not limited", statuses.len()),
-        format!("statuses {statuses:?}"),
-    )
-}
-
-fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Latency {
-    let ms = |micros: u64| micros as f64 / 1000.0;
-    if h.is_empty() {
-        return Latency::default();
-    }
-    Latency {
-        p50_ms: ms(h.value_at_quantile(0.50)),
-        p90_ms: ms(h.value_at_quantile(0.90)),
-        p95_ms: ms(h.value_at_quantile(0.95)),
-        p99_ms: ms(h.value_at_quantile(0.99)),
-        max_ms: ms(h.max()),
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
-fn shape_check(
-    class: &str,
-    over: &record::LimitEvidence,
-    under: &record::LimitEvidence,
-) -> CheckResult {
-    let id = format!("rate.{class}.429-shape");
-    let server_errors = over.server_errors + under.server_errors;
-    if over.limited == 0 && server_errors == 0 {
-        return CheckResult::new(id, Verdict::Skipped, "no 429 to inspect (see enforced)");
-    }
-    let ok = over.bad_shape == 0 && server_errors == 0;
-    let mut actual = format!(
-        "{} of {} 429s not JSON in the error shape; {server_errors} 5xx",
-        over.bad_shape, over.limited
-    );
-    if let Some(example) = &over.bad_shape_example {
-        actual.push_str(&format!("; e.g. {example:?}"));
-    }
-    verdict(
-        id,
-        ok,
-        "every 429 is JSON matching the error schema, and no 5xx".into(),
-        actual,
-    )
-}
-
-/// A flat limiter may reject an arrival below the limit: one whose gap since the last
-/// admitted request shrank under the interval. At 0.8x the gap is 1.25 intervals, so only
-/// arrivals late by a quarter of an interval are hit; on a loaded two-core CI runner that
-/// was up to 17% of them (11 of 64). That is a property of the limiter (clients see it too),
-/// not a fault, so it is a warning up to a third of the requests; a lower limit than
-/// published is `enforced`'s to find, from the spacing.
-const FLAT_UNDER_TOLERANCE: f64 = 0.35;
-
-/// `rate.<class>.under`: how many requests were limited below the limit.
-fn under_check(
-    class: &str,
-    totals: &Bin,
-    offered: f64,
-    fingerprint: Option<&Fingerprint>,
-) -> CheckResult {
-    let id = format!("rate.{class}.under");
-    let limited = totals.limited;
-    let allowed = (UNDER_TOLERANCE * f64::from(totals.sent)).floor() as u32;
-    let expected = format!(
-        "≤ {allowed} of {} requests limited at {offered:.1}/s (≤ 1%; 0 expected from a smooth schedule)",
-        totals.sent
-    );
-    let actual = format!("{limited} limited");
-    let flat = fingerprint.is_some_and(|f| f.family == Family::Flat);
-    let flat_allowed = (FLAT_UNDER_TOLERANCE * f64::from(totals.sent)).floor() as u32;
-    if flat && limited > allowed && limited <= flat_allowed {
-        let mut check = CheckResult::new(
-            id,
-            Verdict::Warning,
-            format!("a flat limiter (no burst) rejects arrivals that come less than one interval after the last admitted one: {limited} of {} requests at {offered:.1}/s were hit by send or network jitter (tolerated up to 35% for this family; the rate itself is judged by `enforced`); clients must space requests evenly", totals.sent),
-        );
-        check.expected = Some(expected);
-        check.actual = Some(actual);
-        return check;
-    }
-    verdict(id, limited <= allowed && totals.sent > 0, expected, actual)
-}
-
-/// What the spacing phase measured.
-#[derive(Debug, Clone, Copy)]
-struct Spacing {
-    offered: f64,
-    /// The median gap between admitted requests, in seconds.
-    gap: Option<f64>,
-}
-
-/// `rate.<class>.enforced`: the sustained rate over the limit, judged by the limiter family.
-fn enforced(
-    class: &str,
-    estimated: &Result<Estimate, String>,
-    fingerprint: Option<&Fingerprint>,
-    spacing: Option<&Spacing>,
-    requested: f64,
-    limit: f64,
-) -> CheckResult {
-    let id = format!("rate.{class}.enforced");
-    match estimated {
-        Err(reason) => CheckResult::failed(
-            id,
-            format!("a sustained rate near {limit:.1}/s over the limit"),
-            reason.clone(),
-        ),
-        Ok(e) if e.offered < 1.4 * limit => CheckResult::new(
-            id,
-            Verdict::Skipped,
-            format!("only {:.1}/s could be offered (--max-rps or a slow target): not enough to exceed the limit", e.offered),
-        ),
-        Ok(e) => match (fingerprint.map(|f| f.family), spacing) {
-            (Some(Family::Flat), Some(spacing)) => flat_enforced(id, e, spacing, limit),
-            _ => counted_enforced(id, e, requested, limit),
-        },
-    }
-}
-
-/// Bursting and windowed limiters admit exactly `rate × window` per whole window of a
-/// constant overload (±1 request per window), so the count is the rate.
-fn counted_enforced(id: String, e: &Estimate, requested: f64, limit: f64) -> CheckResult {
-    let low = limit * (1.0 - RATE_TOLERANCE);
-    let high = limit * (1.0 + RATE_TOLERANCE);
-    let expected = format!(
-        "sustained {limit:.1}/s ± 10% ({low:.1}–{high:.1}) at ≈{:.1}× the limit, counted over whole windows after the burst (±1 request per window)",
-        requested / limit
-    );
-    let actual = format!(
-        "{:.1}/s over {} window(s) after the burst; burst ≈ {:.0}; offered {:.1}/s",
-        e.rate, e.windows, e.burst, e.offered
-    );
-    let check = verdict(id, (low..=high).contains(&e.rate), expected, actual);
-    if e.rate < low {
-        check.with_message(below_limit(e.rate, limit))
-    } else {
-        check
-    }
-}
-
-/// A flat limiter admits one request per interval `I`, and only on an arrival: at arrivals
-/// `g` apart each admitted gap lies in `[I, I + g)`. So the count over the limit may fall to
-/// `1 / (I + g + jitter)` without any fault, and the rate is read from the spacing at
-/// arrivals a tenth of `I` apart instead: the median admitted gap is `I + g/2` plus what
-/// jitter loses (an arrival that came a little early is turned away and the next one
-/// admitted), measured on send times to a 1 ms bin. So the gap may read up to 1 ms short
-/// (the bin) and 2 ms long (the bin and the loss), which still separates `I` from 1.5 `I`.
-fn flat_enforced(id: String, e: &Estimate, spacing: &Spacing, limit: f64) -> CheckResult {
-    let interval = 1.0 / limit;
-    let arrival_gap = 1.0 / spacing.offered;
-    let low = (limit * (1.0 - RATE_TOLERANCE)).min(1.0 / (interval + BIN_S + JITTER_S / 2.0));
-    let high = (limit * (1.0 + RATE_TOLERANCE)).max(1.0 / (interval - BIN_S).max(1e-6));
-    let count_floor = 1.0 / (interval + 1.0 / e.offered + JITTER_S);
-    let spaced = spacing
-        .gap
-        .map(|gap| 1.0 / (gap - arrival_gap / 2.0).max(1e-6));
-    let expected = format!(
-        "a flat limiter (no burst) admits one request per {:.1} ms: {low:.1}–{high:.1}/s from the median admitted gap minus half an arrival gap at {:.0}/s arrivals (gap 1 ms short to 2 ms long), and ≥ {count_floor:.1}/s sustained at {:.0}/s (each admitted gap ≤ interval + arrival gap + 2 ms)",
-        interval * 1000.0,
-        spacing.offered,
-        e.offered
-    );
-    let actual = format!(
-        "{}; {:.1}/s sustained at {:.1}/s",
-        spacing.gap.map_or(
-            "too few admitted requests to measure a spacing".into(),
-            |gap| format!(
-                "admitted a median {:.1} ms apart = {:.1}/s",
-                gap * 1000.0,
-                spaced.unwrap_or_default()
-            )
-        ),
-        e.rate,
-        e.offered
-    );
-    let ok = spaced.is_some_and(|r| (low..=high).contains(&r))
-        && (count_floor..=limit * (1.0 + RATE_TOLERANCE)).contains(&e.rate);
-    let check = verdict(id, ok, expected, actual);
-    if e.rate < count_floor || spaced.is_some_and(|r| r < low) || spaced.is_none() {
-        check.with_message(below_limit(e.rate.min(spaced.unwrap_or(0.0)), limit))
-    } else {
-        check
-    }
-}
-
-/// Why a limiter admits less than it publishes.
-fn below_limit(rate: f64, limit: f64) -> &'static str {
-    if rate < 0.25 * limit {
-        "starvation: a client that keeps sending over the limit gets almost nothing through — the limiter most likely counts rejected requests against the quota (a common misconfiguration), so it never reopens while requests keep coming"
-    } else {
-        "accepts far below the published limit while rejecting: a lower limit than published, or a limiter that counts rejected requests against the quota"
-    }
-}
-
-/// `rate.<class>.worst-case`: the profile's `max_burst` against the most requests accepted
-/// in any sliding window of the limit's length.
-fn worst_case_check(
-    class: &str,
-    fingerprint: Option<&Fingerprint>,
-    max: u32,
-    window: f64,
-) -> CheckResult {
-    let id = format!("rate.{class}.worst-case");
-    let Some(f) = fingerprint else {
-        return CheckResult::new(
-            id,
-            Verdict::Skipped,
-            "no limiter trace to read (see enforced)",
-        );
-    };
-    verdict(
-        id,
-        f.worst_case <= max,
-        format!("at most {max} accepted in any {window} s window (profile max_burst)"),
-        format!(
-            "{} accepted in the {window} s from {:.2} s ({}: {})",
-            f.worst_case,
-            f.worst_case_at_s,
-            f.family.name(),
-            f.algorithms
-        ),
-    )
-}
-
-/// Retry-After promises held against the timeline: for each 429, the time until the load
-/// got a request accepted again. A promise may be late by one arrival gap (nobody asked
-/// sooner), 5 ms of jitter, and a second more for an HTTP-date (whole seconds).
-/// Returns (promises checked, promises too short, the worst one as (promised, real)).
-fn short_promises(
-    promises: &[record::Promise],
-    timeline: &Timeline,
-    offered: f64,
-) -> (usize, usize, Option<(f64, f64)>) {
-    let bins = timeline.bins();
-    // next_accept[i]: the first millisecond ≥ i with an accepted request.
-    let mut next_accept = vec![None; bins.len() + 1];
-    for i in (0..bins.len()).rev() {
-        next_accept[i] = if bins[i].accepted > 0 {
-            Some(i)
-        } else {
-            next_accept[i + 1]
-        };
-    }
-    let allowance = 1.0 / offered.max(1.0) + 0.005;
-    let (mut checked, mut short, mut worst): (usize, usize, Option<(f64, f64)>) = (0, 0, None);
-    for promise in promises {
-        let from = (promise.sent_ms as usize + 1).min(bins.len());
-        let Some(accepted_at) = next_accept[from] else {
-            continue;
-        };
-        checked += 1;
-        let real = (accepted_at as f64 - promise.sent_ms as f64) / 1000.0;
-        let slack = allowance + if promise.date { 1.0 } else { 0.0 };
-        if real > promise.wait_s + slack {
-            short += 1;
-            if worst.is_none_or(|(p, r)| real - promise.wait_s > r - p) {
-                worst = Some((promise.wait_s, real));
-            }
-        }
-    }
-    (checked, short, worst)
-}
-
-fn retry_after_check(
-    class: &str,
-    evidence: &record::LimitEvidence,
-    window: f64,
-    measured: Option<(&Timeline, f64)>,
-) -> CheckResult {
-    use headers::{Reset, RetryAfter};
-    let id = format!("rate.{class}.retry-after");
-    if evidence.limited == 0 {
-        return CheckResult::new(id, Verdict::Skipped, "no 429 to inspect (see enforced)");
-    }
-    let sane_limit = (window * 10.0).max(60.0);
-    let invalid = evidence
+/// The wait a 429 answer asked for, in seconds.
+fn retry_after_s(probe: &Probe) -> Option<f64> {
+    probe
+        .rate
         .retry_after
-        .iter()
-        .filter(|r| matches!(r, RetryAfter::Invalid(_)))
-        .count();
-    let too_long = evidence
-        .retry_after
-        .iter()
-        .filter_map(|r| r.wait())
-        .filter(|d| d.as_secs_f64() > sane_limit)
-        .count();
-    // Epoch, fractional and ambiguous resets are readable but not what the drafts specify.
-    let odd_resets = evidence
-        .resets
-        .iter()
-        .filter(|r| !matches!(r, Reset::Invalid(_)) && r.warning().is_some())
-        .count();
-    let mut reasons: Vec<String> = evidence
-        .resets
-        .iter()
-        .filter(|r| !matches!(r, Reset::Invalid(_)))
-        .filter_map(Reset::warning)
-        .collect();
-    reasons.sort();
-    reasons.dedup();
-    let bad_reset = evidence
-        .resets
-        .iter()
-        .filter(|r| matches!(r, Reset::Invalid(_)))
-        .count();
-    let (checked, short, worst) = measured.map_or((0, 0, None), |(timeline, offered)| {
-        short_promises(&evidence.promises, timeline, offered)
-    });
-    let ok = evidence.without_retry_hint == 0
-        && invalid == 0
-        && too_long == 0
-        && bad_reset == 0
-        && short == 0;
-    let values: Vec<u64> = evidence
-        .retry_after
-        .iter()
-        .filter_map(|r| r.wait())
-        .map(|d| d.as_secs())
-        .collect();
-    let range = match (values.iter().min(), values.iter().max()) {
-        (Some(lo), Some(hi)) => format!("Retry-After {lo}–{hi} s"),
-        _ => "no Retry-After".into(),
-    };
-    let mut actual = format!(
-        "{} of {} 429s without Retry-After or RateLimit reset; {invalid} unparseable, {too_long} over {sane_limit:.0} s; {range}; dialects {:?}",
-        evidence.without_retry_hint, evidence.limited, evidence.dialects
-    );
-    if measured.is_some() {
-        actual.push_str(&format!(
-            "; {short} of {checked} Retry-After values shorter than the measured wait"
-        ));
-        if let Some((promised, real)) = worst {
-            actual.push_str(&format!(
-                " (worst: promised {promised:.0} s, accepted again after {real:.2} s)"
-            ));
-        }
-    }
-    let mut check = verdict(
-        id,
-        ok,
-        "every 429 says when to retry (delay-seconds or HTTP-date, or a RateLimit reset), and no Retry-After is shorter than the measured time until a request was accepted again (± one arrival gap + 5 ms)".into(),
-        actual,
-    );
-    if ok && odd_resets > 0 {
-        check.verdict = Verdict::Warning;
-        check.message = format!(
-            "{odd_resets} non-standard reset value(s): {}",
-            reasons.join("; ")
-        );
-    }
-    check
-}
-
-fn headers_check(
-    class: &str,
-    countdown: &[(Option<i64>, f64)],
-    over: &HeaderSummary,
-    window: f64,
-    limit: f64,
-) -> CheckResult {
-    let id = format!("rate.{class}.headers");
-    let seen: Vec<(i64, f64)> = countdown
-        .iter()
-        .filter_map(|(r, t)| r.map(|r| (r, *t)))
-        .collect();
-    if seen.len() < 2 {
-        return CheckResult::new(id, Verdict::Skipped, "no rate-limit headers on the answers");
-    }
-    // Between two answers at most rate × gap slots refill: a drop of one, minus the refill.
-    // A rise is a refill (a window boundary, log entries ageing out) and proves nothing
-    // either way; a limiter without burst has nothing to count down from.
-    let steps: Vec<(f64, f64)> = seen
-        .windows(2)
-        .map(|w| ((w[0].0 - w[1].0) as f64, w[1].1 - w[0].1))
-        .filter(|(drop, _)| *drop >= 0.0)
-        .collect();
-    let drops: f64 = steps.iter().map(|(drop, _)| drop).sum();
-    let elapsed: f64 = steps.iter().map(|(_, gap)| gap).sum();
-    let expected_drops = (steps.len() as f64 - limit * elapsed).min(seen[0].0 as f64);
-    let counts_down = drops >= expected_drops - 1.0 && (drops > 0.0 || seen[0].0 == 0);
-    let min_remaining = over.lowest_remaining;
-    let reaches_zero = min_remaining.is_none_or(|r| r <= 1);
-    let worst_reset = over.largest_reset.unwrap_or(0.0);
-    let reset_ok = worst_reset <= window + 1.0;
-    verdict(
-        id,
-        counts_down && reaches_zero && reset_ok,
-        format!("Remaining drops by one per request (≥ {:.0} over {} answers), reaches 0 under load, Reset ≤ {:.0} s", (expected_drops - 1.0).max(1.0), seen.len(), window + 1.0),
-        format!(
-            "dropped {drops:.0}; lowest Remaining under load {}; largest Reset {worst_reset:.0} s",
-            min_remaining.map_or("-".into(), |r| r.to_string())
-        ),
-    )
+        .as_ref()
+        .and_then(|r| r.wait())
+        .map(|d| d.as_secs_f64())
 }

@@ -30,6 +30,15 @@ impl Probe {
         self.exchange.as_ref().map(|e| e.status)
     }
 
+    /// A probe that was never sent, and why.
+    pub fn not_sent(reason: String) -> Self {
+        Probe {
+            exchange: None,
+            error: Some(reason),
+            rate: RateHeaders::default(),
+        }
+    }
+
     pub fn accepted(&self) -> bool {
         self.status().is_some_and(|s| (200..300).contains(&s))
     }
@@ -75,18 +84,6 @@ impl Prober {
             },
         }
     }
-
-    /// `n` requests 50 ms apart; the statuses (0 = no answer).
-    pub async fn few(&self, spec: &RequestSpec, vars: &Vars, key: AuthKind, n: usize) -> Vec<u16> {
-        let mut statuses = Vec::new();
-        for i in 0..n {
-            if i > 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            statuses.push(self.send(spec, vars, key, None).await.status().unwrap_or(0));
-        }
-        statuses
-    }
 }
 
 /// What the back-off client saw: the promise and when a 2xx came back.
@@ -105,22 +102,24 @@ pub struct Recovery {
 /// backs off exponentially with full jitter; it gives up at `deadline` after the first 429.
 ///
 /// Until `catch_until` it keeps asking (10 ms apart) for its first 429: at twice the limit
-/// about half the requests are accepted, so a single request might slip through.
-pub async fn back_off(
-    prober: &Prober,
-    spec: &RequestSpec,
-    vars: &Vars,
-    policy: Option<&str>,
+/// about half the requests are accepted, so a single request might slip through. `send`
+/// sends one request; the caller decides which bucket it is counted against.
+pub async fn back_off<F, Fut>(
+    send: F,
     catch_until: Instant,
     deadline: Duration,
     jitter: &mut Jitter,
-) -> Recovery {
+) -> Recovery
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Probe>,
+{
     // 503 with a retry hint is how some servers say "slow down"; a client backs off on both.
     let limited = |p: &Probe| matches!(p.status(), Some(429 | 503));
-    let mut first = prober.send(spec, vars, AuthKind::Valid, policy).await;
+    let mut first = send().await;
     while !limited(&first) && first.accepted() && Instant::now() < catch_until {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        first = prober.send(spec, vars, AuthKind::Valid, policy).await;
+        first = send().await;
     }
     if !limited(&first) {
         return Recovery {
@@ -161,7 +160,7 @@ pub async fn back_off(
             };
         }
         tokio::time::sleep(wait).await;
-        let probe = prober.send(spec, vars, AuthKind::Valid, policy).await;
+        let probe = send().await;
         attempts += 1;
         if probe.accepted() {
             return Recovery {

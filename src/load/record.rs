@@ -76,6 +76,20 @@ pub struct HeaderSummary {
     pub largest_reset: Option<f64>,
 }
 
+/// One answer's `Remaining`, by when its request was sent: the phase's first answers on an
+/// idle bucket are the header count-down (no separate probe has to touch the bucket).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemainingSample {
+    /// Seconds since the phase started.
+    pub sent_s: f64,
+    pub status: u16,
+    pub remaining: i64,
+}
+
+/// Answers kept as count-down samples: the count-down ends at the first 429, which at twice
+/// the limit comes after about twice the burst.
+const MAX_SAMPLES: usize = 2_000;
+
 impl HeaderSummary {
     fn observe(&mut self, accepted: bool, rate: &headers::RateHeaders) {
         if accepted {
@@ -103,6 +117,10 @@ pub struct LimitEvidence {
     /// What each 429 promised: sent at this millisecond of the phase, retry after this many
     /// seconds (bounded; load phases only).
     pub promises: Vec<Promise>,
+    /// 429s whose rate headers say quota remains (`Remaining` ≥ 1 on the refusing policy),
+    /// and the first such value with its dialect.
+    pub claims_remaining: u64,
+    pub claims_remaining_example: Option<String>,
 }
 
 /// One 429's retry promise, to hold against when a request was accepted again.
@@ -152,6 +170,17 @@ impl LimitEvidence {
         if rate.retry_after.is_none() && rate.reset.is_none() {
             self.without_retry_hint += 1;
         }
+        // `remaining` is the tightest policy's (or the one named for this class): if even
+        // that one has quota left, no policy the server told about refused this request.
+        if let Some(left) = rate.remaining.filter(|r| *r >= 1) {
+            self.claims_remaining += 1;
+            if self.claims_remaining_example.is_none() {
+                self.claims_remaining_example = Some(format!(
+                    "Remaining {left} on a 429 ({})",
+                    rate.dialects.join(", ")
+                ));
+            }
+        }
         if self.retry_after.len() < MAX_EXAMPLES {
             self.retry_after.extend(rate.retry_after.clone());
         }
@@ -181,6 +210,7 @@ struct Tally {
     corrected: Histogram<u64>,
     service: Histogram<u64>,
     evidence: LimitEvidence,
+    samples: Vec<RemainingSample>,
 }
 
 /// Shared by every goose user of one phase.
@@ -218,6 +248,7 @@ impl Recorder {
                 corrected: histogram(),
                 service: histogram(),
                 evidence: LimitEvidence::default(),
+                samples: Vec::new(),
             }),
             created: Mutex::new(Vec::new()),
             finished: AtomicU64::new(0),
@@ -264,6 +295,14 @@ impl Recorder {
                     .evidence
                     .observe(status, rate, body, &self.error_schema);
                 tally.header_summary.observe(accepted, rate);
+                if let (Some(remaining), true) = (rate.remaining, tally.samples.len() < MAX_SAMPLES)
+                {
+                    tally.samples.push(RemainingSample {
+                        sent_s: sent.saturating_duration_since(start).as_secs_f64(),
+                        status,
+                        remaining,
+                    });
+                }
             }
             tally
                 .corrected
@@ -299,6 +338,24 @@ impl Recorder {
 
     pub fn header_summary(&self) -> HeaderSummary {
         lock(&self.tally).header_summary
+    }
+
+    /// Answers that carried a `Remaining`, in the order their requests were sent.
+    pub fn remaining_samples(&self) -> Vec<RemainingSample> {
+        let mut samples = lock(&self.tally).samples.clone();
+        samples.sort_by(|a, b| a.sent_s.total_cmp(&b.sent_s));
+        samples
+    }
+
+    /// An answer to a request that shares the phase's bucket but not its schedule (the
+    /// back-off client): counted into the timeline, so the verdicts see every request the
+    /// bucket got while it was measured.
+    pub fn count_extra(&self, sent: Instant, status: u16) {
+        let Some(start) = self.schedule.started() else {
+            return;
+        };
+        let sent_ms = sent.saturating_duration_since(start).as_millis() as u64;
+        lock(&self.tally).timeline.record(sent_ms, status);
     }
 
     pub fn evidence(&self) -> LimitEvidence {

@@ -1,6 +1,6 @@
 //! The limiter families a real deployment may run behind "q requests per w", each a correct
 //! reading of the published limit by its own definition (see
-//! shared/notes/rate-limit-maths.md):
+//! docs/rate-limit-maths.md):
 //!
 //! | algorithm | admits | burst |
 //! |---|---|---|

@@ -1,0 +1,212 @@
+//! What the load phase created, and deleting it again: verifying staging must not litter it.
+//!
+//! Every request that can create something (the write phases, isolation and back-off probes,
+//! recovery) hands its created ids here with the key that created them: a resource belongs to
+//! that key's account or mode, so only that key can delete it. Deletion waits until the
+//! class's measurements are over (deleting earlier would draw on the bucket being measured),
+//! then runs in the background, paced at half the class's limit.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::probes::Prober;
+use crate::event::{CheckResult, Verdict};
+use crate::profile::RateClass;
+use crate::scenario::template::Vars;
+use crate::scenario::AuthKind;
+
+/// One created resource, waiting for its class to finish.
+struct Created {
+    class: String,
+    key: AuthKind,
+    id: Value,
+}
+
+/// What one class's deletions achieved.
+#[derive(Debug, Default)]
+struct Outcome {
+    deleted: usize,
+    /// Ids that are still there (their DELETE never succeeded), as sent.
+    left: Vec<String>,
+}
+
+#[derive(Default)]
+pub(super) struct Cleanup {
+    pending: Mutex<Vec<Created>>,
+    running: Mutex<Vec<tokio::task::JoinHandle<Outcome>>>,
+}
+
+/// Ids listed by name in the check; the rest are counted.
+const LISTED: usize = 10;
+
+impl Cleanup {
+    /// Remembers what `key` created in `class` (nothing, if the class names no cleanup).
+    pub fn remember(&self, class: &RateClass, key: AuthKind, ids: Vec<Value>) {
+        if class.cleanup.is_none() {
+            return;
+        }
+        lock(&self.pending).extend(ids.into_iter().map(|id| Created {
+            class: class.name.clone(),
+            key,
+            id,
+        }));
+    }
+
+    /// Deletes what was created in `class`, in the background.
+    pub fn start(&self, class: &RateClass, prober: Arc<Prober>, vars: Vars) {
+        let mine: Vec<Created> = {
+            let mut pending = lock(&self.pending);
+            let (mine, rest) = std::mem::take(&mut *pending)
+                .into_iter()
+                .partition(|c| c.class == class.name);
+            *pending = rest;
+            mine
+        };
+        let (Some(spec), false) = (class.cleanup.clone(), mine.is_empty()) else {
+            return;
+        };
+        let limit = class.policy.quota as f64 / class.policy.window.as_secs_f64();
+        let interval = Duration::from_secs_f64(2.0 / limit);
+        let handle = tokio::spawn(async move {
+            let mut outcome = Outcome::default();
+            for created in mine {
+                let mut vars = vars.clone();
+                vars.set("id", created.id.clone());
+                if delete(&prober, &spec, &vars, created.key).await {
+                    outcome.deleted += 1;
+                } else {
+                    outcome.left.push(id_text(&created.id));
+                }
+                tokio::time::sleep(interval).await;
+            }
+            outcome
+        });
+        lock(&self.running).push(handle);
+    }
+
+    /// Starts what is still pending, waits for every deletion, and judges them; `None` when
+    /// nothing was created.
+    pub async fn finish(
+        &self,
+        classes: &[RateClass],
+        prober: &Arc<Prober>,
+        vars: &Vars,
+    ) -> Option<(usize, CheckResult)> {
+        for class in classes {
+            self.start(class, prober.clone(), vars.clone());
+        }
+        let handles: Vec<_> = std::mem::take(&mut *lock(&self.running));
+        if handles.is_empty() {
+            return None;
+        }
+        let mut total = Outcome::default();
+        for handle in handles {
+            if let Ok(outcome) = handle.await {
+                total.deleted += outcome.deleted;
+                total.left.extend(outcome.left);
+            }
+        }
+        let created = total.deleted + total.left.len();
+        Some((created, judge(&total, created)))
+    }
+}
+
+/// One DELETE, honouring a 429 a few times: a 429 here means someone else shares the bucket.
+/// A 404 counts as deleted (it is gone either way).
+async fn delete(
+    prober: &Prober,
+    spec: &crate::scenario::RequestSpec,
+    vars: &Vars,
+    key: AuthKind,
+) -> bool {
+    for _ in 0..4 {
+        let probe = prober.send(spec, vars, key, None).await;
+        if probe.accepted() || probe.status() == Some(404) {
+            return true;
+        }
+        if probe.status() != Some(429) {
+            return false;
+        }
+        let wait = probe
+            .rate
+            .retry_after
+            .as_ref()
+            .and_then(|r| r.wait())
+            .unwrap_or(Duration::from_secs(1));
+        tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+    }
+    false
+}
+
+fn id_text(id: &Value) -> String {
+    match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `rate.cleanup`: everything created is deleted; what is left is listed by id.
+fn judge(outcome: &Outcome, created: usize) -> CheckResult {
+    let id = "rate.cleanup";
+    if outcome.left.is_empty() {
+        let mut check = CheckResult::passed(id);
+        check.expected = Some("every resource the load phase created is deleted".into());
+        check.actual = Some(format!("deleted {} of {created}", outcome.deleted));
+        return check;
+    }
+    let mut listed = outcome
+        .left
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if outcome.left.len() > LISTED {
+        listed.push_str(&format!(" and {} more", outcome.left.len() - LISTED));
+    }
+    CheckResult::new(
+        id,
+        Verdict::Warning,
+        format!(
+            "{} of {created} created resources could not be deleted: {listed}",
+            outcome.left.len()
+        ),
+    )
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_what_was_left_and_counts_the_rest() {
+        let outcome = Outcome {
+            deleted: 3,
+            left: (0..12).map(|i| format!("usr_{i}")).collect(),
+        };
+        let check = judge(&outcome, 15);
+        assert_eq!(check.verdict, Verdict::Warning);
+        assert!(check.message.starts_with("12 of 15 created resources"));
+        assert!(check.message.contains("usr_0, usr_1"));
+        assert!(check.message.ends_with("and 2 more"), "{}", check.message);
+    }
+
+    #[test]
+    fn passes_when_everything_is_gone() {
+        let check = judge(
+            &Outcome {
+                deleted: 4,
+                left: vec![],
+            },
+            4,
+        );
+        assert_eq!(check.verdict, Verdict::Passed);
+        assert_eq!(check.actual.as_deref(), Some("deleted 4 of 4"));
+    }
+}
