@@ -172,6 +172,10 @@ pub struct ServeArgs {
     /// Enable test hooks: `delay_ms` on /v1/search holds a request open.
     #[arg(long)]
     pub test_hooks: bool,
+    /// Delay every answer by this long after the limiter decided (e.g. `15ms`): a network
+    /// between client and server, for checking verdicts at staging latencies.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub latency: Option<std::time::Duration>,
     /// Log level for request logs on stderr (off, error, warn, info, debug, trace); also
     /// read from TOLLGATE_LOG.
     #[arg(long, env = "TOLLGATE_LOG", default_value = "off")]

@@ -181,7 +181,7 @@ impl Bench {
         let timeout = Duration::from_secs(10);
         match users {
             Some(users) => driver::drive_with_users(attack, timeout, users).await,
-            None => driver::drive(attack, timeout).await,
+            None => driver::drive(attack, timeout, Duration::ZERO).await,
         }
         .map_err(Error::Runtime)
     }

@@ -58,6 +58,7 @@ fn config_from(args: &ServeArgs, keys: KeyRing) -> ServerConfig {
     }
     config.concurrency = (args.concurrency > 0 && !args.unlimited).then_some(args.concurrency);
     config.test_hooks = args.test_hooks;
+    config.latency = args.latency.unwrap_or_default();
     config.faults = FaultSet::new(args.faults.iter().copied());
     config
 }
@@ -105,6 +106,13 @@ fn write_banner(
     match config.concurrency {
         Some(n) => writeln!(out, "concurrency: {n} requests in flight per key")?,
         None => writeln!(out, "concurrency: unlimited")?,
+    }
+    if !config.latency.is_zero() {
+        writeln!(
+            out,
+            "latency: every answer is delayed by {} ms",
+            config.latency.as_millis()
+        )?;
     }
     let faults: Vec<&str> = config.faults.iter().map(Fault::name).collect();
     if !faults.is_empty() {

@@ -84,14 +84,21 @@ pub fn handle_interrupts() -> Result<(), String> {
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
 }
 
-/// Users needed to keep the schedule open: every user holds at most one request in flight.
-fn users_for(rate: f64) -> usize {
-    ((rate * 0.25).ceil() as usize + 4).clamp(4, 1024)
+/// Most goose users one phase starts.
+const MAX_USERS: usize = 1024;
+
+/// Users needed to keep the schedule open: every user holds at most one request in flight,
+/// so by Little's law `rate × latency` are busy at once. Twice the measured latency and a
+/// quarter of a second on top absorb its variation; at least four.
+pub fn users_for(rate: f64, latency: Duration) -> usize {
+    let busy = rate * (2.0 * latency.as_secs_f64() + 0.25);
+    (busy.ceil() as usize + 4).clamp(4, MAX_USERS)
 }
 
-/// Runs the attack until every slot is answered (or the bound of the phase runs out).
-pub async fn drive(attack: Attack, timeout: Duration) -> Result<(), String> {
-    let users = users_for(attack.recorder.schedule.rate);
+/// Runs the attack until every slot is answered (or the bound of the phase runs out), with
+/// enough users for answers `latency` apart from their requests.
+pub async fn drive(attack: Attack, timeout: Duration, latency: Duration) -> Result<(), String> {
+    let users = users_for(attack.recorder.schedule.rate, latency);
     drive_with_users(attack, timeout, users).await
 }
 
@@ -130,12 +137,12 @@ pub async fn drive_with_users(
     config.no_telnet = true;
     config.no_websocket = true;
 
-    let attack = Arc::new((prepared(&attack), attack));
+    let attack = Arc::new((prepared(&attack), attack, timeout));
     let transaction = {
         let attack = attack.clone();
         Transaction::new(Arc::new(move |user: &mut GooseUser| {
             let attack = attack.clone();
-            Box::pin(async move { one_slot(&attack.1, attack.0.as_ref(), user).await })
+            Box::pin(async move { one_slot(&attack.1, attack.0.as_ref(), attack.2, user).await })
         }))
     };
     let scenario = Scenario::new(&attack.1.label).register_transaction(transaction);
@@ -208,6 +215,7 @@ fn slot_request(
 async fn one_slot(
     attack: &Attack,
     prepared: Option<&reqwest::Request>,
+    timeout: Duration,
     user: &mut GooseUser,
 ) -> TransactionResult {
     let recorder = &attack.recorder;
@@ -232,15 +240,31 @@ async fn one_slot(
             let status = response.status().as_u16();
             let rate = recorder.rate_headers(response.headers());
             let mut body = Vec::new();
-            while let Ok(Some(chunk)) = response.chunk().await {
-                if body.len() + chunk.len() > MAX_LOAD_BODY {
-                    break;
+            let mut broken = None;
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_LOAD_BODY => {
+                        body.extend_from_slice(&chunk)
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        broken = Some(crate::contract::client::classify(&e, timeout));
+                        break;
+                    }
                 }
-                body.extend_from_slice(&chunk);
             }
-            recorder.record(due, sent, Some((status, &rate, &body)))
+            match broken {
+                // The answer never arrived whole: the connection broke under it.
+                Some(failure) => recorder.record_failure(due, sent, failure.check_id(), || {
+                    format!("{failure} after a {status} status line")
+                }),
+                None => recorder.record(due, sent, Some((status, &rate, &body))),
+            }
         }
-        Err(_) => recorder.record(due, sent, None),
+        Err(e) => {
+            let failure = crate::contract::client::classify(&e, timeout);
+            recorder.record_failure(due, sent, failure.check_id(), || failure.to_string())
+        }
     };
     if last {
         goose::trigger_killswitch("schedule complete");
@@ -253,9 +277,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn enough_users_for_a_quarter_second_of_latency() {
-        assert_eq!(users_for(20.0), 9);
-        assert_eq!(users_for(200.0), 54);
-        assert_eq!(users_for(1e6), 1024);
+    fn enough_users_for_the_measured_latency() {
+        assert_eq!(users_for(20.0, Duration::ZERO), 9);
+        assert_eq!(users_for(200.0, Duration::ZERO), 54);
+        // 3 s answers at 40/s: 120 in flight on average; room for twice that.
+        assert_eq!(users_for(40.0, Duration::from_secs(3)), 254);
+        assert_eq!(users_for(1e6, Duration::ZERO), 1024);
     }
 }

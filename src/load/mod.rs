@@ -46,8 +46,8 @@ use quiet::{Bucket, Quiet};
 use record::{Recorder, Schedule};
 use stats::phase_stats;
 use verdict::{
-    enforced, headers_check, isolation_result, retry_after_check, shape_check, under_check,
-    verdict, worst_case_check, Spacing,
+    enforced, headers_check, isolation_result, retry_after_check, shape_check, transport_check,
+    under_check, unjudgeable, unless_unjudgeable, verdict, worst_case_check, Spacing,
 };
 
 /// What to load and how hard.
@@ -105,6 +105,7 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
         jitter: std::sync::Mutex::new(Jitter::new(plan.seed)),
         cleanup: Cleanup::default(),
         quiet: Quiet::default(),
+        latency: std::sync::Mutex::new(Duration::ZERO),
         target,
         plan,
         events,
@@ -127,14 +128,28 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
     // Policies too large to saturate (5000/h) are read from the headers first, before a
     // tighter policy on the same requests (100/min) is driven to 429.
     classes.sort_by_key(saturable);
+    let mut silent: Option<String> = None;
     for class in &classes {
         if driver::interrupted() {
             break;
         }
+        if let Some(dead) = &silent {
+            runner.emit_step(
+                &class.name,
+                "not run".into(),
+                &class.probe,
+                vec![CheckResult::new(
+                    format!("rate.{}.transport", class.name),
+                    Verdict::Skipped,
+                    format!("the target stopped answering during {dead}: no more load is sent"),
+                )],
+            );
+            continue;
+        }
         if class.policy.window.as_secs_f64() > LONGEST_SATURATED_WINDOW {
             runner.long_window(class).await;
-        } else {
-            runner.saturate(class).await;
+        } else if runner.saturate(class).await == Answered::Mostly {
+            silent = Some(class.name.clone());
         }
     }
     runner.finish_cleanup().await;
@@ -155,6 +170,16 @@ struct LoadRunner {
     jitter: std::sync::Mutex<Jitter>,
     cleanup: Cleanup,
     quiet: Quiet,
+    /// The target's latest p99 answer time under load (goose users are sized from it).
+    latency: std::sync::Mutex<Duration>,
+}
+
+/// Whether a class's first phase got answers: a target that stopped answering ends the load
+/// phase, instead of costing a timeout per phase and class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    Yes,
+    Mostly,
 }
 
 /// Isolation results: the step label and its check.
@@ -276,7 +301,13 @@ impl LoadRunner {
             recorder: recorder.clone(),
         };
         let ticker = self.progress_ticker(class, name, recorder.clone());
-        let driven = driver::drive(attack, self.prober.timeout).await;
+        let latency = *self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let driven = driver::drive(attack, self.prober.timeout, latency).await;
+        // The next phase sizes its users from what this one measured.
+        let p99 = recorder.latencies().1.value_at_quantile(0.99);
+        if p99 > 0 {
+            *self.latency.lock().unwrap_or_else(|e| e.into_inner()) = Duration::from_micros(p99);
+        }
         ticker.abort();
         if let Err(e) = driven {
             tracing::error!("load phase {} {name}: {e}", class.name);
@@ -323,7 +354,8 @@ impl LoadRunner {
     }
 
     /// Under, over (with isolation probes and the back-off client), back-off and recovery.
-    async fn saturate(&self, class: &RateClass) {
+    /// `Answered::Mostly` when the under phase mostly got no answer (the class stops there).
+    async fn saturate(&self, class: &RateClass) -> Answered {
         let c = &class.name;
         let limit = per_second(class);
         let window = class.policy.window.as_secs_f64();
@@ -339,6 +371,7 @@ impl LoadRunner {
             )
             .await;
         let under_totals = under.timeline().totals();
+        let under_unjudgeable = unjudgeable(&under.scheduled(), under_rate, under.schedule.count);
         let stats = phase_stats(class, "under", &under, None);
         let under_offered = stats.offered_rate;
         if let Some(max) = class.max_p95_ms {
@@ -354,6 +387,27 @@ impl LoadRunner {
         }
         let _ = self.events.send(Event::PhaseFinished(stats));
         let under_evidence = under.evidence();
+        let mut failures = under.failures();
+        let mut sent = under_totals.sent;
+        if under_totals.failed * 2 > under_totals.sent {
+            // A target that does not answer is not a limiter to judge: say so, and stop.
+            checks.insert(
+                0,
+                CheckResult::new(
+                    format!("rate.{c}.under"),
+                    Verdict::Skipped,
+                    under_unjudgeable.clone().unwrap_or_default(),
+                ),
+            );
+            checks.push(transport_check(c, sent, &failures));
+            self.emit_step(
+                c,
+                format!("under · {under_rate:.1}/s"),
+                &class.probe,
+                checks,
+            );
+            return Answered::Mostly;
+        }
         // Judged once the over phase has shown which kind of limiter this is.
         let mut under_checks = std::mem::take(&mut checks);
 
@@ -369,6 +423,9 @@ impl LoadRunner {
         );
         let mut load_end = over.schedule.end().unwrap_or_else(Instant::now);
         let timeline = over.timeline();
+        let over_unjudgeable = unjudgeable(&over.scheduled(), over_rate, over.schedule.count);
+        failures.merge(&over.failures());
+        sent += over.scheduled().totals().sent;
         let estimated = estimate::estimate(&timeline, window);
         let fingerprint = estimated
             .as_ref()
@@ -388,7 +445,10 @@ impl LoadRunner {
         };
         under_checks.insert(
             0,
-            under_check(c, &under_totals, under_offered, fingerprint.as_ref()),
+            unless_unjudgeable(
+                under_unjudgeable.as_ref(),
+                under_check(c, &under_totals, under_offered, fingerprint.as_ref()),
+            ),
         );
         self.emit_step(
             c,
@@ -426,6 +486,11 @@ impl LoadRunner {
             window,
             limit,
         ));
+        let mut checks: Vec<CheckResult> = checks
+            .into_iter()
+            .map(|check| unless_unjudgeable(over_unjudgeable.as_ref(), check))
+            .collect();
+        checks.push(transport_check(c, sent, &failures));
         self.emit_step(
             c,
             format!(
@@ -448,6 +513,7 @@ impl LoadRunner {
         );
         self.cleanup
             .start(class, self.prober.clone(), self.vars.clone());
+        Answered::Yes
     }
 
     /// The request an isolation step sent: the companion class's for `rate.isolation.class`.
@@ -618,7 +684,11 @@ impl LoadRunner {
                 // load's rhythm.
                 tokio::time::sleep(gap + jitter.up_to(gap)).await;
             }
-            if phase.finished() >= phase.schedule.count {
+            let over = phase
+                .schedule
+                .end()
+                .is_some_and(|end| Instant::now() >= end);
+            if over || phase.finished() >= phase.schedule.count {
                 break;
             }
             let probe = self.probe(probed, key).await;
@@ -703,6 +773,11 @@ impl LoadRunner {
                 id,
                 Verdict::Skipped,
                 "the back-off client never caught a 429 while the load ran",
+            ),
+            (true, _, None) if recovery.unanswered => CheckResult::new(
+                id,
+                Verdict::Skipped,
+                "the back-off client's request got no answer (see rate.<class>.transport)",
             ),
             (true, _, None) => CheckResult::new(
                 id,
@@ -858,11 +933,25 @@ impl LoadRunner {
             return;
         }
         let n = spec.limit as usize + 5;
-        let spread = Duration::from_secs(1);
+        // The slow requests draw on a rate bucket too (search: 20/s): sent faster than its
+        // limit, a strict limiter would refuse them by rate and the probe would blame the
+        // concurrency limiter. One and a half intervals of the tightest such limit apart
+        // (at most 1 s in all at generous limits).
+        let drawn_on = self.classes_drawn_on(&spec.probe);
+        let tightest = drawn_on
+            .iter()
+            .map(per_second)
+            .fold(f64::INFINITY, f64::min);
+        let gap = if tightest.is_finite() {
+            1.5 / tightest
+        } else {
+            0.0
+        };
+        let spread = Duration::from_secs_f64((gap * n as f64).max(1.0));
         let results = probes::concurrent(&self.prober, &spec.probe, &self.vars, n, spread).await;
         // Whatever bucket the slow requests drew on is not idle now.
         let longest = Some(spread.as_secs_f64() + 1.0);
-        for class in self.classes_drawn_on(&spec.probe) {
+        for class in drawn_on {
             self.quiet
                 .touch(&Bucket::new(&class.name, AuthKind::Valid), longest);
         }

@@ -96,6 +96,8 @@ pub struct Recovery {
     pub attempts: u32,
     /// The first answer was not a 429 (the bucket had already recovered).
     pub not_limited: bool,
+    /// The first request got no answer at all (a transport failure, not a verdict).
+    pub unanswered: bool,
 }
 
 /// A well-behaved client: on 429 it waits what Retry-After (or Reset) says, otherwise it
@@ -127,6 +129,7 @@ where
             recovered_after: first.accepted().then_some(0.0),
             attempts: 1,
             not_limited: true,
+            unanswered: first.exchange.is_none(),
         };
     }
     let started = Instant::now();
@@ -157,6 +160,7 @@ where
                 recovered_after: None,
                 attempts,
                 not_limited: false,
+                unanswered: false,
             };
         }
         tokio::time::sleep(wait).await;
@@ -168,6 +172,7 @@ where
                 recovered_after: Some(started.elapsed().as_secs_f64()),
                 attempts,
                 not_limited: false,
+                unanswered: false,
             };
         }
         // A server that answers 429 again after its own Retry-After gets exponential back-off.

@@ -203,6 +203,56 @@ impl LimitEvidence {
     }
 }
 
+/// Requests of a phase that got no answer at all, by transport check id, with the first
+/// message of each kind (what the user needs to see: timeouts, resets, refusals).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransportFailures {
+    pub kinds: Vec<TransportKind>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportKind {
+    /// `transport.timeout`, `transport.error`, …
+    pub id: &'static str,
+    pub count: u64,
+    pub example: String,
+}
+
+impl TransportFailures {
+    fn add(&mut self, id: &'static str, message: impl FnOnce() -> String) {
+        match self.kinds.iter_mut().find(|k| k.id == id) {
+            Some(kind) => kind.count += 1,
+            None => self.kinds.push(TransportKind {
+                id,
+                count: 1,
+                example: message(),
+            }),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.kinds.iter().map(|k| k.count).sum()
+    }
+
+    /// `40 transport.timeout (no response within 10 s), 2 transport.error (…)`.
+    pub fn describe(&self) -> String {
+        self.kinds
+            .iter()
+            .map(|k| format!("{} {} ({})", k.count, k.id, k.example))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn merge(&mut self, other: &TransportFailures) {
+        for kind in &other.kinds {
+            match self.kinds.iter_mut().find(|k| k.id == kind.id) {
+                Some(mine) => mine.count += kind.count,
+                None => self.kinds.push(kind.clone()),
+            }
+        }
+    }
+}
+
 /// What a phase's answers add up to.
 struct Tally {
     timeline: Timeline,
@@ -211,6 +261,9 @@ struct Tally {
     service: Histogram<u64>,
     evidence: LimitEvidence,
     samples: Vec<RemainingSample>,
+    failures: TransportFailures,
+    /// Requests to the phase's bucket from outside its schedule (the back-off client).
+    extra: Timeline,
 }
 
 /// Shared by every goose user of one phase.
@@ -249,6 +302,8 @@ impl Recorder {
                 service: histogram(),
                 evidence: LimitEvidence::default(),
                 samples: Vec::new(),
+                failures: TransportFailures::default(),
+                extra: Timeline::default(),
             }),
             created: Mutex::new(Vec::new()),
             finished: AtomicU64::new(0),
@@ -331,13 +386,39 @@ impl Recorder {
         (tally.corrected.clone(), tally.service.clone())
     }
 
-    /// The phase's answers by the millisecond they were sent.
+    /// Every answer the phase's bucket gave while it was measured, by the millisecond its
+    /// request was sent: the schedule's and the back-off client's.
     pub fn timeline(&self) -> Timeline {
+        let tally = lock(&self.tally);
+        let mut timeline = tally.timeline.clone();
+        timeline.merge(&tally.extra);
+        timeline
+    }
+
+    /// The schedule's own requests only: what tollgate offered.
+    pub fn scheduled(&self) -> Timeline {
         lock(&self.tally).timeline.clone()
     }
 
     pub fn header_summary(&self) -> HeaderSummary {
         lock(&self.tally).header_summary
+    }
+
+    /// A request that got no answer: recorded like any other (status 0), and its cause
+    /// tallied by check id.
+    pub fn record_failure(
+        &self,
+        due: Instant,
+        sent: Instant,
+        id: &'static str,
+        message: impl FnOnce() -> String,
+    ) -> bool {
+        lock(&self.tally).failures.add(id, message);
+        self.record(due, sent, None)
+    }
+
+    pub fn failures(&self) -> TransportFailures {
+        lock(&self.tally).failures.clone()
     }
 
     /// Answers that carried a `Remaining`, in the order their requests were sent.
@@ -355,7 +436,7 @@ impl Recorder {
             return;
         };
         let sent_ms = sent.saturating_duration_since(start).as_millis() as u64;
-        lock(&self.tally).timeline.record(sent_ms, status);
+        lock(&self.tally).extra.record(sent_ms, status);
     }
 
     pub fn evidence(&self) -> LimitEvidence {

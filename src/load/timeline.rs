@@ -60,6 +60,16 @@ impl Timeline {
         }
     }
 
+    /// Adds another timeline of the same start, bin by bin.
+    pub fn merge(&mut self, other: &Timeline) {
+        if self.bins.len() < other.bins.len() {
+            self.bins.resize(other.bins.len(), Bin::default());
+        }
+        for (mine, theirs) in self.bins.iter_mut().zip(&other.bins) {
+            mine.add(theirs);
+        }
+    }
+
     pub fn bins(&self) -> &[Bin] {
         &self.bins
     }

@@ -45,11 +45,23 @@ pub(super) fn isolation_result(id: &str, statuses: &[u16]) -> CheckResult {
         );
     }
     let limited = statuses.iter().filter(|s| **s == 429).count();
+    let unanswered = statuses.iter().filter(|s| **s == 0).count();
+    // A probe without an answer proves nothing about buckets: a 429 is the evidence.
+    if limited == 0 && unanswered > 0 {
+        return CheckResult::new(
+            id,
+            Verdict::Skipped,
+            format!(
+                "{unanswered} of {} probes got no answer (a transport failure, see rate.<class>.transport); statuses {statuses:?}",
+                statuses.len()
+            ),
+        );
+    }
     verdict(
         id.into(),
-        limited == 0 && statuses.iter().all(|s| *s != 0),
+        limited == 0,
         format!("{} requests not limited", statuses.len()),
-        format!("statuses {statuses:?}"),
+        format!("statuses {statuses:?} (0: no answer)"),
     )
 }
 
@@ -95,6 +107,17 @@ pub(super) fn under_check(
     fingerprint: Option<&Fingerprint>,
 ) -> CheckResult {
     let id = format!("rate.{class}.under");
+    if totals.failed > 0 {
+        // A request without an answer may have been refused or not: under cannot pass.
+        return CheckResult::new(
+            id,
+            Verdict::Skipped,
+            format!(
+                "{} of {} requests got no answer: below the limit every request must be answered (see rate.{class}.transport)",
+                totals.failed, totals.sent
+            ),
+        );
+    }
     let limited = totals.limited;
     let allowed = (UNDER_TOLERANCE * f64::from(totals.sent)).floor() as u32;
     let expected = format!(
@@ -472,6 +495,76 @@ pub(super) fn headers_check(
             1000.0 * elapsed / steps.len().max(1) as f64,
             window + 1.0
         ),
+        actual,
+    )
+}
+
+/// Why a phase cannot be judged on what it measured, if it cannot: most of its requests got
+/// no answer (a verdict on the few that did would be a guess), or tollgate itself did not
+/// offer the asked rate (some whole second off by more than 10%, or two requests at low
+/// rates) — then the numbers describe tollgate's own stall, not the limiter.
+pub(super) fn unjudgeable(timeline: &Timeline, asked: f64, slots: u64) -> Option<String> {
+    let totals = timeline.totals();
+    if totals.sent > 0 && totals.failed * 2 > totals.sent {
+        return Some(format!(
+            "{} of {} requests got no answer: not judged on the {} that did (see transport)",
+            totals.failed,
+            totals.sent,
+            totals.sent - totals.failed
+        ));
+    }
+    if u64::from(totals.sent) < slots {
+        return Some(format!(
+            "tollgate could not keep its schedule: {} of {slots} requests went out in time (slow answers held every load user), so nothing is judged on this phase",
+            totals.sent
+        ));
+    }
+    let whole_seconds = (slots as f64 / asked) as usize;
+    let per_second: Vec<u32> = (0..whole_seconds)
+        .map(|s| timeline.between(s as f64, s as f64 + 1.0).sent)
+        .collect();
+    let allowed = (0.1 * asked).max(2.0);
+    if per_second
+        .iter()
+        .any(|&sent| (f64::from(sent) - asked).abs() > allowed)
+    {
+        let shown: Vec<String> = per_second.iter().map(u32::to_string).collect();
+        return Some(format!(
+            "tollgate could not keep its schedule (sent {} in its whole seconds at an asked {asked:.1}/s, ±{allowed:.0} allowed): the machine or the target's latency held the load back, so nothing is judged on this phase",
+            shown.join(", ")
+        ));
+    }
+    None
+}
+
+/// A check that `reason` makes unjudgeable becomes a skip with that reason.
+pub(super) fn unless_unjudgeable(reason: Option<&String>, check: CheckResult) -> CheckResult {
+    match reason {
+        Some(reason) if check.verdict != Verdict::Skipped => {
+            CheckResult::new(check.id, Verdict::Skipped, reason.clone())
+        }
+        _ => check,
+    }
+}
+
+/// `rate.<class>.transport`: every request of the measured phases got an HTTP answer.
+/// A timeout, a reset or a refused connection is never a 429 and never "other": a target
+/// that drops 2% of its connections under load has a finding, whatever its limiter does.
+pub(super) fn transport_check(
+    class: &str,
+    sent: u32,
+    failures: &record::TransportFailures,
+) -> CheckResult {
+    let id = format!("rate.{class}.transport");
+    let failed = failures.total();
+    let mut actual = format!("{failed} of {sent} requests got no answer");
+    if failed > 0 {
+        actual.push_str(&format!(": {}", failures.describe()));
+    }
+    verdict(
+        id,
+        failed == 0 && sent > 0,
+        "every request of the load phases gets an HTTP answer (no timeout, reset or refused connection)".into(),
         actual,
     )
 }

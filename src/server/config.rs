@@ -235,6 +235,9 @@ pub struct ServerConfig {
     pub concurrency: Option<u32>,
     /// Enables test-only request hooks (`delay_ms` on search).
     pub test_hooks: bool,
+    /// Added to every answer after the limiter decided: a network between client and
+    /// server, so the harness's verdicts can be proven at staging latencies.
+    pub latency: std::time::Duration,
     pub faults: FaultSet,
 }
 
@@ -250,6 +253,7 @@ impl ServerConfig {
             retry_after: RetryAfterForm::default(),
             concurrency: Some(DEFAULT_CONCURRENCY),
             test_hooks: false,
+            latency: std::time::Duration::ZERO,
             faults: FaultSet::default(),
         }
     }

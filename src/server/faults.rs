@@ -65,6 +65,8 @@ faults! {
     Slow => "slow", "every response is delayed by 320 ms (p95 >= 300 ms)";
     CountsRejected => "counts-rejected", "rejected requests count against the quota too, so a client that keeps sending over the limit is starved";
     RemainingLies => "remaining-lies", "RateLimit-Remaining always reports the full quota instead of counting down";
+    DropsConnections => "drops-connections", "one in 50 answers is cut off mid-body: the connection closes without a complete answer (2%)";
+    StopsAnswering => "stops-answering", "after its first 100 requests the server stops answering (each request is held 15 s, past any client timeout)";
 }
 
 impl fmt::Display for Fault {
@@ -89,6 +91,11 @@ impl std::str::FromStr for Fault {
 const STICKY_PENALTY: Duration = Duration::from_secs(5);
 /// The delay `slow` adds to every response.
 const SLOW_DELAY: Duration = Duration::from_millis(320);
+/// `drops-connections` cuts one answer in this many.
+const DROP_EVERY: u64 = 50;
+/// `stops-answering` answers this many requests, then holds each one this long.
+const ANSWERED_BEFORE_STALL: u64 = 100;
+const STALL: Duration = Duration::from_secs(15);
 
 /// Which rate-limit bucket a request is charged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,6 +210,8 @@ impl FaultSet {
             Fault::WrongStatus,
             Fault::EchoKey,
             Fault::Slow,
+            Fault::DropsConnections,
+            Fault::StopsAnswering,
         ]
         .iter()
         .any(|fault| self.has(*fault))
@@ -218,7 +227,23 @@ pub async fn rewrite_responses(
     let faults = &app.config.faults;
     let presented = auth::any_presented_key(request.headers()).map(str::to_owned);
     let is_post = request.method() == Method::POST;
+    let nth = app
+        .fault_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    if faults.has(Fault::StopsAnswering) && nth > ANSWERED_BEFORE_STALL {
+        tokio::time::sleep(STALL).await;
+    }
     let mut response = next.run(request).await;
+    if faults.has(Fault::DropsConnections) && nth % DROP_EVERY == 0 {
+        // The status line and headers go out, then the body fails: hyper closes the
+        // connection with the answer incomplete.
+        let (parts, _) = response.into_parts();
+        let broken = futures_util::stream::once(async {
+            Err::<axum::body::Bytes, _>(std::io::Error::other("connection dropped (fault)"))
+        });
+        return Response::from_parts(parts, Body::from_stream(broken));
+    }
 
     if faults.has(Fault::Slow) {
         tokio::time::sleep(SLOW_DELAY).await;

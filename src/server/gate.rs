@@ -45,6 +45,10 @@ pub async fn gate(State(app): State<Arc<App>>, request: Request, next: Next) -> 
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let response = admit(&app, request, next).await;
     tracing::info!(%method, %path, status = response.status().as_u16(), "request");
+    // After the decision and outside the in-flight slot: the network, not the server.
+    if !app.config.latency.is_zero() {
+        tokio::time::sleep(app.config.latency).await;
+    }
     response
 }
 

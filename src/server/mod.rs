@@ -52,6 +52,8 @@ pub struct App {
     in_flight: InFlight,
     store: Mutex<Store>,
     epoch: Instant,
+    /// Requests seen by the response-changing faults (`drops-connections` counts them).
+    pub(crate) fault_requests: std::sync::atomic::AtomicU64,
 }
 
 impl App {
@@ -68,6 +70,7 @@ impl App {
             in_flight: InFlight::new(concurrency),
             store: Mutex::new(Store::default()),
             epoch: Instant::now(),
+            fault_requests: std::sync::atomic::AtomicU64::new(0),
             config,
         }
     }

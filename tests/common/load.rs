@@ -18,6 +18,10 @@ static SERIAL: Mutex<()> = Mutex::new(());
 pub struct Run {
     pub steps: Vec<StepResult>,
     pub phases: Vec<PhaseStats>,
+    /// Users and files still on the server after the run (the store starts empty).
+    pub left_behind: usize,
+    /// How long the load phase took.
+    pub took: std::time::Duration,
 }
 
 impl Run {
@@ -86,10 +90,13 @@ pub fn run_load_configured(
             run_id: "load-test".into(),
         };
         let (sender, mut receiver) = mpsc::unbounded_channel();
+        let started = std::time::Instant::now();
         let runner = tokio::spawn(load::run(target, plan, sender));
         let mut run = Run {
             steps: Vec::new(),
             phases: Vec::new(),
+            left_behind: 0,
+            took: std::time::Duration::ZERO,
         };
         while let Some(event) = receiver.recv().await {
             match event {
@@ -99,7 +106,30 @@ pub fn run_load_configured(
             }
         }
         runner.await.unwrap();
+        run.took = started.elapsed();
+        run.left_behind = left_behind(&server.base_url(), &ring).await;
         server.stop().await.unwrap();
         run
     })
+}
+
+/// What the store still holds: users and files, counted through the API.
+async fn left_behind(base_url: &str, ring: &KeyRing) -> usize {
+    let key = ring
+        .get(tollgate::server::KeyRole::Primary)
+        .unwrap()
+        .to_string();
+    let client = reqwest::Client::new();
+    let mut left = 0;
+    for path in ["/v1/users?limit=100", "/v1/files?limit=100"] {
+        let answer = client
+            .get(format!("{base_url}{path}"))
+            .header("X-API-KEY", &key)
+            .send()
+            .await
+            .unwrap();
+        let json: serde_json::Value = answer.json().await.unwrap_or_default();
+        left += json["data"].as_array().map_or(0, Vec::len);
+    }
+    left
 }

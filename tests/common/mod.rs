@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::{Client, Method, Response};
 use serde_json::Value;
 use tollgate::server::{
-    config::AuthStyle, Fault, FaultSet, KeyRing, KeyRole, LimitOverride, RunningServer,
-    ServerConfig, ServerProfile,
+    config::{AuthStyle, HeaderDialect, LimitTable},
+    Fault, FaultSet, KeyRing, KeyRole, LimitOverride, RunningServer, ServerConfig, ServerProfile,
 };
 
 pub struct Server {
@@ -49,6 +49,18 @@ impl Setup {
 
     pub fn test_hooks(mut self) -> Self {
         self.config.test_hooks = true;
+        self
+    }
+
+    /// No rate limit on any class (a limiter in front does the limiting); the concurrency
+    /// limiter stays as set.
+    pub fn no_rate_limits(mut self) -> Self {
+        self.config.limits = LimitTable::default();
+        self
+    }
+
+    pub fn rate_headers(mut self, dialect: HeaderDialect) -> Self {
+        self.config.rate_headers = dialect;
         self
     }
 
@@ -120,6 +132,14 @@ impl Server {
 
     pub fn key(&self, role: KeyRole) -> &str {
         self.running.key(role)
+    }
+
+    /// Every key under the variable the harness reads it from (`OURO_API_KEY`, …).
+    pub fn key_env(&self) -> Vec<(String, String)> {
+        KeyRole::ALL
+            .iter()
+            .map(|role| (role.env_var().to_string(), self.key(*role).to_string()))
+            .collect()
     }
 
     pub fn request(&self, method: Method, path: &str, auth: Auth) -> reqwest::RequestBuilder {
