@@ -122,6 +122,10 @@ pub struct RunArgs {
     /// Seed for unique values and jitter.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Wait out the Retry-After of minute and hour limits (up to a window and 10 s) to
+    /// test the back-off promise; without it a longer promise is recorded, not judged.
+    #[arg(long)]
+    pub long_windows: bool,
     /// Accept any TLS certificate (self-signed staging servers); never for production.
     #[arg(long)]
     pub insecure: bool,

@@ -95,24 +95,27 @@ impl std::fmt::Display for AuthSpec {
     }
 }
 
-/// Names of the environment variables holding each key.
+/// Names of the environment variables holding each key. A role the profile's `keys:` block
+/// leaves out is not configured (`None`): an API whose document has no revoked keys or no
+/// test mode must not be checked for them, and their checks are skipped with that reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyVars {
     pub primary: String,
-    pub second: String,
-    pub revoked: String,
-    pub readonly: String,
-    pub test: String,
+    pub second: Option<String>,
+    pub revoked: Option<String>,
+    pub readonly: Option<String>,
+    pub test: Option<String>,
 }
 
 impl Default for KeyVars {
+    /// No `keys:` block: every role under its conventional variable.
     fn default() -> Self {
         KeyVars {
             primary: "OURO_API_KEY".into(),
-            second: "OURO_API_KEY_2".into(),
-            revoked: "OURO_API_KEY_REVOKED".into(),
-            readonly: "OURO_API_KEY_READONLY".into(),
-            test: "OURO_TEST_API_KEY".into(),
+            second: Some("OURO_API_KEY_2".into()),
+            revoked: Some("OURO_API_KEY_REVOKED".into()),
+            readonly: Some("OURO_API_KEY_READONLY".into()),
+            test: Some("OURO_TEST_API_KEY".into()),
         }
     }
 }
@@ -393,7 +396,13 @@ fn auth_spec(node: &Node, dec: &mut Decoder) -> Option<AuthSpec> {
 }
 
 fn key_vars(node: &Node, dec: &mut Decoder) -> KeyVars {
-    let mut keys = KeyVars::default();
+    let mut keys = KeyVars {
+        primary: KeyVars::default().primary,
+        second: None,
+        revoked: None,
+        readonly: None,
+        test: None,
+    };
     let Some(fields) = dec.fields(node, "`keys`", KEYS, &[]) else {
         return keys;
     };
@@ -409,14 +418,13 @@ fn key_vars(node: &Node, dec: &mut Decoder) -> KeyVars {
             );
             continue;
         }
-        let slot = match name {
-            "primary" => &mut keys.primary,
-            "second" => &mut keys.second,
-            "revoked" => &mut keys.revoked,
-            "readonly" => &mut keys.readonly,
-            _ => &mut keys.test,
-        };
-        *slot = var;
+        match name {
+            "primary" => keys.primary = var,
+            "second" => keys.second = Some(var),
+            "revoked" => keys.revoked = Some(var),
+            "readonly" => keys.readonly = Some(var),
+            _ => keys.test = Some(var),
+        }
     }
     keys
 }

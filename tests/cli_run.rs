@@ -138,7 +138,7 @@ fn run_against(url: &str, env: &[(String, String)], scenarios: &str) -> Output {
 #[test]
 fn a_failing_check_shows_expected_actual_and_the_scenario_line_and_exits_1() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (server, env) = faulty_server(&runtime, &[Fault::WrongStatus, Fault::EchoKey]);
+    let (server, env) = faulty_server(&runtime, &[Fault::ErrorShape, Fault::EchoKey]);
     let output = run_against(&server.base_url(), &env, "scenarios/ouro/files.yaml");
     let stdout = text(&output.stdout);
     assert_eq!(

@@ -306,7 +306,7 @@ fn a_run_with_missing_keys_reports_skips_with_reasons() {
 /// the target echoes appear in no output.
 #[test]
 fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
-    let (_runtime, server, env) = server_with(&[Fault::WrongStatus, Fault::EchoKey]);
+    let (_runtime, server, env) = server_with(&[Fault::ErrorShape, Fault::EchoKey]);
     let dir = temp_dir("failing");
     let step_summary = dir.join("step-summary.md");
     let mut env = env.clone();
@@ -335,11 +335,11 @@ fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
     let report = validated(&folder);
     assert_eq!(
         report["summary"]["failed_checks"],
-        serde_json::json!(["expect.status", "secret.echo"])
+        serde_json::json!(["error.shape", "secret.echo"])
     );
 
     let stdout = String::from_utf8(output.stdout.clone()).unwrap();
-    assert!(stdout.contains("::error file=scenarios/ouro/files.yaml,line=12,col=15,title=expect.status::files › create: expected 201, got 200"), "{stdout}");
+    assert!(stdout.contains("::error file=scenarios/ouro/files.yaml,line=29,col=5,title=error.shape::files › a file without a name is rejected: expected a body matching schemas/error.schema.json"), "{stdout}");
     let markdown = std::fs::read_to_string(folder.join("summary.md")).unwrap();
     assert_eq!(
         std::fs::read_to_string(&step_summary).unwrap(),
@@ -373,7 +373,7 @@ fn a_baseline_comparison_fails_on_checks_that_flipped() {
     assert_eq!(output.status.code(), Some(0));
     let old = good_folder.join("report.json");
 
-    let (_runtime, server, env) = server_with(&[Fault::WrongStatus]);
+    let (_runtime, server, env) = server_with(&[Fault::ErrorShape]);
     let bad = temp_dir("baseline-bad");
     let (output, bad_folder) = run(
         &[
@@ -392,7 +392,8 @@ fn a_baseline_comparison_fails_on_checks_that_flipped() {
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
-        stdout.contains("passed → failed") && stdout.contains("files › create · expect.status"),
+        stdout.contains("passed → failed")
+            && stdout.contains("files › a file without a name is rejected · error.shape"),
         "{stdout}"
     );
 
@@ -408,7 +409,7 @@ fn a_baseline_comparison_fails_on_checks_that_flipped() {
     assert_eq!(regressed.status.code(), Some(1));
     assert!(String::from_utf8(regressed.stdout)
         .unwrap()
-        .contains("REGRESSIONS (1)"));
+        .contains("REGRESSIONS (2)"));
     let same = diff(&old, &old);
     assert_eq!(same.status.code(), Some(0));
     let not_a_report = diff(&old, Path::new("Cargo.toml"));

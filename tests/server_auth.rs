@@ -9,6 +9,11 @@ use tollgate::server::config::AuthStyle;
 use tollgate::server::{KeyRole, ServerProfile};
 
 const UNAUTHORIZED: &str = r#"{"error":"Unauthorized. Please provide a valid API key."}"#;
+
+/// Each profile's 401 body: the users v1 document's own example for bearer-v1.
+fn unauthorized(profile: ServerProfile) -> String {
+    serde_json::json!({ "error": profile.unauthorized_message() }).to_string()
+}
 const REVOKED: &str = r#"{"error":"Forbidden. This API key has been revoked or expired."}"#;
 
 /// Which styles each profile accepts, and the challenge its 401 carries.
@@ -40,7 +45,11 @@ async fn each_profile_accepts_exactly_its_styles() {
             let expected = if accepted.contains(&style) { 200 } else { 401 };
             assert_eq!(answer.status, expected, "{profile} with {style:?}");
             if expected == 401 {
-                assert_eq!(answer.text, UNAUTHORIZED, "{profile} with {style:?}");
+                assert_eq!(
+                    answer.text,
+                    unauthorized(profile),
+                    "{profile} with {style:?}"
+                );
             }
         }
         server.stop().await;
@@ -53,8 +62,8 @@ async fn missing_and_unknown_keys_get_401_with_a_matching_challenge() {
         let server = setup(profile).start().await;
         let missing = server.get("/v1/users", Auth::None).await;
         assert_eq!(
-            (missing.status, missing.text.as_str()),
-            (401, UNAUTHORIZED),
+            (missing.status, missing.text.clone()),
+            (401, unauthorized(profile)),
             "{profile}"
         );
         assert_eq!(missing.content_type(), Some("application/json"));
@@ -65,8 +74,8 @@ async fn missing_and_unknown_keys_get_401_with_a_matching_challenge() {
 
         let invalid = server.get("/v1/users", Auth::Invalid).await;
         assert_eq!(
-            (invalid.status, invalid.text.as_str()),
-            (401, UNAUTHORIZED),
+            (invalid.status, invalid.text.clone()),
+            (401, unauthorized(profile)),
             "{profile}"
         );
         assert_eq!(

@@ -28,7 +28,9 @@ use crate::secret::Secret;
 use crate::server::{KeyRing, RunningServer, ServerConfig};
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
-    let deadline = args.deadline.map(|d| Instant::now() + d);
+    // The reported duration is the run's wall time, from here to the last artifact.
+    let started = Instant::now();
+    let deadline = args.deadline.map(|d| started + d);
     // Read the baseline first: a typo must not cost a whole run.
     let baseline = match &args.baseline {
         Some(path) => Some(super::report::read(path)?),
@@ -105,7 +107,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         };
         let mut live = Live::new(std::io::stdout().is_terminal());
         out.print(&terminal::header(&report));
-        let started = Instant::now();
         let (sender, mut receiver) = mpsc::unbounded_channel();
         let plan = LoadPlan {
             classes: args.classes.clone(),
@@ -113,6 +114,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             max_rps: args.max_rps,
             seed,
             run_id: run_id.clone(),
+            long_windows: args.long_windows,
         };
         let phases = (args.only != Some(Phase::Load), args.only != Some(Phase::Contract));
         let runner = tokio::spawn(async move {

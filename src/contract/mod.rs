@@ -47,6 +47,9 @@ pub struct Target {
 impl Target {
     /// The embedded reference server at `base_url` holding the keys of `ring`.
     pub fn embedded(base_url: String, ring: &KeyRing, profile: Profile) -> Self {
+        let key_vars = key_vars(&profile);
+        // Only the roles the profile configures: the server has every key, the profile
+        // decides which the checks may use.
         let mut keys: HashMap<AuthKind, Secret> = [
             (AuthKind::Valid, KeyRole::Primary),
             (AuthKind::Second, KeyRole::Second),
@@ -55,12 +58,13 @@ impl Target {
             (AuthKind::Test, KeyRole::TestMode),
         ]
         .into_iter()
+        .filter(|(kind, _)| key_vars.contains_key(kind))
         .filter_map(|(kind, role)| Some((kind, Secret::new(ring.get(role)?))))
         .collect();
         keys.insert(AuthKind::Invalid, invalid_key());
         Target {
             base_url,
-            key_vars: key_vars(&profile),
+            key_vars,
             snapshots: SnapshotStore {
                 dir: profile.snapshots.clone(),
                 update: false,
@@ -160,14 +164,15 @@ impl Target {
     }
 
     pub fn key(&self, kind: AuthKind) -> Result<&Secret, String> {
-        self.keys.get(&kind).ok_or_else(|| {
-            let var = self
-                .key_vars
-                .get(&kind)
-                .map(String::as_str)
-                .unwrap_or("its variable");
-            format!("no {} key: {var} is not set", role_name(kind))
-        })
+        self.keys
+            .get(&kind)
+            .ok_or_else(|| match self.key_vars.get(&kind) {
+                Some(var) => format!("no {} key: {var} is not set", role_name(kind)),
+                None => format!(
+                    "the profile configures no {} key (its `keys:` leave the role out)",
+                    role_name(kind)
+                ),
+            })
     }
 
     /// The run's one HTTP client (a cheap handle): the preflight, the contract runner and
@@ -186,16 +191,19 @@ impl Target {
     }
 }
 
-/// The environment variable behind each key role of `profile`.
+/// The environment variable behind each key role `profile` configures.
 pub fn key_vars(profile: &Profile) -> HashMap<AuthKind, String> {
+    let keys = &profile.keys;
     [
-        (AuthKind::Valid, profile.keys.primary.clone()),
-        (AuthKind::Second, profile.keys.second.clone()),
-        (AuthKind::Revoked, profile.keys.revoked.clone()),
-        (AuthKind::ReadOnly, profile.keys.readonly.clone()),
-        (AuthKind::Test, profile.keys.test.clone()),
+        (AuthKind::Valid, Some(keys.primary.clone())),
+        (AuthKind::Second, keys.second.clone()),
+        (AuthKind::Revoked, keys.revoked.clone()),
+        (AuthKind::ReadOnly, keys.readonly.clone()),
+        (AuthKind::Test, keys.test.clone()),
     ]
-    .into()
+    .into_iter()
+    .filter_map(|(kind, var)| Some((kind, var?)))
+    .collect()
 }
 
 /// A key no server issued: random per run, so it cannot collide with a real one.

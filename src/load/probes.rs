@@ -98,6 +98,8 @@ pub struct Recovery {
     pub not_limited: bool,
     /// The first request got no answer at all (a transport failure, not a verdict).
     pub unanswered: bool,
+    /// The promised wait, when it was longer than the client may wait: nothing was tested.
+    pub beyond_budget: Option<f64>,
 }
 
 /// A well-behaved client: on 429 it waits what Retry-After (or Reset) says, otherwise it
@@ -130,6 +132,7 @@ where
             attempts: 1,
             not_limited: true,
             unanswered: first.exchange.is_none(),
+            beyond_budget: None,
         };
     }
     let started = Instant::now();
@@ -161,6 +164,8 @@ where
                 attempts,
                 not_limited: false,
                 unanswered: false,
+                // Giving up before the first retry tests nothing: the promise stands.
+                beyond_budget: (attempts == 1).then_some(wait.as_secs_f64()),
             };
         }
         tokio::time::sleep(wait).await;
@@ -173,6 +178,7 @@ where
                 attempts,
                 not_limited: false,
                 unanswered: false,
+                beyond_budget: None,
             };
         }
         // A server that answers 429 again after its own Retry-After gets exponential back-off.

@@ -501,8 +501,8 @@ pub(super) fn headers_check(
 
 /// Why a phase cannot be judged on what it measured, if it cannot: most of its requests got
 /// no answer (a verdict on the few that did would be a guess), or tollgate itself did not
-/// offer the asked rate (some whole second off by more than 10%, or two requests at low
-/// rates) — then the numbers describe tollgate's own stall, not the limiter.
+/// offer the asked rate (some whole second off by more than a quarter, or three requests at
+/// low rates) — then the numbers describe tollgate's own stall, not the limiter.
 pub(super) fn unjudgeable(timeline: &Timeline, asked: f64, slots: u64) -> Option<String> {
     let totals = timeline.totals();
     if totals.sent > 0 && totals.failed * 2 > totals.sent {
@@ -520,10 +520,17 @@ pub(super) fn unjudgeable(timeline: &Timeline, asked: f64, slots: u64) -> Option
         ));
     }
     let whole_seconds = (slots as f64 / asked) as usize;
+    let bins = timeline.bins();
     let per_second: Vec<u32> = (0..whole_seconds)
-        .map(|s| timeline.between(s as f64, s as f64 + 1.0).sent)
+        .map(|s| {
+            let (from, to) = ((s * 1000).min(bins.len()), ((s + 1) * 1000).min(bins.len()));
+            bins[from..to].iter().map(|b| b.sent).sum()
+        })
         .collect();
-    let allowed = (0.1 * asked).max(2.0);
+    // A stall of a few hundred milliseconds on a busy machine shifts requests into the next
+    // second without changing what the verdicts read; a collapse (users all waiting on slow
+    // answers: 133, 77, 590 at an asked 200/s) is far outside a quarter.
+    let allowed = (0.25 * asked).max(3.0);
     if per_second
         .iter()
         .any(|&sent| (f64::from(sent) - asked).abs() > allowed)
@@ -813,5 +820,56 @@ mod tests {
         );
         assert_eq!(check.verdict, Verdict::Passed, "{check:?}");
         assert!(check.actual.unwrap().contains("over the first 20 answers"));
+    }
+
+    fn sent_per_second(counts: &[u32], status: u16) -> Timeline {
+        let mut timeline = Timeline::default();
+        for (second, &n) in counts.iter().enumerate() {
+            for k in 0..n {
+                timeline.record(
+                    second as u64 * 1000 + u64::from(k) * 1000 / u64::from(n),
+                    status,
+                );
+            }
+        }
+        timeline
+    }
+
+    #[test]
+    fn a_kept_schedule_is_judged_and_a_mild_stall_too() {
+        assert_eq!(
+            unjudgeable(&sent_per_second(&[200, 200, 200, 200], 200), 200.0, 800),
+            None
+        );
+        // A 200 ms stall shifts 40 requests into the next second.
+        assert_eq!(
+            unjudgeable(&sent_per_second(&[160, 240, 200, 200], 200), 200.0, 800),
+            None
+        );
+    }
+
+    #[test]
+    fn a_collapsed_schedule_is_not_judged() {
+        let reason = unjudgeable(&sent_per_second(&[133, 77, 590], 200), 200.0, 800).unwrap();
+        assert!(reason.contains("sent 133, 77, 590"), "{reason}");
+        let reason = unjudgeable(&sent_per_second(&[80, 40], 200), 80.0, 160).unwrap();
+        assert!(reason.contains("120 of 160 requests went out"), "{reason}");
+    }
+
+    #[test]
+    fn a_phase_that_mostly_got_no_answer_is_not_judged() {
+        let reason = unjudgeable(&sent_per_second(&[80, 80], 0), 80.0, 160).unwrap();
+        assert!(
+            reason.starts_with("160 of 160 requests got no answer"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn under_never_passes_with_an_unanswered_request() {
+        let mut timeline = sent_per_second(&[80, 80], 200);
+        timeline.record(1500, 0);
+        let check = under_check("c", &timeline.totals(), 80.0, None);
+        assert_eq!(check.verdict, Verdict::Skipped, "{check:?}");
     }
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use super::config::{AuthStyle, ServerProfile};
 use super::faults::FaultSet;
 use super::keys::{Access, AccountId, KeyRing, Mode};
-use super::response::{ApiError, READ_ONLY, REVOKED, UNAUTHORIZED};
+use super::response::{ApiError, READ_ONLY, REVOKED};
 
 /// An authenticated caller, handed to handlers as a request extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,7 +120,8 @@ fn unauthorized(profile: ServerProfile, key_was_presented: bool) -> Response {
     } else {
         format!("{scheme} realm=\"tollgate\"")
     };
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, UNAUTHORIZED).into_response();
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, profile.unauthorized_message()).into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_str(&challenge).expect("challenge is ASCII"),

@@ -62,7 +62,32 @@ impl fmt::Display for ServerProfile {
     }
 }
 
+/// How resources look on the wire: the users v1 document is exact about its users (a bare
+/// array, `{id, name, email, created_at}`, ids like `user_abc123`, PUT answering
+/// `updated_at`); the Ouro documents give no shapes, so the reference server chooses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resources {
+    #[default]
+    Ouro,
+    UsersV1,
+}
+
 impl ServerProfile {
+    pub fn resources(self) -> Resources {
+        match self {
+            ServerProfile::BearerV1 => Resources::UsersV1,
+            _ => Resources::Ouro,
+        }
+    }
+
+    /// The 401 body's message: each document's own.
+    pub fn unauthorized_message(self) -> &'static str {
+        match self {
+            ServerProfile::BearerV1 => "Invalid API key provided.",
+            _ => super::response::UNAUTHORIZED,
+        }
+    }
+
     pub fn auth_styles(self) -> &'static [AuthStyle] {
         match self {
             ServerProfile::Ouro => &[AuthStyle::XApiKey, AuthStyle::Bearer],

@@ -68,7 +68,7 @@ impl App {
                 counts_rejected: faults.counts_rejected(),
             }),
             in_flight: InFlight::new(concurrency),
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store::new(config.profile.resources())),
             epoch: Instant::now(),
             fault_requests: std::sync::atomic::AtomicU64::new(0),
             config,

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use serde_json::{json, Map, Value};
 
 use super::auth::Caller;
+use super::config::Resources;
 use super::response::ApiError;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -27,15 +28,37 @@ struct User {
 }
 
 impl User {
-    fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "object": "user",
-            "name": self.name,
-            "email": self.email,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
+    fn to_json(&self, resources: Resources) -> Value {
+        match resources {
+            Resources::UsersV1 => json!({
+                "id": self.id,
+                "name": self.name,
+                "email": self.email,
+                "created_at": self.created_at,
+            }),
+            Resources::Ouro => json!({
+                "id": self.id,
+                "object": "user",
+                "name": self.name,
+                "email": self.email,
+                "created_at": self.created_at,
+                "updated_at": self.updated_at,
+            }),
+        }
+    }
+
+    /// The answer to an update: the users v1 document shows `updated_at` in place of
+    /// `created_at`.
+    fn updated_json(&self, resources: Resources) -> Value {
+        match resources {
+            Resources::UsersV1 => json!({
+                "id": self.id,
+                "name": self.name,
+                "email": self.email,
+                "updated_at": self.updated_at,
+            }),
+            Resources::Ouro => self.to_json(resources),
+        }
     }
 }
 
@@ -117,6 +140,17 @@ impl Page {
         Ok(Page { limit, offset })
     }
 
+    /// The page as a bare array (the users v1 document's list).
+    fn bare(self, items: Vec<Value>) -> Value {
+        Value::Array(
+            items
+                .into_iter()
+                .skip(self.offset)
+                .take(self.limit)
+                .collect(),
+        )
+    }
+
     fn list(self, items: Vec<Value>) -> Value {
         let total = items.len();
         let data: Vec<Value> = items
@@ -130,6 +164,7 @@ impl Page {
 
 #[derive(Debug, Default)]
 pub struct Store {
+    resources: Resources,
     next_id: u64,
     users: BTreeMap<u64, User>,
     files: BTreeMap<u64, File>,
@@ -137,20 +172,42 @@ pub struct Store {
 }
 
 impl Store {
+    pub fn new(resources: Resources) -> Self {
+        Store {
+            resources,
+            ..Store::default()
+        }
+    }
+
+    fn user_prefix(&self) -> &'static str {
+        match self.resources {
+            Resources::UsersV1 => "user_",
+            Resources::Ouro => "usr_",
+        }
+    }
+
     fn allocate(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
     pub fn list_users(&self, page: Page) -> Value {
-        page.list(self.users.values().map(User::to_json).collect())
+        let users: Vec<Value> = self
+            .users
+            .values()
+            .map(|u| u.to_json(self.resources))
+            .collect();
+        match self.resources {
+            Resources::UsersV1 => page.bare(users),
+            Resources::Ouro => page.list(users),
+        }
     }
 
     pub fn get_user(&self, id: &str) -> Result<Value, ApiError> {
-        let key = parse_id(id, "usr_").ok_or_else(user_not_found)?;
+        let key = parse_id(id, self.user_prefix()).ok_or_else(user_not_found)?;
         self.users
             .get(&key)
-            .map(User::to_json)
+            .map(|u| u.to_json(self.resources))
             .ok_or_else(user_not_found)
     }
 
@@ -165,20 +222,20 @@ impl Store {
         let key = self.allocate();
         let now = timestamp();
         let user = User {
-            id: format!("usr_{key}"),
+            id: format!("{}{key}", self.user_prefix()),
             name,
             email,
             _password: password,
             created_at: now.clone(),
             updated_at: now,
         };
-        let json = user.to_json();
+        let json = user.to_json(self.resources);
         self.users.insert(key, user);
         Ok(json)
     }
 
     pub fn update_user(&mut self, id: &str, body: &Value) -> Result<Value, ApiError> {
-        let key = parse_id(id, "usr_").ok_or_else(user_not_found)?;
+        let key = parse_id(id, self.user_prefix()).ok_or_else(user_not_found)?;
         if !self.users.contains_key(&key) {
             return Err(user_not_found());
         }
@@ -209,11 +266,11 @@ impl Store {
             user._password = password;
         }
         user.updated_at = timestamp();
-        Ok(user.to_json())
+        Ok(user.updated_json(self.resources))
     }
 
     pub fn delete_user(&mut self, id: &str) -> Result<(), ApiError> {
-        let key = parse_id(id, "usr_").ok_or_else(user_not_found)?;
+        let key = parse_id(id, self.user_prefix()).ok_or_else(user_not_found)?;
         self.users.remove(&key).map(drop).ok_or_else(user_not_found)
     }
 
@@ -267,7 +324,7 @@ impl Store {
             .filter(|u| {
                 u.name.to_lowercase().contains(&needle) || u.email.to_lowercase().contains(&needle)
             })
-            .map(User::to_json);
+            .map(|u| u.to_json(self.resources));
         let files = self
             .files
             .values()

@@ -88,6 +88,7 @@ pub fn run_load_configured(
             max_rps: None,
             seed: 11,
             run_id: "load-test".into(),
+            long_windows: false,
         };
         let (sender, mut receiver) = mpsc::unbounded_channel();
         let started = std::time::Instant::now();
