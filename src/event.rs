@@ -171,6 +171,10 @@ pub struct PhaseStats {
     /// Which kind of limiter the over phase met (over phases only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<crate::load::fingerprint::Fingerprint>,
+    /// The phase was stopped before its schedule was done (Ctrl-C, SIGTERM, `--deadline`):
+    /// what it measured is kept, its checks judge only what that supports.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// Live counts of a running load phase (for progress display only; never reported).

@@ -247,11 +247,11 @@ async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
     assert_eq!(changed.verdict, Verdict::Failed);
     assert_eq!(
         changed.expected.as_deref(),
-        Some("line 2:   \"content\": \"goodbye\",")
+        Some("line 2: `\"content\": \"goodbye\",`")
     );
     assert_eq!(
         changed.actual.as_deref(),
-        Some("line 2:   \"content\": \"hello tollgate\",")
+        Some("line 2: `\"content\": \"hello tollgate\",`")
     );
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);

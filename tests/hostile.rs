@@ -190,6 +190,88 @@ fn h2c_only_server() -> String {
     format!("http://{addr}")
 }
 
+/// A second origin that counts every request it gets and keeps the credentials it saw.
+async fn elsewhere() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = Router::new().fallback(move |request: axum::extract::Request| {
+        let record = record.clone();
+        async move {
+            let headers = request.headers();
+            let credentials = ["x-api-key", "authorization", "cookie"]
+                .iter()
+                .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            record.lock().unwrap().push(credentials);
+            "{}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// A redirect to another origin never carries a key there: the step fails with
+/// `transport.redirect`, naming both URLs, and the other origin sees no request at all.
+/// A same-origin redirect is still followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_origin_is_not_followed_and_no_key_leaves() {
+    let (other, seen) = elsewhere().await;
+    let to_other = format!("{other}/collect?token=should-not-be-shown");
+    let app = Router::new()
+        .route(
+            "/elsewhere",
+            get(move || {
+                let to = to_other.clone();
+                async move { Redirect::temporary(&to) }
+            }),
+        )
+        .route("/same-origin", get(|| async { Redirect::temporary("/ok") }))
+        .route(
+            "/ok",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"ok":true}"#,
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let steps = contract::collect(
+        target(url.clone()),
+        vec![scenario_at("tests/scenarios/redirect.yaml")],
+        "redirect".into(),
+        1,
+    )
+    .await;
+    let (id, text) = failure(&steps, "a redirect to another origin");
+    assert_eq!(id, "transport.redirect");
+    assert!(text.contains(&format!("{url}/elsewhere")), "{text}");
+    assert!(text.contains(&format!("{other}/collect")), "{text}");
+    assert!(
+        !text.contains("should-not-be-shown"),
+        "a query string is never shown: {text}"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the other origin got {:?}",
+        seen.lock().unwrap()
+    );
+    let same = steps
+        .iter()
+        .find(|s| s.step == "a redirect within the origin")
+        .unwrap();
+    assert!(
+        same.checks.iter().all(|c| c.verdict == Verdict::Passed),
+        "{same:?}"
+    );
+}
+
 fn closed_port() -> String {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());

@@ -205,6 +205,43 @@ fn a_per_minute_limit_is_checked_through_its_headers() {
     );
 }
 
+/// A correct 60 s fixed window answers its 429 with an honest `Retry-After` of up to a
+/// minute. The run does not wait that long: the promise is recorded and the back-off check
+/// skipped with the reason — never failed for tollgate's own impatience.
+#[test]
+fn a_minute_fixed_window_with_an_honest_retry_after_fails_nothing() {
+    let profile = profile::load(Path::new("profiles/users-v1.yaml"))
+        .unwrap()
+        .profile
+        .unwrap();
+    let run = run_load_configured(
+        |config| config.algorithm = tollgate::server::limiter::Algorithm::FixedWindow,
+        &[],
+        &["minute"],
+        &[],
+        profile,
+        1.0,
+    );
+    assert_eq!(
+        run.ids(Verdict::Failed),
+        Vec::<String>::new(),
+        "{}",
+        run.describe()
+    );
+    let backoff = run
+        .steps
+        .iter()
+        .flat_map(|s| &s.checks)
+        .find(|c| c.id == "rate.minute.backoff")
+        .unwrap();
+    // Unless the window happened to turn within the 10 s the run waits.
+    if backoff.verdict == Verdict::Skipped {
+        assert!(backoff.message.contains("--long-windows"), "{backoff:?}");
+    } else {
+        assert_eq!(backoff.verdict, Verdict::Passed, "{backoff:?}");
+    }
+}
+
 /// A latency budget in the profile becomes `rate.<class>.latency`, judged on the
 /// coordinated-omission-corrected p95 under the limit.
 #[test]

@@ -21,10 +21,14 @@ fn assert_no_failure(run: &Run, what: &str) {
 }
 
 fn with_latency(ms: u64) -> Run {
+    with_latency_classes(ms, &["read", "search"])
+}
+
+fn with_latency_classes(ms: u64, classes: &[&str]) -> Run {
     run_load_configured(
         |config| config.latency = Duration::from_millis(ms),
         &[],
-        &["read", "search"],
+        classes,
         &[],
         ouro(),
         1.0,
@@ -51,6 +55,25 @@ fn a_correct_limiter_passes_behind_50_ms_of_latency() {
 #[test]
 fn a_correct_limiter_passes_behind_150_ms_of_latency() {
     assert_no_failure(&with_latency(150), "150 ms");
+}
+
+/// Three seconds per answer: the first phase, sized for loopback, cannot keep its schedule
+/// and says so instead of judging; later phases are sized from the measured latency. A
+/// correct limiter is never called broken.
+#[test]
+fn a_correct_limiter_behind_3_s_answers_is_not_called_broken() {
+    let run = with_latency_classes(3_000, &["read"]);
+    assert_no_failure(&run, "3 s");
+    let under = run
+        .steps
+        .iter()
+        .flat_map(|s| &s.checks)
+        .find(|c| c.id == "rate.read.under")
+        .unwrap();
+    assert!(
+        under.verdict == Verdict::Passed || under.message.contains("could not keep its schedule"),
+        "{under:?}"
+    );
 }
 
 /// Short timeouts keep the test short; the bound is what matters: one class's under phase,

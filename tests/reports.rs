@@ -541,4 +541,16 @@ fn a_run_past_its_deadline_stops_and_says_so() {
     assert_eq!(report["summary"]["verdict"], "deadline");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("DEADLINE in"), "{stdout}");
+    // The phase the deadline cut short is kept, with the checks its data supports.
+    let phases = report["phases"].as_array().unwrap();
+    assert!(!phases.is_empty(), "{report}");
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["checks"].as_array().unwrap())
+            .any(|c| c["id"] == "rate.read.under"),
+        "{report}"
+    );
 }

@@ -177,6 +177,8 @@ impl Bench {
             key: AuthKind::Valid,
             label: "bench".into(),
             recorder,
+            // Our own server, no redirects: goose's per-user clients, for throughput.
+            client: None,
         };
         let timeout = Duration::from_secs(10);
         match users {

@@ -27,6 +27,9 @@ use crate::scenario::AuthKind;
 use crate::secret::Secret;
 use crate::server::{KeyRing, RunningServer, ServerConfig};
 
+/// How long a stopped run waits for the interrupted phase to report what it measured.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     // The reported duration is the run's wall time, from here to the last artifact.
     let started = Instant::now();
@@ -115,6 +118,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             seed,
             run_id: run_id.clone(),
             long_windows: args.long_windows,
+            after_contract: args.only != Some(Phase::Load),
         };
         let phases = (args.only != Some(Phase::Load), args.only != Some(Phase::Contract));
         let runner = tokio::spawn(async move {
@@ -129,10 +133,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         // An interval, not a fresh sleep per loop: a steady stream of events must not
         // starve the checks.
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        // Only a load phase reports what an interrupted phase measured; a contract step
+        // waiting on a silent target is abandoned at once.
+        let mut load_started = false;
         let stopped = loop {
             tokio::select! {
                 event = receiver.recv() => match event {
-                                        Some(Event::Progress(progress)) => live.update(&progress),
+                    Some(Event::Progress(progress)) => {
+                        load_started = true;
+                        live.update(&progress);
+                    }
                     Some(event) => {
                         live.print(&terminal::event(&event, style), |text| out.print(text));
                         report.apply(event);
@@ -152,6 +162,27 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         };
         if let Some(stop) = stopped {
             load::driver::halt();
+            // The phase in progress ends with the kill switch and reports what it measured;
+            // give it a moment, never more.
+            let grace = tokio::time::sleep(if load_started {
+                STOP_GRACE
+            } else {
+                std::time::Duration::ZERO
+            });
+            tokio::pin!(grace);
+            loop {
+                tokio::select! {
+                    event = receiver.recv() => match event {
+                        Some(Event::Progress(_)) => {}
+                        Some(event) => {
+                            live.print(&terminal::event(&event, style), |text| out.print(text));
+                            report.apply(event);
+                        }
+                        None => break,
+                    },
+                    () = &mut grace => break,
+                }
+            }
             runner.abort();
             report.complete = false;
             report.stopped_by = Some(stop);

@@ -120,6 +120,11 @@ pub enum TransportError {
     TooLarge,
     /// The body's `Content-Encoding` could not be undone.
     Decode(String),
+    /// A redirect to another origin: not followed, so no credential reaches it.
+    CrossOrigin {
+        from: String,
+        to: String,
+    },
     Other(String),
 }
 
@@ -133,6 +138,7 @@ impl TransportError {
             TransportError::Tls { .. } => "transport.tls",
             TransportError::NotHttp1(_) => "transport.protocol",
             TransportError::Decode(_) => "transport.decode",
+            TransportError::CrossOrigin { .. } => "transport.redirect",
             TransportError::Connect(_) | TransportError::Other(_) => "transport.error",
         }
     }
@@ -158,6 +164,11 @@ impl std::fmt::Display for TransportError {
                 write!(f, "response body larger than {} MiB", MAX_BODY_BYTES >> 20)
             }
             TransportError::Decode(e) => write!(f, "cannot decode the response body: {e}"),
+            TransportError::CrossOrigin { from, to } => write!(
+                f,
+                "the target redirected from {from} to another origin, {to}: not followed, \
+                 so no API key or credential was sent there"
+            ),
             TransportError::Other(e) => write!(f, "{e}"),
         }
     }
@@ -183,6 +194,15 @@ pub fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
     }
     if let Some(tls) = causes.iter().find_map(|c| tls_error(*c)) {
         return tls;
+    }
+    if let Some(redirect) = causes
+        .iter()
+        .find_map(|c| c.downcast_ref::<CrossOriginRedirect>())
+    {
+        return TransportError::CrossOrigin {
+            from: redirect.from.clone(),
+            to: redirect.to.clone(),
+        };
     }
     // A hyper error means the connection failed; a decoder's error comes without one.
     let from_connection = causes.iter().any(|c| wrapped::<hyper::Error>(*c).is_some());
@@ -291,11 +311,67 @@ impl reqwest::dns::Resolve for Resolver {
     }
 }
 
-/// How every client of a run connects: the same TLS trust and name resolution for the
-/// contract phase, the probes and the preflight.
+/// Redirects followed before a step fails as a loop.
+const MAX_REDIRECTS: usize = 5;
+
+/// A redirect that would leave the target's origin (scheme, host, port).
+#[derive(Debug)]
+struct CrossOriginRedirect {
+    from: String,
+    to: String,
+}
+
+impl std::fmt::Display for CrossOriginRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "redirect from {} to another origin, {}",
+            self.from, self.to
+        )
+    }
+}
+
+impl std::error::Error for CrossOriginRedirect {}
+
+#[derive(Debug)]
+struct TooManyRedirects;
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "too many redirects (more than {MAX_REDIRECTS})")
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
+
+/// A URL as it may be shown: origin and path, never the query (it may hold a key).
+fn shown(url: &url::Url) -> String {
+    format!("{}{}", url.origin().ascii_serialization(), url.path())
+}
+
+/// Same-origin redirects only: the run's keys travel in headers reqwest does not know to be
+/// secret (`X-API-KEY`), and a redirect must never carry them to another origin. A redirect
+/// to another origin fails the step with `transport.redirect`, naming both.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = attempt.previous().first().map(url::Url::origin);
+        if origin.as_ref() != Some(&attempt.url().origin()) {
+            let from = attempt.previous().last().map(shown).unwrap_or_default();
+            let to = shown(attempt.url());
+            return attempt.error(CrossOriginRedirect { from, to });
+        }
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(TooManyRedirects);
+        }
+        attempt.follow()
+    })
+}
+
+/// How every client of a run connects: the same TLS trust, name resolution and redirect
+/// rule for the contract phase, the load phase, the probes and the preflight.
 pub fn build(insecure: bool) -> reqwest::Client {
     reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(redirect_policy())
         .dns_resolver(std::sync::Arc::new(Resolver))
         .tls_danger_accept_invalid_certs(insecure)
         .build()

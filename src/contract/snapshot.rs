@@ -151,12 +151,13 @@ pub fn check(
         ),
         Some(expected) => {
             let (line, want, got) = first_difference(expected, actual);
+            // Quoted: a JSON line ends in a comma, which would run into the report's own.
             CheckResult::failed(
                 id,
-                format!("line {line}: {want}"),
-                format!("line {line}: {got}"),
+                format!("line {line}: `{}`", want.trim()),
+                format!("line {line}: `{}`", got.trim()),
             )
-            .with_message(format!("differs from {shown}; {note}"))
+            .with_message(format!("differs from {shown}; a value that differs on every run (an id, a timestamp, a unique value) belongs in the step's `redact:`; {note}"))
         }
     }
 }

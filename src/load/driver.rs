@@ -35,6 +35,10 @@ pub struct Attack {
     pub key: AuthKind,
     pub label: String,
     pub recorder: Arc<Recorder>,
+    /// The client every slot is sent on: the run's own (its redirect rule never lets a key
+    /// reach another origin), or `None` for goose's per-user clients (benchmarks against
+    /// our own server, where throughput is the point).
+    pub client: Option<reqwest::Client>,
 }
 
 /// goose logs through `log`; tollgate's terminal is its own. Installing a logger that drops
@@ -229,13 +233,15 @@ async fn one_slot(
     if due > std::time::Instant::now() {
         tokio::time::sleep_until(due.into()).await;
     }
-    let request = slot_request(attack, prepared, &user.client)
+    let client = attack.client.as_ref().unwrap_or(&user.client);
+    let mut request = slot_request(attack, prepared, client)
         .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?;
+    *request.timeout_mut() = Some(timeout);
     // Sent on the goose user's own client, not through `GooseUser::request`: that wrapper
     // builds a metric per request (copies of the URL and names) which nothing reads with
     // goose's metrics off — our recorder measures every answer.
     let sent = std::time::Instant::now();
-    let last = match user.client.execute(request).await {
+    let last = match client.execute(request).await {
         Ok(mut response) => {
             let status = response.status().as_u16();
             let rate = recorder.rate_headers(response.headers());

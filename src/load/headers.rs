@@ -29,7 +29,24 @@ pub struct RateHeaders {
     pub dialects: Vec<&'static str>,
     /// The IETF partition key (`pk`) of the chosen policy, as sent.
     pub partition: Option<String>,
+    /// Rate headers sent more than once (`Retry-After: 1` and `Retry-After: 3600`): a
+    /// client reads one of them, and which depends on its library.
+    pub duplicated: Vec<&'static str>,
+    /// Rate headers that were sent but say nothing readable, as `Name: value`.
+    pub unreadable: Vec<String>,
 }
+
+/// The rate headers a client acts on; each must appear at most once.
+const SINGLE: [&str; 8] = [
+    "retry-after",
+    "ratelimit",
+    "ratelimit-policy",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RetryAfter {
@@ -111,6 +128,16 @@ impl Reset {
         } else {
             Reset::Delta(value)
         }
+    }
+}
+
+/// At most 80 characters of a header value, for a message.
+fn clip(value: &str) -> String {
+    let clipped: String = value.chars().take(80).collect();
+    if clipped.len() < value.len() {
+        format!("{clipped}…")
+    } else {
+        clipped
     }
 }
 
@@ -215,6 +242,11 @@ fn first_count(text: &str) -> Option<i64> {
 /// Reads every dialect; `policy` picks an item of the IETF field by name when present.
 pub fn read(headers: &HeaderMap, policy: Option<&str>, now: SystemTime) -> RateHeaders {
     let mut out = RateHeaders::default();
+    for name in SINGLE {
+        if headers.get_all(name).iter().nth(1).is_some() {
+            out.duplicated.push(name);
+        }
+    }
     if let Some(value) = header(headers, "retry-after") {
         out.retry_after = Some(match value.parse::<u64>() {
             Ok(s) => RetryAfter::Seconds(s),
@@ -234,6 +266,9 @@ pub fn read(headers: &HeaderMap, policy: Option<&str>, now: SystemTime) -> RateH
                 out.reset = reset.map(|r| Reset::parse(r, now));
             }
             None => ietf_items(&mut out, headers, value, policy, now),
+        }
+        if out.remaining.is_none() && out.reset.is_none() {
+            out.unreadable.push(format!("RateLimit: {}", clip(value)));
         }
     }
     for (prefix, dialect) in [
@@ -612,5 +647,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn duplicated_and_unreadable_rate_headers_are_named() {
+        let mut map = headers(&[("ratelimit", "nonsense ,, ;;")]);
+        map.append("retry-after", HeaderValue::from_static("1"));
+        map.append("retry-after", HeaderValue::from_static("3600"));
+        let read = read(&map, None, SystemTime::now());
+        assert_eq!(read.duplicated, vec!["retry-after"]);
+        assert_eq!(
+            read.unreadable,
+            vec!["RateLimit: nonsense ,, ;;".to_string()]
+        );
     }
 }

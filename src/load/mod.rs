@@ -63,6 +63,8 @@ pub struct LoadPlan {
     pub run_id: String,
     /// Wait out minute and hour windows' Retry-After promises (scheduled jobs).
     pub long_windows: bool,
+    /// The contract phase ran just before: every bucket of the primary key is not idle.
+    pub after_contract: bool,
 }
 
 /// Multiples of the limit offered in each phase.
@@ -113,10 +115,12 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
         events,
     };
     // The contract phase has just drawn on every bucket of the primary key.
-    for class in &runner.target.profile.rate_limits {
-        runner
-            .quiet
-            .touch(&Bucket::new(&class.name, AuthKind::Valid), None);
+    if runner.plan.after_contract {
+        for class in &runner.target.profile.rate_limits {
+            runner
+                .quiet
+                .touch(&Bucket::new(&class.name, AuthKind::Valid), None);
+        }
     }
     runner.concurrency().await;
     let mut classes: Vec<RateClass> = runner
@@ -303,6 +307,7 @@ impl LoadRunner {
             key: AuthKind::Valid,
             label: format!("{} {name}", class.name),
             recorder: recorder.clone(),
+            client: Some(self.target.client()),
         };
         let ticker = self.progress_ticker(class, name, recorder.clone());
         let latency = *self.latency.lock().unwrap_or_else(|e| e.into_inner());
@@ -393,6 +398,24 @@ impl LoadRunner {
         let under_evidence = under.evidence();
         let mut failures = under.failures();
         let mut sent = under_totals.sent;
+        if driver::interrupted() {
+            // Stopped mid-phase: keep what it measured, judge only what that supports.
+            checks.insert(
+                0,
+                unless_unjudgeable(
+                    under_unjudgeable.as_ref(),
+                    under_check(c, &under_totals, under_offered, None),
+                ),
+            );
+            checks.push(transport_check(c, sent, &failures));
+            self.emit_step(
+                c,
+                format!("under · {under_rate:.1}/s (stopped)"),
+                &class.probe,
+                checks,
+            );
+            return Answered::Yes;
+        }
         if under_totals.failed * 2 > under_totals.sent {
             // A target that does not answer is not a limiter to judge: say so, and stop.
             checks.insert(
@@ -422,8 +445,18 @@ impl LoadRunner {
         let over = self.recorder(class, over_rate, over_duration);
         let (over, isolation, backoff) = tokio::join!(
             self.phase(class, "over", over.clone()),
-            self.isolation_while_saturated(class, &over, over_duration),
-            self.backoff_at_end(class, &over, window)
+            unless_stopped(
+                self.isolation_while_saturated(class, &over, over_duration),
+                Vec::new()
+            ),
+            unless_stopped(
+                self.backoff_at_end(class, &over, window),
+                CheckResult::new(
+                    format!("rate.{c}.backoff"),
+                    Verdict::Skipped,
+                    "the run was stopped before the back-off client could finish",
+                )
+            )
         );
         let mut load_end = over.schedule.end().unwrap_or_else(Instant::now);
         let timeline = over.timeline();
@@ -440,7 +473,7 @@ impl LoadRunner {
         let _ = self.events.send(Event::PhaseFinished(stats));
         // A flat limiter's rate is its spacing, which 2x the limit cannot resolve.
         let spacing = match &fingerprint {
-            Some(f) if f.family == Family::Flat => {
+            Some(f) if f.family == Family::Flat && !driver::interrupted() => {
                 let (spacing, end) = self.spacing(class).await;
                 load_end = end;
                 Some(spacing)
@@ -489,6 +522,7 @@ impl LoadRunner {
             &evidence,
             window,
             limit,
+            &self.published_limits(class),
         ));
         let mut checks: Vec<CheckResult> = checks
             .into_iter()
@@ -507,6 +541,15 @@ impl LoadRunner {
         for IsolationStep { step, result } in isolation {
             let request = self.isolation_request(class, &result.id);
             self.emit_step(c, step, &request, vec![result]);
+        }
+        if driver::interrupted() {
+            self.emit_step(
+                c,
+                "back-off and recovery".into(),
+                &class.probe,
+                vec![backoff],
+            );
+            return Answered::Yes;
         }
         let backoff = self.recovery(class, load_end, backoff).await;
         self.emit_step(
@@ -791,11 +834,16 @@ impl LoadRunner {
             ),
             (false, promised, None) if recovery.beyond_budget.is_some() => {
                 let wait = recovery.beyond_budget.unwrap_or_default();
+                let how = if window > LONGEST_SATURATED_WINDOW {
+                    "run with --long-windows to wait it out"
+                } else {
+                    "far beyond a window of the limit: rate.<class>.retry-after judges the promise itself"
+                };
                 let mut check = CheckResult::new(
                     id,
                     Verdict::Skipped,
                     format!(
-                        "the 429 asked to wait {wait:.0} s, longer than this run waits ({:.0} s): the promise is recorded, not tested (run with --long-windows to wait it out)",
+                        "the 429 asked to wait {wait:.0} s, longer than this run waits ({:.0} s): the promise is recorded, not tested ({how})",
                         deadline.as_secs_f64()
                     ),
                 );
@@ -817,10 +865,11 @@ impl LoadRunner {
             ),
             (false, promised, Some(after)) => {
                 let promise = promised.unwrap_or(window);
+                let rtt = recovery.round_trip;
                 verdict(
                     id,
-                    after <= promise + slack,
-                    format!("a 2xx within {promise:.1} s (the promised wait) + {slack:.1} s"),
+                    after <= promise + slack + rtt,
+                    format!("a 2xx within {promise:.1} s (the promised wait) + {slack:.1} s + the retry's round trip ({rtt:.2} s)"),
                     format!("2xx after {after:.2} s and {} attempts", recovery.attempts),
                 )
             }
@@ -1021,6 +1070,20 @@ impl LoadRunner {
         }));
     }
 
+    /// The quotas a rate header on `class`'s answers may announce: its own, and those of
+    /// every class probed by the same request (100/min and 5000/h on one endpoint).
+    fn published_limits(&self, class: &RateClass) -> Vec<i64> {
+        let mut quotas: Vec<i64> = self
+            .classes_drawn_on(&class.probe)
+            .iter()
+            .chain(std::iter::once(class))
+            .map(|c| i64::from(c.policy.quota))
+            .collect();
+        quotas.sort_unstable();
+        quotas.dedup();
+        quotas
+    }
+
     /// The classes whose bucket `spec` may draw on: those probed by the same method and
     /// path, or every class when none is (the bucket is unknown).
     fn classes_drawn_on(&self, spec: &RequestSpec) -> Vec<RateClass> {
@@ -1057,6 +1120,20 @@ impl LoadRunner {
             attempts: Vec::new(),
             checks: vec![check],
         }));
+    }
+}
+
+/// `work`, or `instead` as soon as the run is being stopped: probes and the back-off client
+/// must not hold up the report of a stopped run.
+async fn unless_stopped<T>(work: impl std::future::Future<Output = T>, instead: T) -> T {
+    let stopped = async {
+        while !driver::interrupted() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        () = stopped => instead,
     }
 }
 

@@ -100,6 +100,9 @@ pub struct Recovery {
     pub unanswered: bool,
     /// The promised wait, when it was longer than the client may wait: nothing was tested.
     pub beyond_budget: Option<f64>,
+    /// How long the accepted retry took to answer: a promise is about when to ask, and the
+    /// answer to a timely question still needs its round trip.
+    pub round_trip: f64,
 }
 
 /// A well-behaved client: on 429 it waits what Retry-After (or Reset) says, otherwise it
@@ -133,6 +136,7 @@ where
             not_limited: true,
             unanswered: first.exchange.is_none(),
             beyond_budget: None,
+            round_trip: 0.0,
         };
     }
     let started = Instant::now();
@@ -166,10 +170,13 @@ where
                 unanswered: false,
                 // Giving up before the first retry tests nothing: the promise stands.
                 beyond_budget: (attempts == 1).then_some(wait.as_secs_f64()),
+                round_trip: 0.0,
             };
         }
         tokio::time::sleep(wait).await;
+        let sent = Instant::now();
         let probe = send().await;
+        let round_trip = sent.elapsed().as_secs_f64();
         attempts += 1;
         if probe.accepted() {
             return Recovery {
@@ -179,6 +186,7 @@ where
                 not_limited: false,
                 unanswered: false,
                 beyond_budget: None,
+                round_trip,
             };
         }
         // A server that answers 429 again after its own Retry-After gets exponential back-off.

@@ -121,6 +121,24 @@ pub struct LimitEvidence {
     /// and the first such value with its dialect.
     pub claims_remaining: u64,
     pub claims_remaining_example: Option<String>,
+    /// Answers with a rate header sent twice, by header name (first few names).
+    pub duplicated: u64,
+    pub duplicated_names: Vec<&'static str>,
+    /// 429s that carried Retry-After more than once.
+    pub duplicated_retry_after: u64,
+    /// Rate headers sent but unreadable, as `Name: value` (first few, distinct).
+    pub unreadable: Vec<String>,
+    /// The limits the headers announced (distinct, first few).
+    pub limits: Vec<i64>,
+}
+
+/// Distinct examples kept per kind: enough to quote, bounded whatever the target sends.
+const QUOTED: usize = 3;
+
+fn keep<T: PartialEq>(list: &mut Vec<T>, item: T) {
+    if list.len() < QUOTED && !list.contains(&item) {
+        list.push(item);
+    }
 }
 
 /// One 429's retry promise, to hold against when a request was accepted again.
@@ -149,6 +167,21 @@ impl LimitEvidence {
             if !self.dialects.contains(dialect) {
                 self.dialects.push(dialect);
             }
+        }
+        if !rate.duplicated.is_empty() {
+            self.duplicated += 1;
+            for name in &rate.duplicated {
+                keep(&mut self.duplicated_names, *name);
+            }
+            if status == 429 && rate.duplicated.contains(&"retry-after") {
+                self.duplicated_retry_after += 1;
+            }
+        }
+        for text in &rate.unreadable {
+            keep(&mut self.unreadable, text.clone());
+        }
+        if let Some(limit) = rate.limit {
+            keep(&mut self.limits, limit);
         }
         if status >= 500 {
             self.server_errors += 1;

@@ -40,6 +40,7 @@ pub(super) fn phase_stats(
         estimated_rate: estimate.map(|e| e.rate),
         estimated_burst: estimate.map(|e| e.burst),
         fingerprint: None,
+        partial: recorder.finished() < recorder.schedule.count,
     }
 }
 

@@ -39,7 +39,7 @@ pub(super) fn isolation_result(id: &str, statuses: &[u16]) -> CheckResult {
             id,
             Verdict::Skipped,
             format!(
-                "the load ended after {} probe(s): too few to judge",
+                "only {} probe(s) fit in the phase (slow answers or a short phase): too few to judge",
                 statuses.len()
             ),
         );
@@ -379,7 +379,26 @@ pub(super) fn retry_after_check(
         && invalid == 0
         && too_long == 0
         && bad_reset == 0
-        && short == 0;
+        && short == 0
+        && evidence.duplicated_retry_after == 0;
+    // The values themselves, so a failure explains itself.
+    let mut unreadable: Vec<String> = Vec::new();
+    for text in evidence
+        .retry_after
+        .iter()
+        .filter_map(|r| match r {
+            RetryAfter::Invalid(text) => Some(format!("Retry-After `{text}`")),
+            _ => None,
+        })
+        .chain(evidence.resets.iter().filter_map(|r| match r {
+            Reset::Invalid(text) => Some(format!("reset `{text}`")),
+            _ => None,
+        }))
+    {
+        if unreadable.len() < 3 && !unreadable.contains(&text) {
+            unreadable.push(text);
+        }
+    }
     let values: Vec<u64> = evidence
         .retry_after
         .iter()
@@ -391,9 +410,18 @@ pub(super) fn retry_after_check(
         _ => "no Retry-After".into(),
     };
     let mut actual = format!(
-        "{} of {} 429s without Retry-After or RateLimit reset; {invalid} unparseable, {too_long} over {sane_limit:.0} s; {range}; dialects {:?}",
+        "{} of {} 429s without Retry-After or RateLimit reset; {invalid} unparseable Retry-After, {bad_reset} unreadable resets, {too_long} over {sane_limit:.0} s; {range}; dialects {:?}",
         evidence.without_retry_hint, evidence.limited, evidence.dialects
     );
+    if !unreadable.is_empty() {
+        actual.push_str(&format!("; e.g. {}", unreadable.join(", ")));
+    }
+    if evidence.duplicated_retry_after > 0 {
+        actual.push_str(&format!(
+            "; {} 429s sent Retry-After twice (which one a client obeys depends on its library)",
+            evidence.duplicated_retry_after
+        ));
+    }
     if measured.is_some() {
         actual.push_str(&format!(
             "; {short} of {checked} Retry-After values shorter than the measured wait"
@@ -436,10 +464,12 @@ pub(super) fn headers_check(
     evidence: &record::LimitEvidence,
     window: f64,
     limit: f64,
+    published: &[i64],
 ) -> CheckResult {
     let id = format!("rate.{class}.headers");
-    let lying = (evidence.claims_remaining > 0).then(|| {
-        format!(
+    let mut broken: Vec<String> = Vec::new();
+    if evidence.claims_remaining > 0 {
+        broken.push(format!(
             "{} of {} 429s claim quota remains (e.g. {})",
             evidence.claims_remaining,
             evidence.limited,
@@ -447,8 +477,41 @@ pub(super) fn headers_check(
                 .claims_remaining_example
                 .as_deref()
                 .unwrap_or("Remaining ≥ 1")
-        )
-    });
+        ));
+    }
+    let duplicated: Vec<&str> = evidence
+        .duplicated_names
+        .iter()
+        .copied()
+        .filter(|n| *n != "retry-after")
+        .collect();
+    if !duplicated.is_empty() {
+        broken.push(format!(
+            "rate headers sent twice in one answer: {} (a client reads one of them)",
+            duplicated.join(", ")
+        ));
+    }
+    if !evidence.unreadable.is_empty() {
+        broken.push(format!(
+            "unreadable rate headers: {}",
+            evidence.unreadable.join("; ")
+        ));
+    }
+    let contradicting: Vec<String> = evidence
+        .limits
+        .iter()
+        .filter(|l| !published.contains(l))
+        .map(i64::to_string)
+        .collect();
+    if !contradicting.is_empty() && !published.is_empty() {
+        let published: Vec<String> = published.iter().map(i64::to_string).collect();
+        broken.push(format!(
+            "the headers announce a limit of {} where the profile publishes {}",
+            contradicting.join(", "),
+            published.join(" or ")
+        ));
+    }
+    let lying = (!broken.is_empty()).then(|| broken.join("; "));
     let first_429 = samples
         .iter()
         .find(|s| s.status == 429)
@@ -460,7 +523,11 @@ pub(super) fn headers_check(
         .collect();
     if seen.len() < 2 {
         return match lying {
-            Some(lie) => CheckResult::failed(id, "no 429 claims quota remains", lie),
+            Some(lie) => CheckResult::failed(
+                id,
+                "readable rate headers, each sent once, that agree with the published limit, and no 429 claiming quota remains",
+                lie,
+            ),
             None => CheckResult::new(id, Verdict::Skipped, "no rate-limit headers on the answers"),
         };
     }
@@ -489,7 +556,7 @@ pub(super) fn headers_check(
         id,
         counts_down && reaches_zero && reset_ok && lying.is_none(),
         format!(
-            "Remaining drops by one per request less the refill (≥ {:.0} over {} answers {:.0} ms apart), reaches 0 under load, Reset ≤ {:.0} s, and no 429 claims quota remains",
+            "Remaining drops by one per request less the refill (≥ {:.0} over {} answers {:.0} ms apart), reaches 0 under load, Reset ≤ {:.0} s, each rate header once and readable, the announced limit the published one, and no 429 claims quota remains",
             (expected_drops - 1.0).max(1.0),
             seen.len(),
             1000.0 * elapsed / steps.len().max(1) as f64,
@@ -734,6 +801,7 @@ mod tests {
             &LimitEvidence::default(),
             1.0,
             100.0,
+            &[100, 20],
         );
         assert_eq!(check.verdict, Verdict::Passed, "{check:?}");
     }
@@ -752,6 +820,7 @@ mod tests {
             &LimitEvidence::default(),
             1.0,
             100.0,
+            &[100, 20],
         );
         assert_eq!(check.verdict, Verdict::Failed, "{check:?}");
     }
@@ -771,6 +840,7 @@ mod tests {
             &LimitEvidence::default(),
             1.0,
             100.0,
+            &[100, 20],
         );
         assert_eq!(check.verdict, Verdict::Passed, "{check:?}");
     }
@@ -790,6 +860,7 @@ mod tests {
             &evidence,
             1.0,
             100.0,
+            &[100, 20],
         );
         assert_eq!(check.verdict, Verdict::Failed);
         assert!(check
@@ -797,7 +868,15 @@ mod tests {
             .unwrap()
             .contains("30 of 30 429s claim quota remains"));
         // Without any count-down to read, the lie alone still fails.
-        let check = headers_check("c", &[], &HeaderSummary::default(), &evidence, 1.0, 100.0);
+        let check = headers_check(
+            "c",
+            &[],
+            &HeaderSummary::default(),
+            &evidence,
+            1.0,
+            100.0,
+            &[100, 20],
+        );
         assert_eq!(check.verdict, Verdict::Failed);
     }
 
@@ -817,6 +896,7 @@ mod tests {
             &LimitEvidence::default(),
             1.0,
             20.0,
+            &[100, 20],
         );
         assert_eq!(check.verdict, Verdict::Passed, "{check:?}");
         assert!(check.actual.unwrap().contains("over the first 20 answers"));
@@ -871,5 +951,63 @@ mod tests {
         timeline.record(1500, 0);
         let check = under_check("c", &timeline.totals(), 80.0, None);
         assert_eq!(check.verdict, Verdict::Skipped, "{check:?}");
+    }
+
+    #[test]
+    fn duplicated_unreadable_or_contradicting_rate_headers_fail_and_say_which() {
+        let evidence = LimitEvidence {
+            duplicated: 4,
+            duplicated_names: vec!["ratelimit-remaining"],
+            unreadable: vec!["RateLimit: garbage".into()],
+            limits: vec![0],
+            ..LimitEvidence::default()
+        };
+        let check = headers_check(
+            "c",
+            &token_bucket_countdown(60),
+            &summary(0),
+            &evidence,
+            1.0,
+            100.0,
+            &[100],
+        );
+        assert_eq!(check.verdict, Verdict::Failed);
+        let actual = check.actual.unwrap();
+        for quoted in [
+            "ratelimit-remaining",
+            "RateLimit: garbage",
+            "a limit of 0 where the profile publishes 100",
+        ] {
+            assert!(actual.contains(quoted), "{quoted} in {actual}");
+        }
+        // A garbage header is a finding, not "no rate-limit headers".
+        let check = headers_check(
+            "c",
+            &[],
+            &HeaderSummary::default(),
+            &evidence,
+            1.0,
+            100.0,
+            &[100],
+        );
+        assert_eq!(check.verdict, Verdict::Failed);
+    }
+
+    #[test]
+    fn a_retry_after_failure_quotes_the_values_and_flags_duplicates() {
+        use crate::load::headers::{Reset, RetryAfter};
+        let evidence = LimitEvidence {
+            limited: 10,
+            retry_after: vec![RetryAfter::Invalid("soon".into()), RetryAfter::Seconds(1)],
+            resets: vec![Reset::Invalid("-1".into())],
+            duplicated_retry_after: 2,
+            ..LimitEvidence::default()
+        };
+        let check = retry_after_check("c", &evidence, 1.0, None);
+        assert_eq!(check.verdict, Verdict::Failed);
+        let actual = check.actual.unwrap();
+        assert!(actual.contains("Retry-After `soon`"), "{actual}");
+        assert!(actual.contains("reset `-1`"), "{actual}");
+        assert!(actual.contains("2 429s sent Retry-After twice"), "{actual}");
     }
 }

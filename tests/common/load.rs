@@ -89,6 +89,7 @@ pub fn run_load_configured(
             seed: 11,
             run_id: "load-test".into(),
             long_windows: false,
+            after_contract: false,
         };
         let (sender, mut receiver) = mpsc::unbounded_channel();
         let started = std::time::Instant::now();
