@@ -5,6 +5,8 @@ mod common;
 use common::*;
 use reqwest::Method;
 use serde_json::json;
+use std::time::Duration;
+
 use tollgate::server::ServerProfile;
 
 #[tokio::test]
@@ -306,5 +308,67 @@ async fn unknown_routes_and_methods_answer_json() {
         (405, Some("application/json"))
     );
     assert!(method.json()["error"].is_string());
+    server.stop().await;
+}
+
+/// Invariant 1 holds for answers axum or the gate produce too: a body over the limit is a
+/// JSON 413 and an over-large header section a JSON 431.
+#[tokio::test]
+async fn over_large_bodies_and_headers_answer_in_the_error_shape() {
+    let server = setup(ServerProfile::Ouro).start().await;
+    let huge = "x".repeat(3 << 20);
+    let body = server
+        .send(
+            server
+                .request(Method::POST, "/v1/files", PRIMARY)
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"name":"a","content":"{huge}"}}"#)),
+        )
+        .await;
+    assert_eq!(body.status, 413, "{}", body.text);
+    assert_eq!(body.content_type(), Some("application/json"));
+    assert!(body.error().contains("too large"), "{}", body.text);
+
+    let headers = server
+        .send(
+            server
+                .request(Method::GET, "/v1/users", PRIMARY)
+                .header("x-padding", "y".repeat(40 * 1024)),
+        )
+        .await;
+    assert_eq!(headers.status, 431, "{}", headers.text);
+    assert_eq!(headers.content_type(), Some("application/json"));
+    assert!(headers.error().contains("header"), "{}", headers.text);
+    server.stop().await;
+}
+
+/// A client that sends half a request head (slowloris), or keeps a connection open without
+/// a next request, is disconnected after the header-read timeout.
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let timeout = Duration::from_millis(300);
+    let server = setup(ServerProfile::Ouro)
+        .header_read_timeout(timeout)
+        .start()
+        .await;
+    let addr = server.url("").trim_start_matches("http://").to_string();
+
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /v1/users HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "a half-sent head kept its connection open");
+
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /v1/does-not-exist HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "an idle kept-alive connection stayed open");
+    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 404"));
     server.stop().await;
 }

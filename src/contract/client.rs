@@ -311,6 +311,9 @@ impl reqwest::dns::Resolve for Resolver {
     }
 }
 
+/// How long an idle connection is kept for reuse.
+const POOL_IDLE: Duration = Duration::from_secs(15);
+
 /// Redirects followed before a step fails as a loop.
 const MAX_REDIRECTS: usize = 5;
 
@@ -372,6 +375,9 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 pub fn build(insecure: bool) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(redirect_policy())
+        // Servers close idle connections (ours after 30 s); dropping them first means no
+        // request is ever written into a connection the server is closing.
+        .pool_idle_timeout(POOL_IDLE)
         .dns_resolver(std::sync::Arc::new(Resolver))
         .tls_danger_accept_invalid_certs(insecure)
         .build()

@@ -297,9 +297,12 @@ impl LoadRunner {
     /// cleaned up after the class.
     async fn phase(&self, class: &RateClass, name: &str, recorder: Arc<Recorder>) -> Arc<Recorder> {
         let bucket = Bucket::new(&class.name, AuthKind::Valid);
-        self.quiet
-            .measure(&bucket, class.policy.window.as_secs_f64())
-            .await;
+        unless_stopped(
+            self.quiet
+                .measure(&bucket, class.policy.window.as_secs_f64()),
+            (),
+        )
+        .await;
         let attack = Attack {
             target: self.target.clone(),
             spec: class.probe.clone(),
@@ -458,6 +461,19 @@ impl LoadRunner {
                 )
             )
         );
+        if driver::interrupted() && over.scheduled().totals().sent == 0 {
+            // Stopped before the over phase sent anything: the under phase is all there is.
+            under_checks.insert(
+                0,
+                unless_unjudgeable(
+                    under_unjudgeable.as_ref(),
+                    under_check(c, &under_totals, under_offered, None),
+                ),
+            );
+            let step = format!("under · {under_rate:.1}/s");
+            self.emit_step(c, step, &class.probe, under_checks);
+            return Answered::Yes;
+        }
         let mut load_end = over.schedule.end().unwrap_or_else(Instant::now);
         let timeline = over.timeline();
         let over_unjudgeable = unjudgeable(&over.scheduled(), over_rate, over.schedule.count);

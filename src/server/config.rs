@@ -263,6 +263,8 @@ pub struct ServerConfig {
     /// Added to every answer after the limiter decided: a network between client and
     /// server, so the harness's verdicts can be proven at staging latencies.
     pub latency: std::time::Duration,
+    /// How long a client may take to send a request's head, new or kept-alive connection.
+    pub header_read_timeout: std::time::Duration,
     pub faults: FaultSet,
 }
 
@@ -279,6 +281,7 @@ impl ServerConfig {
             concurrency: Some(DEFAULT_CONCURRENCY),
             test_hooks: false,
             latency: std::time::Duration::ZERO,
+            header_read_timeout: super::HEADER_READ_TIMEOUT,
             faults: FaultSet::default(),
         }
     }

@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{middleware, Router};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -121,12 +120,21 @@ pub fn router(config: ServerConfig) -> Router {
         api
     };
     let router = api.with_state(app.clone());
-    if app.config.test_hooks {
+    let router = if app.config.test_hooks {
         with_arrivals(router)
     } else {
         router
-    }
+    };
+    router.layer(middleware::from_fn(response::json_errors))
 }
+
+/// How long a client may take to send a request's head — on a new connection (slowloris)
+/// and between requests on a kept-alive one (idle) — before the connection is closed.
+/// Longer than the harness keeps an idle connection (`contract::client`), so a client never
+/// races the server's close.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Heads beyond this get hyper's bare 431; smaller over-large heads get the JSON one.
+const MAX_READ_BUFFER: usize = 1 << 20;
 
 /// Counts every request by the millisecond it arrived and serves the counts at
 /// `GET /_tollgate/arrivals?from_ms=&to_ms=` (epoch milliseconds), for `tollgate bench`.
@@ -165,13 +173,38 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    // Small JSON answers on keep-alive connections: Nagle's algorithm would add delays.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let header_read_timeout = config.header_read_timeout;
+    let router = router(config);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: keep serving the open connections.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small JSON answers on keep-alive connections: Nagle's algorithm would add delays.
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .max_buf_size(MAX_READ_BUFFER)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    // Open requests finish; idle connections close at once.
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A server running in this process, on its own task (tests, and `tollgate run` with no

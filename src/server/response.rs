@@ -18,6 +18,9 @@ pub const RATE_LIMITED: &str =
 pub const TOO_MANY_IN_FLIGHT: &str =
     "Too many concurrent requests for this API key. Please retry later.";
 pub const NOT_FOUND: &str = "Not found.";
+/// Largest request header section the gate accepts, in bytes (names, values, separators);
+/// beyond it the answer is a JSON 431. hyper refuses far larger heads itself.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// An error answer: a status and the human message of its JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,4 +82,40 @@ pub async fn not_found() -> ApiError {
 /// Fallback for a known path with a method it does not serve.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
+}
+
+/// Outermost middleware: an over-large header section gets a JSON 431, and an error that
+/// did not come through [`ApiError`] (axum's own rejections: a body over the limit is a
+/// `text/plain` 413) is given the error shape, so invariant 1 holds for every answer.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("Request header fields too large: at most {MAX_HEADER_BYTES} bytes."),
+        )
+        .into_response();
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json || response.extensions().get::<ErrorMessage>().is_some() {
+        return response;
+    }
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "Request body too large.".to_string(),
+        other => format!("{}.", other.canonical_reason().unwrap_or("Error")),
+    };
+    ApiError::new(status, message).into_response()
 }

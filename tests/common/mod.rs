@@ -59,6 +59,11 @@ impl Setup {
         self
     }
 
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.header_read_timeout = timeout;
+        self
+    }
+
     pub fn rate_headers(mut self, dialect: HeaderDialect) -> Self {
         self.config.rate_headers = dialect;
         self
