@@ -228,12 +228,7 @@ fn a_minute_fixed_window_with_an_honest_retry_after_fails_nothing() {
         "{}",
         run.describe()
     );
-    let backoff = run
-        .steps
-        .iter()
-        .flat_map(|s| &s.checks)
-        .find(|c| c.id == "rate.minute.backoff")
-        .unwrap();
+    let backoff = run.check("rate.minute.backoff").unwrap();
     // Unless the window happened to turn within the 10 s the run waits.
     if backoff.verdict == Verdict::Skipped {
         assert!(backoff.message.contains("--long-windows"), "{backoff:?}");
@@ -286,10 +281,7 @@ fn other_header_dialects_are_read_and_an_epoch_reset_warns_with_its_reason() {
         run.describe()
     );
     let check = |id: &str| {
-        run.steps
-            .iter()
-            .flat_map(|s| &s.checks)
-            .find(|c| c.id == id)
+        run.check(id)
             .unwrap_or_else(|| panic!("{id} missing"))
             .clone()
     };

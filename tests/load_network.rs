@@ -64,12 +64,7 @@ fn a_correct_limiter_passes_behind_150_ms_of_latency() {
 fn a_correct_limiter_behind_3_s_answers_is_not_called_broken() {
     let run = with_latency_classes(3_000, &["read"]);
     assert_no_failure(&run, "3 s");
-    let under = run
-        .steps
-        .iter()
-        .flat_map(|s| &s.checks)
-        .find(|c| c.id == "rate.read.under")
-        .unwrap();
+    let under = run.check("rate.read.under").unwrap();
     assert!(
         under.verdict == Verdict::Passed || under.message.contains("could not keep its schedule"),
         "{under:?}"
@@ -121,12 +116,7 @@ fn two_percent_dropped_connections_fail_the_transport_check_and_nothing_else() {
         "{}",
         run.describe()
     );
-    let transport = run
-        .steps
-        .iter()
-        .flat_map(|s| &s.checks)
-        .find(|c| c.id == "rate.read.transport")
-        .unwrap();
+    let transport = run.check("rate.read.transport").unwrap();
     assert!(
         transport
             .actual
@@ -142,12 +132,7 @@ fn a_write_run_leaves_no_user_behind() {
     let run = run_load(&[], &["write"], &[], ouro());
     assert_no_failure(&run, "write");
     assert_eq!(run.left_behind, 0, "{}", run.describe());
-    let cleanup = run
-        .steps
-        .iter()
-        .flat_map(|s| &s.checks)
-        .find(|c| c.id == "rate.cleanup")
-        .expect("a cleanup check");
+    let cleanup = run.check("rate.cleanup").expect("a cleanup check");
     assert_eq!(cleanup.verdict, Verdict::Passed, "{cleanup:?}");
 }
 

@@ -29,6 +29,14 @@ impl Run {
         tollgate::event::ids_with(&self.steps, verdict)
     }
 
+    /// The first check with `id`, from any step.
+    pub fn check(&self, id: &str) -> Option<&tollgate::event::CheckResult> {
+        self.steps
+            .iter()
+            .flat_map(|s| &s.checks)
+            .find(|c| c.id == id)
+    }
+
     pub fn describe(&self) -> String {
         self.steps
             .iter()
