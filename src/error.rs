@@ -13,6 +13,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Runtime error: target unreachable, I/O.
     pub const RUNTIME: u8 = 3;
+    /// The run completed but checked nothing: every check was skipped.
+    pub const NOTHING_CHECKED: u8 = 4;
     /// Interrupted by SIGINT/SIGTERM.
     pub const INTERRUPTED: u8 = 130;
 }

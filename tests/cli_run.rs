@@ -289,3 +289,32 @@ fn an_interrupted_load_stops_promptly_and_exits_130() {
         "{rest:?}"
     );
 }
+
+/// A run in which every check was skipped checked nothing: not PASSED, and exit 4, so a CI
+/// gate cannot go green on it.
+#[test]
+fn a_run_that_checked_nothing_does_not_pass() {
+    let reports = std::env::temp_dir().join(format!("tollgate-nothing-{}", std::process::id()));
+    let output = tollgate(&[
+        "run",
+        "--only",
+        "contract",
+        "--scenarios",
+        "tests/scenarios/env_unset.yaml",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ])
+    .env_remove("TOLLGATE_SURELY_NOT_SET")
+    .output()
+    .unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("NOTHING CHECKED"), "{stdout}");
+    assert!(!stdout.contains("PASSED"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&reports);
+}

@@ -214,10 +214,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         }
         Ok(ExitCode::from(if stopped.is_some() {
             exit::INTERRUPTED
-                } else if report.passed() && !regressed {
-            exit::PASSED
-        } else {
+        } else if !report.passed() || regressed {
             exit::CHECK_FAILED
+        } else if report.verdict() == "nothing-checked" {
+            exit::NOTHING_CHECKED
+        } else {
+            exit::PASSED
         }))
     })
 }

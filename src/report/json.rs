@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::{Counts, Report, Stop};
+use super::model::{Counts, Report};
 
 /// Bumped when a field changes meaning; new optional fields do not bump it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -44,16 +44,7 @@ struct Shard {
 }
 
 pub fn verdict(report: &Report) -> &'static str {
-    if !report.complete {
-        match report.stopped_by {
-            Some(Stop::Deadline) => "deadline",
-            _ => "interrupted",
-        }
-    } else if report.passed() {
-        "passed"
-    } else {
-        "failed"
-    }
+    report.verdict()
 }
 
 pub fn render(report: &Report) -> String {

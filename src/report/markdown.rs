@@ -15,7 +15,7 @@ pub fn render(report: &Report) -> String {
     let checks = report.checks();
     let icon = match verdict(report) {
         "passed" => "✅",
-        "failed" => "❌",
+        "failed" | "nothing-checked" => "❌",
         _ => "⏸️",
     };
     let mut out = format!(

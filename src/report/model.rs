@@ -104,6 +104,25 @@ impl Report {
         self.checks().failed == 0
     }
 
+    /// The run's one verdict, computed here and only here: every reporter shows this word.
+    /// A complete run in which no check passed (all skipped: unset keys, an empty selection)
+    /// checked nothing and is not a pass.
+    pub fn verdict(&self) -> &'static str {
+        let checks = self.checks();
+        if !self.complete {
+            match self.stopped_by {
+                Some(Stop::Deadline) => "deadline",
+                _ => "interrupted",
+            }
+        } else if checks.failed > 0 {
+            "failed"
+        } else if checks.passed + checks.warnings == 0 {
+            "nothing-checked"
+        } else {
+            "passed"
+        }
+    }
+
     /// Ids of failed checks, sorted and unique.
     pub fn failed_ids(&self) -> Vec<String> {
         crate::event::ids_with(&self.steps, Verdict::Failed)

@@ -157,13 +157,11 @@ pub fn event(event: &Event, style: Style) -> String {
 pub fn summary(report: &Report, style: Style) -> String {
     let steps = report.steps_by_verdict();
     let checks = report.checks();
-    let verdict = if !report.complete {
-        let word = super::json::verdict(report).to_ascii_uppercase();
-        style.paint("33;1", &word)
-    } else if report.passed() {
-        style.paint("32;1", "PASSED")
-    } else {
-        style.paint("31;1", "FAILED")
+    let verdict = match report.verdict() {
+        "passed" => style.paint("32;1", "PASSED"),
+        "failed" => style.paint("31;1", "FAILED"),
+        "nothing-checked" => style.paint("31;1", "NOTHING CHECKED (every check was skipped)"),
+        other => style.paint("33;1", &other.to_ascii_uppercase()),
     };
     let mut out = format!(
         "\n{} steps: {} passed, {} failed, {} skipped, {} with warnings\n{} checks: {} passed, {} failed, {} skipped, {} warnings\n",
