@@ -318,3 +318,20 @@ fn a_run_that_checked_nothing_does_not_pass() {
     assert!(!stdout.contains("PASSED"), "{stdout}");
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+/// `--report-dir` that cannot take a file fails at once (exit 2), before any request.
+#[test]
+fn an_unwritable_report_dir_fails_before_the_run() {
+    let started = std::time::Instant::now();
+    let output = tollgate(&["run", "--report-dir", "Cargo.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("cannot write reports to `Cargo.toml`"),
+        "{stderr}"
+    );
+    assert!(!text(&output.stdout).contains("PASS"), "no step ran");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -60,6 +60,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     if args.only != Some(Phase::Contract) {
         check_load_plan(&args, &profile)?;
     }
+    // A run that cannot write its reports must fail before its first request, not after
+    // twenty minutes of work.
+    check_report_dir(&args.report_dir)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let run_id = run_id(seed);
     load::driver::handle_interrupts().map_err(Error::Runtime)?;
@@ -222,6 +225,21 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
             exit::PASSED
         }))
     })
+}
+
+/// The report folder exists (or is created) and takes a file.
+fn check_report_dir(dir: &Path) -> Result<(), Error> {
+    let unusable = |e: std::io::Error| {
+        Error::Usage(format!(
+            "cannot write reports to `{}`: {e} (pass --report-dir with a writable folder)",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(unusable)?;
+    let probe = dir.join(format!(".tollgate-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(unusable)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 fn load_profile(path: &Path) -> Result<Profile, Error> {
