@@ -10,6 +10,7 @@
 //! * [`server`] — the embedded reference server: config, keys, auth, gate (concurrency and
 //!   rate limits), limiter (GCRA), routes, store, and the switchable faults.
 //! * [`error`] — the error type and the documented exit codes.
+//! * [`files`] — bounded reads of every input file, confined to the project folder.
 //!
 //! `ARCHITECTURE.md` holds the invariants every module keeps.
 
@@ -20,6 +21,7 @@ pub mod decode;
 pub mod diagnostic;
 pub mod error;
 pub mod event;
+pub mod files;
 pub mod load;
 pub mod profile;
 pub mod report;

@@ -107,20 +107,9 @@ pub struct SyntaxError {
 /// bound on what a wrong path (a log, a dump) can cost.
 pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
 
-/// Reads a source file whole, refusing files over [`MAX_SOURCE_BYTES`] before reading them.
+/// Reads a source file whole: a regular file of at most [`MAX_SOURCE_BYTES`].
 pub fn read_source(path: &std::path::Path) -> std::io::Result<String> {
-    let size = std::fs::metadata(path)?.len();
-    if size > MAX_SOURCE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "the file is {:.1} MiB, more than the {} MiB a source file may have",
-                size as f64 / (1 << 20) as f64,
-                MAX_SOURCE_BYTES >> 20
-            ),
-        ));
-    }
-    std::fs::read_to_string(path)
+    crate::files::read_bounded(path, MAX_SOURCE_BYTES)
 }
 
 /// Most nodes one document may expand to (aliases included).

@@ -335,3 +335,28 @@ fn an_unwritable_report_dir_fails_before_the_run() {
     assert!(!text(&output.stdout).contains("PASS"), "no step ran");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// Special files are refused without being read: `/dev/zero` reports a size of 0 and never
+/// ends, so a bound on the reported size alone grew to gigabytes.
+#[test]
+fn special_files_are_refused_at_once() {
+    for args in [
+        vec!["run", "--profile", "/dev/zero", "--only", "contract"],
+        vec!["report", "diff", "/dev/zero", "/dev/zero"],
+    ] {
+        let started = std::time::Instant::now();
+        let output = tollgate(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&output.stderr).contains("not a regular file")
+                || text(&output.stdout).contains("not a regular file"),
+            "{args:?}: {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{args:?}"
+        );
+    }
+}

@@ -571,3 +571,41 @@ fn a_terminated_contract_phase_stops_at_once_and_says_interrupted() {
     assert_eq!(report["complete"], false);
     assert_eq!(report["stopped_by"], "interrupted");
 }
+
+/// `include:` and a symlink that point outside the project are refused by name: the file is
+/// never read, so no line of it reaches a diagnostic or a CI log.
+#[test]
+fn includes_outside_the_project_are_refused_without_printing_them() {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("outside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("_passwd.yaml");
+    std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+    for (name, include) in [
+        ("absolute.yaml", "/etc/passwd".to_string()),
+        ("symlink.yaml", "_passwd.yaml".to_string()),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(
+            &file,
+            format!("name: leak\ninclude: [{include}]\nsteps:\n  - name: s\n    request: {{ method: GET, path: /v1/users }}\n    expect: {{ status: 200 }}\n"),
+        )
+        .unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["lint"])
+            .arg(&file)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(2), "{name}: {all}");
+        assert!(all.contains("outside the project folder"), "{name}: {all}");
+        assert!(!all.contains("root:"), "{name} printed the file: {all}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

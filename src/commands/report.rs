@@ -18,8 +18,11 @@ pub fn report(command: ReportCommand) -> Result<ExitCode, Error> {
     }
 }
 
+/// Largest report.json read back (a baseline, `report diff`): hours of per-second series.
+const MAX_REPORT_BYTES: u64 = 256 << 20;
+
 pub fn read(path: &Path) -> Result<serde_json::Value, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::files::read_bounded(path, MAX_REPORT_BYTES)
         .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::Usage(format!("{} is not a report.json: {e}", path.display())))?;

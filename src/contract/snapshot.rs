@@ -123,7 +123,7 @@ pub fn check(
         std::fs::write(target, render_snap(scenario_file, step, actual))
             .map_err(|e| format!("cannot write {}: {e}", target.display()))
     };
-    let existing = std::fs::read_to_string(&path).ok();
+    let existing = crate::yaml::read_source(&path).ok();
     let matches = existing.as_deref().and_then(stored_body) == Some(actual.trim_end_matches('\n'));
     if matches {
         let _ = std::fs::remove_file(path.with_extension("snap.new"));

@@ -259,6 +259,10 @@ impl Loader {
             );
             return None;
         }
+        if let Err(refused) = crate::files::inside_project(target) {
+            dec.error(at, refused);
+            return None;
+        }
         let root = self.read(target, Some((dec, at)))?;
         let mut inner = Decoder::new(display(target));
         self.stack.push(target.to_path_buf());
@@ -729,6 +733,9 @@ fn schema_ref(node: &Node, dir: &Path, dec: &mut Decoder) -> Option<SchemaRef> {
 /// location on disk (never the network).
 pub fn load_schema(path: &Path) -> Result<Arc<jsonschema::Validator>, String> {
     let name = display(path);
+    if path.exists() {
+        crate::files::inside_project(path)?;
+    }
     let text =
         crate::yaml::read_source(path).map_err(|e| format!("cannot read schema `{name}`: {e}"))?;
     let schema: Value = serde_json::from_str(&text)
@@ -737,6 +744,7 @@ pub fn load_schema(path: &Path) -> Result<Arc<jsonschema::Validator>, String> {
     let base = format!("file://{}", absolute.to_string_lossy());
     jsonschema::options()
         .with_base_uri(base)
+        .with_retriever(crate::files::ProjectFiles)
         .build(&schema)
         .map(Arc::new)
         .map_err(|e| format!("schema `{name}` does not compile: {e}"))

@@ -1,0 +1,100 @@
+//! Reading the files a run is given — profiles, scenarios, includes, schemas, snapshots,
+//! baselines — as hostile input: they arrive in pull requests and run beside production
+//! secrets. Every read is bounded by the bytes actually read, only regular files are read,
+//! and what a file pulls in (`include:`, `$ref`) stays inside the project folder.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Reads a regular file of at most `max` bytes, bounded by the bytes actually read: a file's
+/// reported size is not trusted (`/dev/zero` says 0 and never ends; a file may grow while
+/// read), and devices, FIFOs and folders are refused without reading.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than the {} MiB such a file may have", max >> 20),
+        )
+    };
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a device, FIFO or folder is never read)",
+        ));
+    }
+    if metadata.len() > max {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// The project folder: where tollgate runs (the folder holding `tollgate.yaml`).
+fn project_root() -> Option<PathBuf> {
+    std::env::current_dir().ok()?.canonicalize().ok()
+}
+
+/// `path`, once symlinks are followed, if it lies inside the project folder. What a
+/// scenario pulls in must not be a runner's `/etc/passwd` or a key file beside the checkout;
+/// the refusal names the path, never its content.
+pub fn inside_project(path: &Path) -> Result<PathBuf, String> {
+    let real = path
+        .canonicalize()
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let root = project_root().ok_or("cannot tell the project folder (the working directory)")?;
+    if real.starts_with(&root) {
+        Ok(real)
+    } else {
+        Err(format!(
+            "`{}` is outside the project folder `{}` (symlinks followed): `include` and `$ref` only read files inside it",
+            path.display(),
+            root.display()
+        ))
+    }
+}
+
+/// Resolves a JSON Schema's own `$ref`s: `file:` URIs inside the project only, bounded like
+/// every other read; nothing is ever fetched from the network.
+pub struct ProjectFiles;
+
+impl jsonschema::Retrieve for ProjectFiles {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+        let url = url::Url::parse(uri.as_str())?;
+        let path = url
+            .to_file_path()
+            .map_err(|()| format!("`{uri}`: schemas are read from local files only"))?;
+        let real = inside_project(&path)?;
+        let text = read_bounded(&real, crate::yaml::MAX_SOURCE_BYTES)?;
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_files_are_refused_without_reading() {
+        let err = read_bounded(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn files_outside_the_project_are_refused_by_name() {
+        let err = inside_project(Path::new("/etc/passwd")).unwrap_err();
+        assert!(err.contains("outside the project folder"), "{err}");
+        assert!(!err.contains("root:"), "never the content: {err}");
+        assert!(inside_project(Path::new("Cargo.toml")).is_ok());
+    }
+}
