@@ -48,17 +48,21 @@ impl Redactor {
         redactor
     }
 
-    /// Learns one more secret (empty ones are ignored: they would match everywhere).
+    /// Learns one more secret, in every form a target may echo it in (empty ones are
+    /// ignored: they would match everywhere).
     pub fn add(&self, secret: Secret) {
         if secret.0.is_empty() {
             return;
         }
         let mut secrets = self.secrets.write().unwrap_or_else(|e| e.into_inner());
-        if !secrets.contains(&secret) {
-            secrets.push(secret);
-            // Longest first, so a key that contains another is replaced whole.
-            secrets.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+        for form in encodings(&secret.0) {
+            let form = Secret(form);
+            if !secrets.contains(&form) {
+                secrets.push(form);
+            }
         }
+        // Longest first, so a key that contains another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
     }
 
     pub fn redact(&self, text: &str) -> String {
@@ -84,6 +88,56 @@ impl Redactor {
             .iter()
             .any(|s| text.contains(&s.0))
     }
+}
+
+/// `secret` as it is, and as a server may echo it back: percent-encoded (either hex case,
+/// `+` for a space, as in a query string or a form), base64 (standard and URL-safe, padded
+/// or not), and as a JSON string's content. Forms shorter than four characters are left
+/// out: they would match ordinary text.
+fn encodings(secret: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let percent_upper: String = secret
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let percent_lower = percent_upper
+        .split('%')
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 || part.len() < 2 {
+                part.to_string()
+            } else {
+                format!("{}{}", part[..2].to_ascii_lowercase(), &part[2..])
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("%");
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json.trim_matches('"').to_string();
+    let mut forms = vec![
+        secret.to_string(),
+        percent_upper,
+        percent_lower,
+        form,
+        STANDARD.encode(secret),
+        STANDARD_NO_PAD.encode(secret),
+        URL_SAFE.encode(secret),
+        URL_SAFE_NO_PAD.encode(secret),
+        json.clone(),
+        json.replace('/', "\\/"),
+    ];
+    forms.retain(|f| f == secret || f.len() >= 4);
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 #[cfg(test)]
@@ -112,5 +166,31 @@ mod tests {
             "x [redacted]",
             "clones share what they learn"
         );
+    }
+
+    #[test]
+    fn every_encoding_of_a_secret_is_found_and_redacted() {
+        use base64::Engine;
+        let key = "tg key/+&\"é";
+        let r = Redactor::new([Secret::new(key)]);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for echoed in [
+            key.to_string(),
+            "tg%20key%2F%2B%26%22%C3%A9".to_string(),
+            "tg%20key%2f%2b%26%22%c3%a9".to_string(),
+            "tg+key%2F%2B%26%22%C3%A9".to_string(),
+            b64.encode(key),
+            url_safe.encode(key),
+            serde_json::to_string(key)
+                .unwrap()
+                .trim_matches('"')
+                .to_string(),
+            r#"tg key\/+&\"é"#.to_string(),
+        ] {
+            let text = format!("echo: {echoed} end");
+            assert!(r.finds_in(&text), "{echoed}");
+            assert_eq!(r.redact(&text), "echo: [redacted] end", "{echoed}");
+        }
     }
 }
