@@ -291,15 +291,28 @@ pub(super) fn worst_case_check(
     )
 }
 
-/// Retry-After promises held against the timeline: for each 429, the time until the load
-/// got a request accepted again. A promise may be late by one arrival gap (nobody asked
-/// sooner), 5 ms of jitter, and a second more for an HTTP-date (whole seconds).
-/// Returns (promises checked, promises too short, the worst one as (promised, real)).
+/// Retry-After promises held against the timeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Promises {
+    /// Promises followed by an accepted request (the ones that can be checked).
+    pub checked: usize,
+    /// Shorter than the real wait by more than the header's whole-second resolution.
+    pub broken: usize,
+    /// Shorter by less than a second: a value rounded down (`0` for a wait of 300 ms).
+    pub rounded_down: usize,
+    /// The worst broken one, as (promised, real) seconds.
+    pub worst: Option<(f64, f64)>,
+}
+
+/// For each 429, the time until the load got a request accepted again. A promise may be
+/// late by one arrival gap (nobody asked sooner) and 5 ms of jitter; beyond that, by less
+/// than a second it is a rounded-down value (delay-seconds and HTTP-dates carry whole
+/// seconds only), by more it is broken.
 pub(super) fn short_promises(
     promises: &[record::Promise],
     timeline: &Timeline,
     offered: f64,
-) -> (usize, usize, Option<(f64, f64)>) {
+) -> Promises {
     let bins = timeline.bins();
     // next_accept[i]: the first millisecond ≥ i with an accepted request.
     let mut next_accept = vec![None; bins.len() + 1];
@@ -311,23 +324,30 @@ pub(super) fn short_promises(
         };
     }
     let allowance = 1.0 / offered.max(1.0) + 0.005;
-    let (mut checked, mut short, mut worst): (usize, usize, Option<(f64, f64)>) = (0, 0, None);
+    let mut found = Promises::default();
     for promise in promises {
         let from = (promise.sent_ms as usize + 1).min(bins.len());
         let Some(accepted_at) = next_accept[from] else {
             continue;
         };
-        checked += 1;
+        found.checked += 1;
         let real = (accepted_at as f64 - promise.sent_ms as f64) / 1000.0;
-        let slack = allowance + if promise.date { 1.0 } else { 0.0 };
-        if real > promise.wait_s + slack {
-            short += 1;
-            if worst.is_none_or(|(p, r)| real - promise.wait_s > r - p) {
-                worst = Some((promise.wait_s, real));
-            }
+        if real <= promise.wait_s + allowance {
+            continue;
+        }
+        if real <= promise.wait_s + allowance + 1.0 {
+            found.rounded_down += 1;
+            continue;
+        }
+        found.broken += 1;
+        if found
+            .worst
+            .is_none_or(|(p, r)| real - promise.wait_s > r - p)
+        {
+            found.worst = Some((promise.wait_s, real));
         }
     }
-    (checked, short, worst)
+    found
 }
 
 pub(super) fn retry_after_check(
@@ -372,9 +392,10 @@ pub(super) fn retry_after_check(
         .iter()
         .filter(|r| matches!(r, Reset::Invalid(_)))
         .count();
-    let (checked, short, worst) = measured.map_or((0, 0, None), |(timeline, offered)| {
+    let promises = measured.map_or(Promises::default(), |(timeline, offered)| {
         short_promises(&evidence.promises, timeline, offered)
     });
+    let (checked, short, worst) = (promises.checked, promises.broken, promises.worst);
     let ok = evidence.without_retry_hint == 0
         && invalid == 0
         && too_long == 0
@@ -424,8 +445,14 @@ pub(super) fn retry_after_check(
     }
     if measured.is_some() {
         actual.push_str(&format!(
-            "; {short} of {checked} Retry-After values shorter than the measured wait"
+            "; {short} of {checked} Retry-After values shorter than the measured wait by more than a second"
         ));
+        if promises.rounded_down > 0 {
+            actual.push_str(&format!(
+                ", {} by less (rounded down)",
+                promises.rounded_down
+            ));
+        }
         if let Some((promised, real)) = worst {
             actual.push_str(&format!(
                 " (worst: promised {promised:.0} s, accepted again after {real:.2} s)"
@@ -435,15 +462,24 @@ pub(super) fn retry_after_check(
     let mut check = verdict(
         id,
         ok,
-        "every 429 says when to retry (delay-seconds or HTTP-date, or a RateLimit reset), and no Retry-After is shorter than the measured time until a request was accepted again (± one arrival gap + 5 ms)".into(),
+        "every 429 says when to retry (delay-seconds or HTTP-date, or a RateLimit reset), and no Retry-After is shorter than the measured time until a request was accepted again by more than its whole-second resolution (± one arrival gap + 5 ms)".into(),
         actual,
     );
-    if ok && odd_resets > 0 {
+    if ok && promises.rounded_down > 0 {
+        reasons.push(format!(
+            "{} Retry-After value(s) shorter than the real wait by under a second: rounded down, so a client that obeys exactly is refused once more (round up)",
+            promises.rounded_down
+        ));
+    }
+    if ok && (odd_resets > 0 || promises.rounded_down > 0) {
         check.verdict = Verdict::Warning;
-        check.message = format!(
-            "{odd_resets} non-standard reset value(s): {}",
-            reasons.join("; ")
-        );
+        check.message = reasons.join("; ");
+        if odd_resets > 0 {
+            check.message = format!(
+                "{odd_resets} non-standard reset value(s): {}",
+                check.message
+            );
+        }
     }
     check
 }
@@ -1009,5 +1045,37 @@ mod tests {
         assert!(actual.contains("Retry-After `soon`"), "{actual}");
         assert!(actual.contains("reset `-1`"), "{actual}");
         assert!(actual.contains("2 429s sent Retry-After twice"), "{actual}");
+    }
+
+    fn promise_then_accept(wait_s: f64, accepted_after_ms: u64) -> (LimitEvidence, Timeline) {
+        let mut timeline = Timeline::default();
+        timeline.record(100, 429);
+        timeline.record(100 + accepted_after_ms, 200);
+        let evidence = LimitEvidence {
+            limited: 1,
+            retry_after: vec![crate::load::headers::RetryAfter::Seconds(wait_s as u64)],
+            promises: vec![record::Promise {
+                sent_ms: 100,
+                wait_s,
+                date: false,
+            }],
+            ..LimitEvidence::default()
+        };
+        (evidence, timeline)
+    }
+
+    #[test]
+    fn a_retry_after_rounded_down_warns_and_one_seconds_short_fails() {
+        let (evidence, timeline) = promise_then_accept(0.0, 300);
+        let check = retry_after_check("c", &evidence, 1.0, Some((&timeline, 40.0)));
+        assert_eq!(check.verdict, Verdict::Warning, "{check:?}");
+        assert!(check.message.contains("rounded down"), "{check:?}");
+        let (evidence, timeline) = promise_then_accept(1.0, 5_000);
+        let check = retry_after_check("c", &evidence, 1.0, Some((&timeline, 40.0)));
+        assert_eq!(check.verdict, Verdict::Failed, "{check:?}");
+        assert!(check
+            .actual
+            .unwrap()
+            .contains("promised 1 s, accepted again after 5.00 s"));
     }
 }
