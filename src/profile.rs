@@ -361,9 +361,17 @@ fn thresholds(node: &Node, dec: &mut Decoder) -> crate::report::diff::Thresholds
 /// A base URL must be absolute http(s) with a host; credentials in it are refused because
 /// they would end up in reports.
 pub fn validate_base_url(url: &str) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a valid URL: {e}"))?;
+    let without_scheme =
+        || format!("`{url}` has no scheme: did you mean `http://{url}` (or `https://{url}`)?");
+    let parsed = reqwest::Url::parse(url).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => without_scheme(),
+        e => format!("`{url}` is not a valid URL: {e}"),
+    })?;
     if !matches!(parsed.scheme(), "http" | "https") {
+        // `localhost:8080` parses as scheme `localhost`.
+        if !url.contains("://") {
+            return Err(without_scheme());
+        }
         return Err(format!(
             "`{url}`: only http and https targets are supported"
         ));

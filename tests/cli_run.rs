@@ -360,3 +360,35 @@ fn special_files_are_refused_at_once() {
         );
     }
 }
+
+/// Nonsense flags are refused with a message that says what to do.
+#[test]
+fn nonsense_flags_are_refused_with_a_suggestion() {
+    for (args, says) in [
+        (vec!["run", "--deadline", "0s"], "--deadline 0"),
+        (
+            vec!["run", "--target", "localhost:8080"],
+            "did you mean `http://localhost:8080`",
+        ),
+        (
+            vec!["run", "--target", "staging.example.com"],
+            "did you mean `http://staging.example.com`",
+        ),
+        (
+            vec!["run", "--class", "nope", "--only", "load"],
+            "no rate class `nope`",
+        ),
+        (
+            vec!["run", "--max-rps", "0", "--only", "load"],
+            "--max-rps must be positive",
+        ),
+    ] {
+        let output = tollgate(&args)
+            .env("OURO_API_KEY", "tollgate-flag-test")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

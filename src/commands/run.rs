@@ -60,6 +60,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     if args.only != Some(Phase::Contract) {
         check_load_plan(&args, &profile)?;
     }
+    if args.deadline.is_some_and(|d| d.is_zero()) {
+        return Err(Error::Usage(
+            "--deadline 0 would stop the run before it starts: give a duration such as 90s or 15m"
+                .into(),
+        ));
+    }
     // A run that cannot write its reports must fail before its first request, not after
     // twenty minutes of work.
     check_report_dir(&args.report_dir)?;
