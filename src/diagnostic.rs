@@ -34,22 +34,34 @@ impl Diagnostic {
         format!("{}:{}:{}", self.file, self.pos.line, self.pos.col)
     }
 
-    /// Renders like rustc: the message, the location, the line with a caret, the help.
+    /// Renders like rustc: the message, the location, the line (a window of it around the
+    /// caret) with a caret, the help.
     pub fn render(&self, source: &str) -> String {
         let mut out = format!("error: {}\n", self.message);
         let gutter = self.pos.line.to_string().len();
         let pad = " ".repeat(gutter);
         let _ = writeln!(out, "{pad}--> {}", self.location());
         if let Some(line) = source.lines().nth(self.pos.line.saturating_sub(1)) {
-            let line = line.trim_end();
-            let start = self.pos.col.saturating_sub(1).min(line.chars().count());
+            let chars: Vec<char> = line.trim_end().chars().collect();
+            let start = self.pos.col.saturating_sub(1).min(chars.len());
             let width = self
                 .pos
                 .len
-                .clamp(1, line.chars().count().saturating_sub(start).max(1));
+                .clamp(1, chars.len().saturating_sub(start).max(1));
+            // A window around the caret, never the whole line: a 4 MB one-line file must not
+            // become a 4 MB diagnostic.
+            let from = start.saturating_sub(WINDOW / 2);
+            let to = (start + width.min(WINDOW / 2) + WINDOW / 2).min(chars.len());
+            let shown: String = chars[from..to].iter().collect();
+            let (before, after) = (
+                if from > 0 { "…" } else { "" },
+                if to < chars.len() { "…" } else { "" },
+            );
+            let caret_at = start - from + before.chars().count();
+            let width = width.min(to.saturating_sub(start)).max(1);
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{} | {line}", self.pos.line);
-            let _ = writeln!(out, "{pad} | {}{}", " ".repeat(start), "^".repeat(width));
+            let _ = writeln!(out, "{} | {before}{shown}{after}", self.pos.line);
+            let _ = writeln!(out, "{pad} | {}{}", " ".repeat(caret_at), "^".repeat(width));
         }
         if let Some(help) = &self.help {
             let _ = writeln!(out, "{pad} = help: {help}");
@@ -57,6 +69,9 @@ impl Diagnostic {
         out
     }
 }
+
+/// Characters of a source line shown around the caret.
+const WINDOW: usize = 160;
 
 /// The closest candidate within a small edit distance, for "did you mean" hints.
 pub fn did_you_mean<'a>(
@@ -134,5 +149,32 @@ mod tests {
         assert_eq!(did_you_mean("Schema", keys), Some("schema"));
         assert_eq!(did_you_mean("body_text", keys), None);
         assert_eq!(did_you_mean("emial", ["email", "id"]), Some("email"));
+    }
+
+    #[test]
+    fn a_huge_line_is_shown_as_a_window_around_the_caret() {
+        let line = format!("{}BAD{}", "a".repeat(2_000_000), "b".repeat(2_000_000));
+        let d = Diagnostic::new(
+            "f.yaml",
+            Pos {
+                line: 1,
+                col: 2_000_001,
+                len: 3,
+            },
+            "bad token",
+        );
+        let text = d.render(&line);
+        assert!(text.len() < 1_000, "{} bytes", text.len());
+        assert!(
+            text.contains("…aaaa") && text.contains("BADbbb") && text.contains("bbb…"),
+            "{text}"
+        );
+        let caret_line = text.lines().find(|l| l.contains('^')).unwrap();
+        let shown_line = text.lines().find(|l| l.contains("BAD")).unwrap();
+        let caret = caret_line.chars().position(|c| c == '^');
+        let bad = shown_line
+            .find("BAD")
+            .map(|i| shown_line[..i].chars().count());
+        assert_eq!(caret, bad, "{text}");
     }
 }
