@@ -142,4 +142,15 @@ fn a_read_run_deletes_what_its_isolation_probes_created() {
     let run = run_load(&[], &["read"], &[], ouro());
     assert_no_failure(&run, "read");
     assert_eq!(run.left_behind, 0, "{}", run.describe());
+    // The class-isolation step is labelled with the request it really sent.
+    let step = run
+        .steps
+        .iter()
+        .find(|s| s.step == "isolation · write while read is saturated")
+        .expect("a class isolation step");
+    assert!(
+        step.request.starts_with("POST /v1/users"),
+        "{}",
+        step.request
+    );
 }

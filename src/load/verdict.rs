@@ -430,6 +430,12 @@ pub(super) fn retry_after_check(
         (Some(lo), Some(hi)) => format!("Retry-After {lo}–{hi} s"),
         _ => "no Retry-After".into(),
     };
+    // An HTTP-date already past on arrival reads as "0 s": say why instead.
+    let past_dates = evidence
+        .retry_after
+        .iter()
+        .filter(|r| matches!(r, RetryAfter::Date(d) if d.is_zero()))
+        .count();
     let mut actual = format!(
         "{} of {} 429s without Retry-After or RateLimit reset; {invalid} unparseable Retry-After, {bad_reset} unreadable resets, {too_long} over {sane_limit:.0} s; {range}; dialects {:?}",
         evidence.without_retry_hint, evidence.limited, evidence.dialects
@@ -441,6 +447,11 @@ pub(super) fn retry_after_check(
         actual.push_str(&format!(
             "; {} 429s sent Retry-After twice (which one a client obeys depends on its library)",
             evidence.duplicated_retry_after
+        ));
+    }
+    if past_dates > 0 {
+        actual.push_str(&format!(
+            "; {past_dates} Retry-After HTTP-dates were already past when they arrived (the server's clock behind tollgate's, or dates rounded down)"
         ));
     }
     if measured.is_some() {
@@ -471,7 +482,12 @@ pub(super) fn retry_after_check(
             promises.rounded_down
         ));
     }
-    if ok && (odd_resets > 0 || promises.rounded_down > 0) {
+    if ok && past_dates > 0 {
+        reasons.push(format!(
+            "{past_dates} Retry-After HTTP-date(s) already past on arrival: clock skew between the server and this machine, or a date rounded down; a client retries at once"
+        ));
+    }
+    if ok && (odd_resets > 0 || promises.rounded_down > 0 || past_dates > 0) {
         check.verdict = Verdict::Warning;
         check.message = reasons.join("; ");
         if odd_resets > 0 {
@@ -1077,5 +1093,18 @@ mod tests {
             .actual
             .unwrap()
             .contains("promised 1 s, accepted again after 5.00 s"));
+    }
+
+    #[test]
+    fn a_past_http_date_is_named_as_clock_skew() {
+        let evidence = LimitEvidence {
+            limited: 2,
+            retry_after: vec![crate::load::headers::RetryAfter::Date(std::time::Duration::ZERO); 2],
+            ..LimitEvidence::default()
+        };
+        let check = retry_after_check("c", &evidence, 1.0, None);
+        assert_eq!(check.verdict, Verdict::Warning, "{check:?}");
+        assert!(check.message.contains("clock skew"), "{check:?}");
+        assert!(check.actual.unwrap().contains("already past"));
     }
 }
