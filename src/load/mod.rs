@@ -798,11 +798,13 @@ impl LoadRunner {
                 "the load phase never started",
             );
         };
-        // Catch a 429 in the last moments of the load, so the wait starts as the load stops.
-        let lead = Duration::from_millis(150);
+        // Catch a 429 in the last moments of the load, so the wait starts as the load stops;
+        // each try costs a round trip, so the window to catch one grows with the latency.
+        let latency = *self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let lead = Duration::from_millis(150) + latency * 2;
         tokio::time::sleep_until(end.checked_sub(lead).unwrap_or(end).into()).await;
-        self.backoff(class, window, end + Duration::from_millis(100), Some(phase))
-            .await
+        let catch_until = end + Duration::from_millis(100) + latency * 2;
+        self.backoff(class, window, catch_until, Some(phase)).await
     }
 
     async fn backoff(
