@@ -800,10 +800,12 @@ impl LoadRunner {
         };
         // Catch a 429 in the last moments of the load, so the wait starts as the load stops;
         // each try costs a round trip, so the window to catch one grows with the latency.
+        // Bounded: it must start inside the phase's last moments, whatever the latency.
         let latency = *self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let lead = Duration::from_millis(150) + latency * 2;
+        let lead = Duration::from_millis(150) + (latency * 2).min(Duration::from_millis(250));
         tokio::time::sleep_until(end.checked_sub(lead).unwrap_or(end).into()).await;
-        let catch_until = end + Duration::from_millis(100) + latency * 2;
+        let catch_until =
+            end + Duration::from_millis(100) + (latency * 2).min(Duration::from_secs(1));
         self.backoff(class, window, catch_until, Some(phase)).await
     }
 
