@@ -1059,7 +1059,7 @@ impl LoadRunner {
             .map(|(_, t)| *t)
             .fold(f64::INFINITY, f64::min);
         let check = if fastest.is_finite() && fastest < spread.as_secs_f64() {
-            CheckResult::new(id, Verdict::Skipped, format!("the probe answered in {:.0} ms; it must stay open longer than the {} s it takes to send {n} requests", fastest * 1000.0, spread.as_secs()))
+            CheckResult::new(id, Verdict::Skipped, format!("the probe answered in {:.0} ms; it must stay open longer than the {:.2} s it takes to send {n} requests within the probed class's rate limit (raise the probe's delay)", fastest * 1000.0, spread.as_secs_f64()))
         } else {
             verdict(
                 id.into(),
