@@ -71,13 +71,29 @@ impl Cleanup {
         let interval = Duration::from_secs_f64(2.0 / limit);
         let handle = tokio::spawn(async move {
             let mut outcome = Outcome::default();
+            let mut silent = 0;
             for created in mine {
+                // A target that stopped answering is not asked again and again, a timeout
+                // each: what is left is listed instead.
+                if silent >= GIVE_UP_AFTER {
+                    outcome.left.push(id_text(&created.id));
+                    continue;
+                }
                 let mut vars = vars.clone();
                 vars.set("id", created.id.clone());
-                if delete(&prober, &spec, &vars, created.key).await {
-                    outcome.deleted += 1;
-                } else {
-                    outcome.left.push(id_text(&created.id));
+                match delete(&prober, &spec, &vars, created.key).await {
+                    Deletion::Done => {
+                        outcome.deleted += 1;
+                        silent = 0;
+                    }
+                    Deletion::Refused => {
+                        outcome.left.push(id_text(&created.id));
+                        silent = 0;
+                    }
+                    Deletion::NoAnswer => {
+                        outcome.left.push(id_text(&created.id));
+                        silent += 1;
+                    }
                 }
                 tokio::time::sleep(interval).await;
             }
@@ -113,6 +129,15 @@ impl Cleanup {
     }
 }
 
+/// Deletions without an answer in a row after which the rest are not tried.
+const GIVE_UP_AFTER: usize = 3;
+
+enum Deletion {
+    Done,
+    Refused,
+    NoAnswer,
+}
+
 /// One DELETE, honouring a 429 a few times: a 429 here means someone else shares the bucket.
 /// A 404 counts as deleted (it is gone either way).
 async fn delete(
@@ -120,14 +145,17 @@ async fn delete(
     spec: &crate::scenario::RequestSpec,
     vars: &Vars,
     key: AuthKind,
-) -> bool {
+) -> Deletion {
     for _ in 0..4 {
         let probe = prober.send(spec, vars, key, None).await;
         if probe.accepted() || probe.status() == Some(404) {
-            return true;
+            return Deletion::Done;
+        }
+        if probe.exchange.is_none() {
+            return Deletion::NoAnswer;
         }
         if probe.status() != Some(429) {
-            return false;
+            return Deletion::Refused;
         }
         let wait = probe
             .rate
@@ -137,7 +165,7 @@ async fn delete(
             .unwrap_or(Duration::from_secs(1));
         tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
     }
-    false
+    Deletion::Refused
 }
 
 fn id_text(id: &Value) -> String {
