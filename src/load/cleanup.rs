@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::probes::Prober;
+use super::record::lock;
 use crate::event::{CheckResult, Verdict};
 use crate::profile::RateClass;
 use crate::scenario::template::Vars;
@@ -202,10 +203,6 @@ fn judge(outcome: &Outcome, created: usize) -> CheckResult {
             outcome.left.len()
         ),
     )
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::record::lock;
 use crate::scenario::AuthKind;
 
 /// Idle means: no request for two windows — enough for every limiter family to forget
@@ -135,10 +136,6 @@ fn stamp(state: &mut State, bucket: &Bucket, at: Instant, retry_after: Option<f6
     if let Some(wait) = retry_after.filter(|w| w.is_finite() && *w > 0.0) {
         touch.longest_retry_after = touch.longest_retry_after.max(wait);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

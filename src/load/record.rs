@@ -504,7 +504,9 @@ impl Recorder {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A lock whose holder panicked still guards consistent data (every update is one short
+/// critical section): the load phase keeps going instead of poisoning.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
