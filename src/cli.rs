@@ -202,5 +202,9 @@ pub enum ReportCommand {
         /// Profile whose `baseline:` thresholds apply (defaults when it does not exist).
         #[arg(long, default_value = "tollgate.yaml")]
         profile: PathBuf,
+        /// Checks of OLD that NEW does not have are not a regression (the selection
+        /// changed on purpose).
+        #[arg(long)]
+        allow_missing: bool,
     },
 }

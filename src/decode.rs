@@ -172,6 +172,13 @@ impl Decoder {
     pub fn uint(&mut self, node: &Node, what: &str) -> Option<u64> {
         match node.value {
             Value::Int(i) if i >= 0 => Some(i as u64),
+            Value::Int(i) => {
+                self.error(
+                    node,
+                    format!("{what} must be a non-negative integer, found {i}"),
+                );
+                None
+            }
             _ => {
                 self.wrong_type(node, what, "a non-negative integer");
                 None

@@ -29,8 +29,12 @@ impl Diagnostic {
         self
     }
 
-    /// `file:line:col`
+    /// `file:line:col`, or the file alone when the problem is the file as a whole (it
+    /// cannot be read): `:0:0` would point nowhere.
     pub fn location(&self) -> String {
+        if self.pos.line == 0 {
+            return self.file.clone();
+        }
         format!("{}:{}:{}", self.file, self.pos.line, self.pos.col)
     }
 

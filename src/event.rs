@@ -199,9 +199,23 @@ impl PhaseStats {
     }
 }
 
+/// Why a run ended before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stop {
+    /// SIGINT or SIGTERM (Ctrl-C, a CI job's timeout).
+    Interrupted,
+    /// `--deadline` ran out.
+    Deadline,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StepFinished(StepResult),
     PhaseFinished(PhaseStats),
     Progress(Progress),
+    /// The last event of a run: it finished, or was stopped (and by what).
+    RunFinished {
+        stopped_by: Option<Stop>,
+    },
 }

@@ -33,9 +33,49 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
     if bytes.len() as u64 > max {
         return Err(too_large());
     }
-    String::from_utf8(bytes)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+    String::from_utf8(bytes).map_err(|e| {
+        let at = NotUtf8::at(e.as_bytes(), e.utf8_error().valid_up_to());
+        std::io::Error::new(std::io::ErrorKind::InvalidData, at)
+    })
 }
+
+/// Where a file stops being UTF-8 text: the line and column (in characters) of its first
+/// invalid byte, so a diagnostic points there instead of at the file as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotUtf8 {
+    pub line: usize,
+    pub col: usize,
+    pub byte: u8,
+}
+
+impl NotUtf8 {
+    fn at(bytes: &[u8], valid_up_to: usize) -> Self {
+        let valid = std::str::from_utf8(&bytes[..valid_up_to]).unwrap_or_default();
+        let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+        NotUtf8 {
+            line: valid.matches('\n').count() + 1,
+            col: valid[line_start..].chars().count() + 1,
+            byte: bytes[valid_up_to],
+        }
+    }
+
+    /// The position recorded in an error returned by [`read_bounded`], if it was this one.
+    pub fn of(error: &std::io::Error) -> Option<NotUtf8> {
+        error.get_ref()?.downcast_ref::<NotUtf8>().copied()
+    }
+}
+
+impl std::fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "not UTF-8 text (byte 0x{:02x} at line {}, column {}): is it a binary file?",
+            self.byte, self.line, self.col
+        )
+    }
+}
+
+impl std::error::Error for NotUtf8 {}
 
 /// The project folder: where tollgate runs (the folder holding `tollgate.yaml`).
 fn project_root() -> Option<PathBuf> {
@@ -83,6 +123,19 @@ impl jsonschema::Retrieve for ProjectFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_file_is_refused_at_its_first_invalid_byte() {
+        let dir = std::env::temp_dir().join(format!("tollgate-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("binary.yaml");
+        std::fs::write(&path, b"name: x\nsteps: \xc3\xa9\xff\n").unwrap();
+        let error = read_bounded(&path, 1024).unwrap_err();
+        let at = NotUtf8::of(&error).expect("the position is kept");
+        assert_eq!((at.line, at.col, at.byte), (2, 9, 0xff));
+        assert!(error.to_string().contains("line 2, column 9"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn special_files_are_refused_without_reading() {

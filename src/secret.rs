@@ -92,7 +92,8 @@ impl Redactor {
 
 /// `secret` as it is, and as a server may echo it back: percent-encoded (either hex case,
 /// `+` for a space, as in a query string or a form), base64 (standard and URL-safe, padded
-/// or not), and as a JSON string's content. Forms shorter than four characters are left
+/// or not), and as a JSON string's content (escaped once, or twice when an escaped echo is
+/// shown as a JSON value). Forms shorter than four characters are left
 /// out: they would match ordinary text.
 fn encodings(secret: &str) -> Vec<String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -120,8 +121,13 @@ fn encodings(secret: &str) -> Vec<String> {
         .collect::<Vec<_>>()
         .join("%");
     let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    let json = serde_json::to_string(secret).unwrap_or_default();
-    let json = json.trim_matches('"').to_string();
+    let json_content = |s: &str| {
+        let quoted = serde_json::to_string(s).unwrap_or_default();
+        quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
+    };
+    let json = json_content(secret);
+    // An echo of the escaped form is escaped again when tollgate shows it as a JSON value.
+    let json_twice = json_content(&json);
     let mut forms = vec![
         secret.to_string(),
         percent_upper,
@@ -131,8 +137,9 @@ fn encodings(secret: &str) -> Vec<String> {
         STANDARD_NO_PAD.encode(secret),
         URL_SAFE.encode(secret),
         URL_SAFE_NO_PAD.encode(secret),
-        json.clone(),
         json.replace('/', "\\/"),
+        json,
+        json_twice,
     ];
     forms.retain(|f| f == secret || f.len() >= 4);
     forms.sort();

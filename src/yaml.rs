@@ -108,6 +108,16 @@ pub struct SyntaxError {
 pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
 
 /// Reads a source file whole: a regular file of at most [`MAX_SOURCE_BYTES`].
+impl From<crate::files::NotUtf8> for Pos {
+    fn from(at: crate::files::NotUtf8) -> Self {
+        Pos {
+            line: at.line,
+            col: at.col,
+            len: 1,
+        }
+    }
+}
+
 pub fn read_source(path: &std::path::Path) -> std::io::Result<String> {
     crate::files::read_bounded(path, MAX_SOURCE_BYTES)
 }

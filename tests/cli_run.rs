@@ -229,6 +229,9 @@ fn lint_reports_every_broken_file_at_once_and_exits_2() {
         "bad_jsonpath",
         "include_cycle",
         "unknown_variable",
+        "not_utf8",
+        "unset_env",
+        "bad_regex",
     ] {
         assert!(
             stderr.contains(&format!("tests/lint/{file}.yaml:")) || file == "include_cycle",
@@ -236,6 +239,25 @@ fn lint_reports_every_broken_file_at_once_and_exits_2() {
         );
     }
     assert!(stderr.contains("_cycle_b.yaml"), "{stderr}");
+}
+
+/// An empty selection is the same verdict in both commands: a usage error, never a pass.
+#[test]
+fn lint_and_run_of_an_empty_folder_give_the_same_verdict() {
+    let empty = std::env::temp_dir().join(format!("tollgate-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let folder = empty.to_str().unwrap();
+    let lint = tollgate(&["lint", folder]).output().unwrap();
+    let run = tollgate(&["run", "--only", "contract", "--scenarios", folder])
+        .output()
+        .unwrap();
+    let expected = format!("no scenario files under `{folder}`");
+    for (command, output) in [("lint", &lint), ("run", &run)] {
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains(&expected), "{command}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&empty);
 }
 
 #[test]
@@ -391,4 +413,46 @@ fn nonsense_flags_are_refused_with_a_suggestion() {
         let stderr = text(&output.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+/// `report diff` of two reports of different profiles: every check that disappeared is a
+/// regression (exit 1) and the difference is named; `--allow-missing` accepts it.
+#[test]
+fn report_diff_counts_disappeared_checks_and_names_different_profiles() {
+    let dir = std::env::temp_dir().join(format!("tollgate-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = |profile: &str, checks: serde_json::Value| {
+        serde_json::json!({
+            "schema_version": 1,
+            "profile": profile,
+            "target": "http://127.0.0.1:8080",
+            "steps": [{ "scenario": "users", "step": "list", "checks": checks }],
+            "phases": []
+        })
+    };
+    let passed = |id: &str| serde_json::json!({ "id": id, "verdict": "passed" });
+    let old = dir.join("old.json");
+    let new = dir.join("new.json");
+    let all = serde_json::json!([passed("expect.status"), passed("rate.read.under")]);
+    let fewer = serde_json::json!([passed("expect.status")]);
+    std::fs::write(&old, report("tollgate.yaml", all).to_string()).unwrap();
+    std::fs::write(&new, report("profiles/x.yaml", fewer).to_string()).unwrap();
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let output = tollgate(&["report", "diff", old, new]).output().unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("warning: the reports come from different profiles"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("passed → absent"), "{stdout}");
+    assert!(
+        stdout.contains("1 check(s) of the old report are absent"),
+        "{stdout}"
+    );
+    let allowed = tollgate(&["report", "diff", old, new, "--allow-missing"])
+        .output()
+        .unwrap();
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tollgate::contract::{self, Target};
 use tollgate::event::{StepResult, Verdict};
@@ -237,7 +237,13 @@ async fn a_redirect_to_another_origin_is_not_followed_and_no_key_leaves() {
                     r#"{"ok":true}"#,
                 )
             }),
-        );
+        )
+        .route("/see-other", post(|| async { Redirect::to("/landed") }))
+        .route(
+            "/temporary",
+            post(|| async { Redirect::temporary("/landed") }),
+        )
+        .route("/landed", get(landed).post(landed));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -270,6 +276,39 @@ async fn a_redirect_to_another_origin_is_not_followed_and_no_key_leaves() {
         same.checks.iter().all(|c| c.verdict == Verdict::Passed),
         "{same:?}"
     );
+    assert_eq!(same.request, "GET /same-origin ↪ 307 GET /ok");
+    // A method change is shown and warned about; 307 keeps the method and the body.
+    let see_other = steps
+        .iter()
+        .find(|s| s.step == "a POST answered with 303")
+        .unwrap();
+    assert_eq!(see_other.request, "POST /see-other ↪ 303 GET /landed");
+    assert_eq!(see_other.verdict(), Verdict::Warning, "{see_other:?}");
+    let warning = see_other
+        .checks
+        .iter()
+        .find(|c| c.id == "transport.redirect-method")
+        .expect("a warning names the method change");
+    assert!(
+        warning.message.contains("the request became GET /landed"),
+        "{}",
+        warning.message
+    );
+    let kept = steps
+        .iter()
+        .find(|s| s.step == "a POST answered with 307 keeps its method and body")
+        .unwrap();
+    assert_eq!(kept.verdict(), Verdict::Passed, "{kept:?}");
+    assert_eq!(kept.request, "POST /temporary ↪ 307 POST /landed");
+}
+
+/// Answers with the method it received and whether a body came with it.
+async fn landed(request: axum::extract::Request) -> impl IntoResponse {
+    let method = request.method().to_string();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    axum::Json(serde_json::json!({ "method": method, "body": !body.is_empty() }))
 }
 
 fn closed_port() -> String {
@@ -423,6 +462,15 @@ async fn transport_failures_name_their_cause() {
         let (id, text) = failure(&steps, "a JSON answer");
         assert_eq!(id, expected_id, "{url}: {text}");
         assert!(text.contains(expected_text), "{url}: {text}");
+        // Which request could not be sent: the step's own line.
+        let origin = steps
+            .iter()
+            .flat_map(|s| &s.checks)
+            .find(|c| c.id == expected_id)
+            .and_then(|c| c.origin.clone())
+            .expect("a transport failure has an origin");
+        assert_eq!(origin.file, "tests/scenarios/tls.yaml");
+        assert!(origin.line > 0, "{origin}");
     }
 }
 

@@ -36,4 +36,7 @@ golden!(
     bad_jsonpath,
     include_cycle,
     unknown_variable,
+    not_utf8,
+    unset_env,
+    bad_regex,
 );

@@ -554,3 +554,217 @@ fn a_run_past_its_deadline_stops_and_says_so() {
         "{report}"
     );
 }
+
+/// An unreachable target still leaves every report: the failure is a failed check that
+/// JUnit and the GitHub annotations show, so the CI page is not blind (exit 3 as before).
+#[test]
+fn an_unreachable_target_still_writes_every_report() {
+    let dir = temp_dir("unreachable");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let env = [(
+        "OURO_API_KEY".to_string(),
+        "sk_test_unreachable_canary".to_string(),
+    )];
+    let output = command(&["--target", &url, "--only", "contract"], &env, &dir)
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    let folder = run_folder(&dir, &output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(&format!("cannot reach {url}")), "{stderr}");
+    assert!(stderr.contains(&*folder.to_string_lossy()), "{stderr}");
+    let report = validated(&folder);
+    assert_eq!(report["summary"]["verdict"], "failed");
+    let checks: Vec<&serde_json::Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().unwrap())
+        .collect();
+    assert_eq!(checks.len(), 1, "{report}");
+    assert_eq!(checks[0]["id"], "transport.error");
+    assert_eq!(checks[0]["verdict"], "failed");
+    let junit = std::fs::read_to_string(folder.join("junit.xml")).unwrap();
+    assert!(junit.contains("transport.error"), "{junit}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("::error file=tollgate.yaml,title=transport.error::"),
+        "{stdout}"
+    );
+    assert_no_key(&every_output(&output, &folder), &env);
+}
+
+/// `--deadline` bounds the first request too: a target that accepts connections and never
+/// answers does not hold the run for the contract timeout.
+#[test]
+fn the_deadline_covers_the_reachability_check() {
+    let dir = temp_dir("silent");
+    // Bound but never accepting: the kernel completes the handshake, nobody answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let env = [(
+        "OURO_API_KEY".to_string(),
+        "sk_test_silent_canary".to_string(),
+    )];
+    let started = std::time::Instant::now();
+    let (output, folder) = run(
+        &["--target", &url, "--only", "contract", "--deadline", "2s"],
+        &env,
+        &dir,
+    );
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("did not finish within --deadline 2s"),
+        "{stderr}"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(6),
+        "the deadline was not kept: {elapsed:?}"
+    );
+    assert_eq!(validated(&folder)["summary"]["verdict"], "deadline");
+    drop(silent);
+}
+
+/// Every form a server might echo a secret in: raw, percent-encoded (upper and lower hex,
+/// `%20` and `+` for a space), base64 (standard and URL-safe) and JSON-escaped. Written here
+/// independently of tollgate's redactor, so the test is an oracle, not a mirror.
+fn echo_forms(secret: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let percent = form.replace('+', "%20");
+    let lower = |s: &str| {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            out.push(c);
+            if c == '%' {
+                out.extend(chars.by_ref().take(2).map(|h| h.to_ascii_lowercase()));
+            }
+        }
+        out
+    };
+    let json = serde_json::to_string(secret).unwrap();
+    vec![
+        ("raw", secret.to_string()),
+        ("percent", percent.clone()),
+        ("percent_lower", lower(&percent)),
+        ("form", form),
+        (
+            "base64",
+            base64::engine::general_purpose::STANDARD.encode(secret),
+        ),
+        (
+            "base64_url",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+        ),
+        ("json", json[1..json.len() - 1].to_string()),
+    ]
+}
+
+/// A target that answers every request with the presented key and the `q` parameter, each
+/// in every form of [`echo_forms`], in the body and in headers.
+fn echoing_server(runtime: &tokio::runtime::Runtime) -> String {
+    use axum::http::HeaderMap;
+    async fn echo(headers: HeaderMap, uri: axum::http::Uri) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let key = headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let secret = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .find(|(name, _)| name == "q")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let forms = |s: &str| -> serde_json::Map<String, serde_json::Value> {
+            echo_forms(s)
+                .into_iter()
+                .map(|(name, form)| (name.to_string(), form.into()))
+                .collect()
+        };
+        let body = serde_json::json!({ "key": forms(&key), "secret": forms(&secret) });
+        let b64 = |s: &str| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(s)
+        };
+        (
+            [
+                ("x-echo-key", b64(&key)),
+                ("x-echo-secret", echo_forms(&secret)[1].1.clone()),
+            ],
+            axum::Json(body),
+        )
+            .into_response()
+    }
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(async move {
+        axum::serve(listener, axum::Router::new().fallback(echo))
+            .await
+            .unwrap()
+    });
+    url
+}
+
+/// The canary: a target echoes the API key and an `env.` secret back in every encoding;
+/// each check shows what came back, and no form of either secret is in any output.
+#[test]
+fn encoded_echoes_of_every_secret_appear_in_no_output() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = echoing_server(&runtime);
+    // Spaces, quotes, `+` and `/` make every encoding differ from the raw value.
+    let key = r#"sk_live+canary/4c1e "k" key"#;
+    let secret = r#"pw+canary/9d0b "s" secret"#;
+    let env = [
+        ("OURO_API_KEY".to_string(), key.to_string()),
+        ("TOLLGATE_CANARY_SECRET".to_string(), secret.to_string()),
+    ];
+    let dir = temp_dir("encoded-echo");
+    let (output, folder) = run(
+        &[
+            "--target",
+            &url,
+            "--only",
+            "contract",
+            "--scenarios",
+            "tests/scenarios/echo_encoded.yaml",
+        ],
+        &env,
+        &dir,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let report = validated(&folder);
+    let failed = report["summary"]["checks"]["failed"].as_u64().unwrap();
+    assert!(failed >= 15, "every echo is a failed check: {report}");
+    let texts = every_output(&output, &folder);
+    for (name, value) in [("the API key", key), ("the env secret", secret)] {
+        for (form, echoed) in echo_forms(value) {
+            for text in &texts {
+                assert!(!text.contains(&echoed), "{name} leaked {form}: {echoed}");
+            }
+        }
+    }
+    // Whatever further escaping an output adds, the distinctive middle of each secret is
+    // readable in every form but base64: it must not be there either.
+    for token in [
+        "canary/4c1e",
+        "canary%2F4c1e",
+        "canary%2f4c1e",
+        "canary/9d0b",
+        "canary%2F9d0b",
+        "canary%2f9d0b",
+    ] {
+        for text in &texts {
+            assert!(!text.contains(token), "a form of a secret leaked: {token}");
+        }
+    }
+    assert!(stdout.contains("[redacted]"), "{stdout}");
+}

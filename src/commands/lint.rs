@@ -29,7 +29,15 @@ pub fn lint(args: LintArgs) -> Result<ExitCode, Error> {
             sources.push((path.to_string_lossy().into_owned(), loaded.source));
             continue;
         }
-        for file in discover(path)? {
+        let found = discover(path)?;
+        // The same verdict as `run` for a selection with nothing in it.
+        if found.is_empty() {
+            return Err(Error::Usage(format!(
+                "no scenario files under `{}`",
+                path.display()
+            )));
+        }
+        for file in found {
             files += 1;
             let loaded = parse::load(&file);
             diagnostics.extend(loaded.diagnostics);

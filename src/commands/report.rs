@@ -5,13 +5,23 @@ use std::process::ExitCode;
 
 use crate::cli::ReportCommand;
 use crate::error::{exit, Error};
-use crate::report::diff::{self, Diff, Thresholds};
+use crate::report::diff::{self, Diff, Missing, Thresholds};
 
 pub fn report(command: ReportCommand) -> Result<ExitCode, Error> {
     match command {
-        ReportCommand::Diff { old, new, profile } => {
+        ReportCommand::Diff {
+            old,
+            new,
+            profile,
+            allow_missing,
+        } => {
             let thresholds = thresholds_of(&profile)?;
-            let d = diff::diff(&read(&old)?, &read(&new)?, thresholds);
+            let missing = if allow_missing {
+                Missing::Allowed
+            } else {
+                Missing::Regression
+            };
+            let d = diff::diff(&read(&old)?, &read(&new)?, thresholds, missing);
             print!("{}", diff::render(&d));
             Ok(exit_code(&d))
         }

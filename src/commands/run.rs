@@ -1,12 +1,13 @@
-//! `tollgate run`: resolve the target, load the profile and scenarios, run the contract
-//! phase, report.
+//! `tollgate run`: prepare (profile, scenarios, flags, report folder), drive (reach the
+//! target, run the phases, show and collect their events), finish (reports, baseline, exit
+//! code).
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -15,7 +16,7 @@ use crate::cli::{Phase, RunArgs};
 use crate::contract::snapshot::SnapshotStore;
 use crate::contract::{self, Target};
 use crate::error::{exit, Error};
-use crate::event::Event;
+use crate::event::{Attempt, CheckResult, Event, StepResult, Verdict};
 use crate::load::{self, LoadPlan};
 use crate::profile::{self, Profile};
 use crate::report;
@@ -23,42 +24,47 @@ use crate::report::model::Stop;
 use crate::report::progress::Live;
 use crate::report::terminal::{self, Style};
 use crate::report::Report;
-use crate::scenario::AuthKind;
-use crate::secret::Secret;
+use crate::scenario::{AuthKind, Origin, Scenario};
+use crate::secret::{Redactor, Secret};
 use crate::server::{KeyRing, RunningServer, ServerConfig};
 
 /// How long a stopped run waits for the interrupted phase to report what it measured.
-const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// `tollgate run` in three steps: everything that can be refused is refused before the first
+/// request (prepare), the phases run while the events are shown and collected (drive), and
+/// the reports are written whatever happened (finish).
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     // The reported duration is the run's wall time, from here to the last artifact.
     let started = Instant::now();
-    let deadline = args.deadline.map(|d| started + d);
-    // Read the baseline first: a typo must not cost a whole run.
+    let inputs = prepare(&args)?;
+    load::driver::handle_interrupts().map_err(Error::Runtime)?;
+    super::runtime()?.block_on(execute(args, inputs, started))
+}
+
+/// What a run reads before it sends anything.
+struct Inputs {
+    baseline: Option<serde_json::Value>,
+    profile: Profile,
+    scenarios: Vec<Scenario>,
+    seed: u64,
+}
+
+/// Every usage error a run can have, found before the first request: a typo must not cost
+/// a twenty-minute run.
+fn prepare(args: &RunArgs) -> Result<Inputs, Error> {
     let baseline = match &args.baseline {
         Some(path) => Some(super::report::read(path)?),
         None => None,
     };
     let profile = load_profile(&args.profile)?;
-    let scenario_root = args
-        .scenarios
-        .clone()
-        .or_else(|| profile.scenarios.clone())
-        .unwrap_or_else(|| PathBuf::from("scenarios"));
     let scenarios = if args.only == Some(Phase::Load) {
         Vec::new()
     } else {
-        let scenarios = load_scenarios(std::slice::from_ref(&scenario_root))?;
-        if scenarios.is_empty() {
-            return Err(Error::Usage(format!(
-                "no scenario files under `{}`",
-                scenario_root.display()
-            )));
-        }
-        scenarios
+        contract_scenarios(args, &profile)?
     };
     if args.only != Some(Phase::Contract) {
-        check_load_plan(&args, &profile)?;
+        check_load_plan(args, &profile)?;
     }
     if args.deadline.is_some_and(|d| d.is_zero()) {
         return Err(Error::Usage(
@@ -66,171 +72,255 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
                 .into(),
         ));
     }
-    // A run that cannot write its reports must fail before its first request, not after
-    // twenty minutes of work.
     check_report_dir(&args.report_dir)?;
-    let seed = args.seed.unwrap_or_else(random_seed);
-    let run_id = run_id(seed);
-    load::driver::handle_interrupts().map_err(Error::Runtime)?;
-    let runtime = super::runtime()?;
-    runtime.block_on(async move {
-        let (target, embedded) = resolve_target(&args, profile).await?;
-        if args.only != Some(Phase::Contract) && !args.allow_load && !is_loopback(&target.base_url) {
-            return Err(Error::Usage(format!(
-                "the load phase would send hundreds of requests per second to {}: pass --allow-load to confirm (or --only contract)",
-                target.base_url
-            )));
+    Ok(Inputs {
+        baseline,
+        profile,
+        scenarios,
+        seed: args.seed.unwrap_or_else(random_seed),
+    })
+}
+
+fn contract_scenarios(args: &RunArgs, profile: &Profile) -> Result<Vec<Scenario>, Error> {
+    let root = args
+        .scenarios
+        .clone()
+        .or_else(|| profile.scenarios.clone())
+        .unwrap_or_else(|| PathBuf::from("scenarios"));
+    let scenarios = load_scenarios(std::slice::from_ref(&root))?;
+    if scenarios.is_empty() {
+        return Err(Error::Usage(format!(
+            "no scenario files under `{}`",
+            root.display()
+        )));
+    }
+    Ok(scenarios)
+}
+
+/// How the phases ended.
+struct Ending {
+    stopped_by: Option<Stop>,
+    /// The target could not be reached: nothing ran, and the run is a runtime error.
+    unreachable: Option<String>,
+}
+
+async fn execute(args: RunArgs, inputs: Inputs, started: Instant) -> Result<ExitCode, Error> {
+    let deadline = args.deadline.map(|d| started + d);
+    let (target, embedded) = resolve_target(&args, inputs.profile).await?;
+    confirm_load(&args, &target)?;
+    for warning in transport_warnings(&target) {
+        eprintln!("warning: {warning}");
+    }
+    let mut console = Console::new(&target, new_report(&target, &embedded, inputs.seed));
+    console.show(&terminal::header(&console.report));
+    let ending = match preflight(&target, deadline).await {
+        Reach::Reached => Ending {
+            stopped_by: drive(&mut console, &args, target, inputs.scenarios, deadline).await,
+            unreachable: None,
+        },
+        Reach::Unreachable(step, message) => {
+            console.apply(Event::StepFinished(*step));
+            console.apply(Event::RunFinished { stopped_by: None });
+            Ending {
+                stopped_by: None,
+                unreachable: Some(message),
+            }
         }
-        for warning in transport_warnings(&target) {
-            eprintln!("warning: {warning}");
-        }
-        preflight(&target).await?;
-        // Every line and artifact passes through it: a target that echoes a key must not
-        // make tollgate print or store that key.
-        let redactor = target.redactor();
-        let thresholds = target.profile.baseline;
-        let style = Style {
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        };
-        let mut report = Report {
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            run_id: run_id.clone(),
-            target: target.base_url.clone(),
-            target_kind: match &embedded {
-                Some(_) => format!(
-                    "embedded reference server, profile {}",
-                    target.profile.reference
-                ),
-                None => "external".to_string(),
-            },
-            profile: target.profile.file.clone(),
-            seed,
-            started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-                        ended: String::new(),
-            duration_ms: 0,
-            steps: Vec::new(),
-            phases: Vec::new(),
-            complete: true,
-            stopped_by: None,
-        };
-                let mut out = Printer {
-            closed: false,
-            redactor: redactor.clone(),
-        };
-        let mut live = Live::new(std::io::stdout().is_terminal());
-        out.print(&terminal::header(&report));
-        let (sender, mut receiver) = mpsc::unbounded_channel();
-        let plan = LoadPlan {
-            classes: args.classes.clone(),
-            duration_scale: args.duration_scale,
-            max_rps: args.max_rps,
-            seed,
-            run_id: run_id.clone(),
-            long_windows: args.long_windows,
-            after_contract: args.only != Some(Phase::Load),
-        };
-        let phases = (args.only != Some(Phase::Load), args.only != Some(Phase::Contract));
-        let runner = tokio::spawn(async move {
-            if phases.0 {
-                contract::run(target.clone(), scenarios, run_id, seed, sender.clone()).await;
-            }
-            if phases.1 && !load::driver::interrupted() {
-                load::run(target, plan, sender).await;
-            }
-        });
-        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
-        // An interval, not a fresh sleep per loop: a steady stream of events must not
-        // starve the checks.
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-        // Only a load phase reports what an interrupted phase measured; a contract step
-        // waiting on a silent target is abandoned at once.
-        let mut load_started = false;
-        let stopped = loop {
-            tokio::select! {
-                event = receiver.recv() => match event {
-                    Some(Event::Progress(progress)) => {
-                        load_started = true;
-                        live.update(&progress);
-                    }
-                    Some(event) => {
-                        live.print(&terminal::event(&event, style), |text| out.print(text));
-                        report.apply(event);
-                    }
-                    // goose owns SIGINT while it runs; its interruption shows up here.
-                    None => break load::driver::interrupted().then_some(Stop::Interrupted),
-                },
-                _ = tick.tick() => {
-                    if past_deadline() {
-                        break Some(Stop::Deadline);
-                    }
-                    if load::driver::interrupted() {
-                        break Some(Stop::Interrupted);
-                    }
-                }
-            }
-        };
-        if let Some(stop) = stopped {
-            load::driver::halt();
-            // The phase in progress ends with the kill switch and reports what it measured;
-            // give it a moment, never more.
-            let grace = tokio::time::sleep(if load_started {
-                STOP_GRACE
-            } else {
-                std::time::Duration::ZERO
+        Reach::PastDeadline => {
+            console.apply(Event::RunFinished {
+                stopped_by: Some(Stop::Deadline),
             });
-            tokio::pin!(grace);
-            loop {
-                tokio::select! {
-                    event = receiver.recv() => match event {
-                        Some(Event::Progress(_)) => {}
-                        Some(event) => {
-                            live.print(&terminal::event(&event, style), |text| out.print(text));
-                            report.apply(event);
-                        }
-                        None => break,
-                    },
-                    () = &mut grace => break,
+            Ending {
+                stopped_by: Some(Stop::Deadline),
+                unreachable: None,
+            }
+        }
+    };
+    let exit = finish(console, &args, started, inputs.baseline.as_ref(), ending);
+    if let Some(server) = embedded {
+        let _ = server.stop().await;
+    }
+    exit
+}
+
+fn new_report(target: &Target, embedded: &Option<RunningServer>, seed: u64) -> Report {
+    Report {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_id: run_id(seed),
+        target: target.base_url.clone(),
+        target_kind: match embedded {
+            Some(_) => format!(
+                "embedded reference server, profile {}",
+                target.profile.reference
+            ),
+            None => "external".to_string(),
+        },
+        profile: target.profile.file.clone(),
+        seed,
+        started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        ended: String::new(),
+        duration_ms: 0,
+        steps: Vec::new(),
+        phases: Vec::new(),
+        complete: true,
+        stopped_by: None,
+    }
+}
+
+/// Runs the phases, showing and collecting their events until they end or the run is
+/// stopped (Ctrl-C, SIGTERM, `--deadline`); returns what stopped it.
+async fn drive(
+    console: &mut Console,
+    args: &RunArgs,
+    target: Arc<Target>,
+    scenarios: Vec<Scenario>,
+    deadline: Option<Instant>,
+) -> Option<Stop> {
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let plan = LoadPlan {
+        classes: args.classes.clone(),
+        duration_scale: args.duration_scale,
+        max_rps: args.max_rps,
+        seed: console.report.seed,
+        run_id: console.report.run_id.clone(),
+        long_windows: args.long_windows,
+        after_contract: args.only != Some(Phase::Load),
+    };
+    let (run_id, seed) = (plan.run_id.clone(), plan.seed);
+    let contract_phase = args.only != Some(Phase::Load);
+    let load_phase = args.only != Some(Phase::Contract);
+    let runner = tokio::spawn(async move {
+        if contract_phase {
+            contract::run(target.clone(), scenarios, run_id, seed, sender.clone()).await;
+        }
+        if load_phase && !load::driver::interrupted() {
+            load::run(target, plan, sender).await;
+        }
+    });
+    let stopped_by = watch(console, &mut receiver, deadline).await;
+    if stopped_by.is_some() {
+        load::driver::halt();
+        // The phase in progress ends with the kill switch and reports what it measured;
+        // give it a moment, never more. A contract step waiting on a silent target is
+        // abandoned at once.
+        let grace = if console.load_started {
+            STOP_GRACE
+        } else {
+            Duration::ZERO
+        };
+        drain(console, &mut receiver, grace).await;
+        runner.abort();
+    }
+    console.apply(Event::RunFinished { stopped_by });
+    stopped_by
+}
+
+/// Shows and collects events until the phases end (`None`) or the run is stopped.
+async fn watch(
+    console: &mut Console,
+    receiver: &mut mpsc::UnboundedReceiver<Event>,
+    deadline: Option<Instant>,
+) -> Option<Stop> {
+    let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
+    // An interval, not a fresh sleep per loop: a steady stream of events must not starve
+    // the checks.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            event = receiver.recv() => match event {
+                Some(event) => console.apply(event),
+                // goose owns SIGINT while it runs; its interruption shows up here.
+                None => return load::driver::interrupted().then_some(Stop::Interrupted),
+            },
+            _ = tick.tick() => {
+                if past_deadline() {
+                    return Some(Stop::Deadline);
+                }
+                if load::driver::interrupted() {
+                    return Some(Stop::Interrupted);
                 }
             }
-            runner.abort();
-            report.complete = false;
-            report.stopped_by = Some(stop);
         }
-                report.duration_ms = started.elapsed().as_millis() as u64;
-        report.ended = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-                out.print(&terminal::summary(&report, style));
-        let folder = report::write_all(&report, &args.report_dir, &redactor).map_err(Error::Runtime)?;
-        out.print(&format!("reports: {}/ (report.json, junit.xml, summary.md, report.html, terminal.txt)\n", folder.display()));
-                let mut regressed = false;
-        if let Some(old) = &baseline {
-            let new: serde_json::Value = serde_json::from_str(&report::json::render(&report)).expect("our own JSON");
-            let d = report::diff::diff(old, &new, thresholds);
-            out.print(&format!("\nagainst the baseline:\n{}", report::diff::render(&d)));
-            regressed = !d.regressions.is_empty();
+    }
+}
+
+/// Collects what the stopped phases still report, for at most `grace`.
+async fn drain(
+    console: &mut Console,
+    receiver: &mut mpsc::UnboundedReceiver<Event>,
+    grace: Duration,
+) {
+    let grace = tokio::time::sleep(grace);
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            event = receiver.recv() => match event {
+                Some(Event::Progress(_)) => {}
+                Some(event) => console.apply(event),
+                None => return,
+            },
+            () = &mut grace => return,
         }
-        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
-            out.print(&report::markdown::annotations(&report));
-        }
-        if let Some(server) = embedded {
-            let _ = server.stop().await;
-        }
-        if stopped == Some(Stop::Deadline) {
+    }
+}
+
+/// Writes every report whatever ended the run, compares with the baseline, and turns the
+/// ending into the exit code.
+fn finish(
+    mut console: Console,
+    args: &RunArgs,
+    started: Instant,
+    baseline: Option<&serde_json::Value>,
+    ending: Ending,
+) -> Result<ExitCode, Error> {
+    let report = &mut console.report;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.ended = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let summary = terminal::summary(report, console.style);
+    console.show(&summary);
+    let folder = report::write_all(&console.report, &args.report_dir, &console.redactor)
+        .map_err(Error::Runtime)?;
+    console.show(&format!(
+        "reports: {}/ (report.json, junit.xml, summary.md, report.html, terminal.txt)\n",
+        folder.display()
+    ));
+    let regressed = baseline.is_some_and(|old| compare(&mut console, old));
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        console.show(&report::markdown::annotations(&console.report));
+    }
+    if let Some(message) = ending.unreachable {
+        return Err(Error::Runtime(format!(
+            "{message}; the reports in {} say so",
+            folder.display()
+        )));
+    }
+    let code = match ending.stopped_by {
+        Some(Stop::Deadline) => {
             let limit = humantime::format_duration(args.deadline.unwrap_or_default());
             return Err(Error::Runtime(format!(
                 "the run did not finish within --deadline {limit}; what was measured is in {}",
                 folder.display()
             )));
         }
-        Ok(ExitCode::from(if stopped.is_some() {
-            exit::INTERRUPTED
-        } else if !report.passed() || regressed {
-            exit::CHECK_FAILED
-        } else if report.verdict() == "nothing-checked" {
-            exit::NOTHING_CHECKED
-        } else {
-            exit::PASSED
-        }))
-    })
+        Some(Stop::Interrupted) => exit::INTERRUPTED,
+        None if !console.report.passed() || regressed => exit::CHECK_FAILED,
+        None if console.report.verdict() == "nothing-checked" => exit::NOTHING_CHECKED,
+        None => exit::PASSED,
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// Shows the comparison with the baseline; true when something regressed.
+fn compare(console: &mut Console, old: &serde_json::Value) -> bool {
+    let new: serde_json::Value =
+        serde_json::from_str(&report::json::render(&console.report)).expect("our own JSON");
+    let thresholds = console.thresholds;
+    let d = report::diff::diff(old, &new, thresholds, report::diff::Missing::Regression);
+    console.show(&format!(
+        "\nagainst the baseline:\n{}",
+        report::diff::render(&d)
+    ));
+    !d.regressions.is_empty()
 }
 
 /// The report folder exists (or is created) and takes a file.
@@ -312,6 +402,17 @@ async fn resolve_target(
     Ok((Arc::new(target), None))
 }
 
+/// Refuses a load phase aimed at a remote target without `--allow-load`.
+fn confirm_load(args: &RunArgs, target: &Target) -> Result<(), Error> {
+    if args.only == Some(Phase::Contract) || args.allow_load || is_loopback(&target.base_url) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "the load phase would send hundreds of requests per second to {}: pass --allow-load to confirm (or --only contract)",
+        target.base_url
+    )))
+}
+
 /// Load goes only where the user meant it to: loopback, or anything with --allow-load.
 fn is_loopback(url: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(url) else {
@@ -371,18 +472,57 @@ fn transport_warnings(target: &Target) -> Vec<String> {
     warnings
 }
 
-/// One request to the base URL: any HTTP answer means the target is there.
-async fn preflight(target: &Target) -> Result<(), Error> {
-    let client = target.client();
-    let timeout = std::time::Duration::from_millis(target.profile.contract.timeout_ms);
-    match client.get(&target.base_url).timeout(timeout).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Error::Runtime(format!(
-            "cannot reach {}: {}",
-            target.base_url,
-            contract::client::classify(&e, timeout)
-        ))),
+/// Whether the target answered the first request.
+enum Reach {
+    Reached,
+    /// No answer: the failed step the reports show, and the message the run ends with.
+    Unreachable(Box<StepResult>, String),
+    /// `--deadline` ran out before an answer came.
+    PastDeadline,
+}
+
+/// One request to the base URL, bounded by the contract timeout and by `--deadline`: any
+/// HTTP answer means the target is there.
+async fn preflight(target: &Target, deadline: Option<Instant>) -> Reach {
+    let configured = Duration::from_millis(target.profile.contract.timeout_ms);
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let timeout = left.map_or(configured, |left| left.min(configured));
+    let sent = Instant::now();
+    let error = match target
+        .client()
+        .get(&target.base_url)
+        .timeout(timeout)
+        .send()
+        .await
+    {
+        Ok(_) => return Reach::Reached,
+        Err(e) => contract::client::classify(&e, timeout),
+    };
+    if left.is_some_and(|left| left < configured && sent.elapsed() >= left) {
+        return Reach::PastDeadline;
     }
+    let message = format!("cannot reach {}: {error}", target.base_url);
+    let origin = Origin {
+        file: target.profile.file.clone(),
+        line: 0,
+        col: 0,
+    };
+    let step = StepResult {
+        scenario: "reachability".into(),
+        file: origin.file.clone(),
+        step: "reach the target".into(),
+        request: "GET /".into(),
+        origin: origin.clone(),
+        attempts: vec![Attempt {
+            status: None,
+            latency_ms: sent.elapsed().as_secs_f64() * 1000.0,
+            waited_ms: 0,
+        }],
+        checks: vec![
+            CheckResult::new(error.check_id(), Verdict::Failed, message.clone()).at(&origin),
+        ],
+    };
+    Reach::Unreachable(Box::new(step), message)
 }
 
 fn random_seed() -> u64 {
@@ -401,15 +541,49 @@ fn run_id(seed: u64) -> String {
     format!("{stamp}-{:04x}", seed & 0xffff)
 }
 
-/// Writes redacted text to stdout; once stdout is closed (`| head`), stays quiet instead
-/// of failing.
-struct Printer {
+/// The run's terminal and report: every event is shown (redacted) and collected. Once
+/// stdout is closed (`| head`), it stays quiet instead of failing.
+struct Console {
+    report: Report,
+    redactor: Redactor,
+    style: Style,
+    thresholds: report::diff::Thresholds,
+    live: Live,
+    load_started: bool,
     closed: bool,
-    redactor: crate::secret::Redactor,
 }
 
-impl Printer {
-    fn print(&mut self, text: &str) {
+impl Console {
+    fn new(target: &Target, report: Report) -> Self {
+        Console {
+            report,
+            // Every line and artifact passes through it: a target that echoes a key must not
+            // make tollgate print or store that key.
+            redactor: target.redactor(),
+            style: Style {
+                color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            },
+            thresholds: target.profile.baseline,
+            live: Live::new(std::io::stdout().is_terminal()),
+            load_started: false,
+            closed: false,
+        }
+    }
+
+    fn apply(&mut self, event: Event) {
+        if let Event::Progress(progress) = &event {
+            self.load_started = true;
+            self.live.update(progress);
+            return;
+        }
+        let text = terminal::event(&event, self.style);
+        let mut live = std::mem::replace(&mut self.live, Live::new(false));
+        live.print(&text, |text| self.show(text));
+        self.live = live;
+        self.report.apply(event);
+    }
+
+    fn show(&mut self, text: &str) {
         if self.closed {
             return;
         }

@@ -27,11 +27,23 @@ impl Outgoing {
     /// The request on `client`, against `base_url`: for the contract runner and the load.
     pub fn builder(&self, client: &reqwest::Client, base_url: &str) -> reqwest::RequestBuilder {
         let url = format!("{base_url}{}", self.path_and_query);
-        let mut builder = client.request(self.method.clone(), url);
+        self.to(client, self.method.clone(), url, true)
+    }
+
+    /// The same headers sent as `method` to `url` (a redirect's next hop), with the body
+    /// only when `with_body`.
+    fn to(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        url: impl reqwest::IntoUrl,
+        with_body: bool,
+    ) -> reqwest::RequestBuilder {
+        let mut builder = client.request(method, url);
         for (name, value) in &self.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        if let Some(json) = &self.json {
+        if let (Some(json), true) = (&self.json, with_body) {
             builder = builder.json(json);
         }
         builder
@@ -69,6 +81,31 @@ pub struct Exchange {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub latency: Duration,
+    /// The same-origin redirects followed to get here, in order.
+    pub redirects: Vec<Redirect>,
+}
+
+/// One same-origin redirect a step followed: shown in the step, since the answer judged is
+/// then the answer to another request (a 303, or a 301/302 on POST, also changes the method).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redirect {
+    pub status: u16,
+    pub from: reqwest::Method,
+    pub method: reqwest::Method,
+    /// The next hop's path, never its query (it may hold a key).
+    pub path: String,
+}
+
+impl Redirect {
+    pub fn changed_method(&self) -> bool {
+        self.from != self.method
+    }
+}
+
+impl std::fmt::Display for Redirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "↪ {} {} {}", self.status, self.method, self.path)
+    }
 }
 
 impl Exchange {
@@ -371,10 +408,20 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 }
 
 /// How every client of a run connects: the same TLS trust, name resolution and redirect
-/// rule for the contract phase, the load phase, the probes and the preflight.
+/// rule for the load phase, the probes and the preflight.
 pub fn build(insecure: bool) -> reqwest::Client {
+    builder(insecure, redirect_policy())
+}
+
+/// The contract steps' client: it follows no redirect itself, so [`send`] can follow the
+/// same-origin ones and show each in the step.
+pub fn build_step_client(insecure: bool) -> reqwest::Client {
+    builder(insecure, reqwest::redirect::Policy::none())
+}
+
+fn builder(insecure: bool, redirects: reqwest::redirect::Policy) -> reqwest::Client {
     reqwest::Client::builder()
-        .redirect(redirect_policy())
+        .redirect(redirects)
         // Servers close idle connections (ours after 30 s); dropping them first means no
         // request is ever written into a connection the server is closing.
         .pool_idle_timeout(POOL_IDLE)
@@ -384,15 +431,56 @@ pub fn build(insecure: bool) -> reqwest::Client {
         .expect("a client with default TLS settings builds")
 }
 
+/// Sends `request` and reads its answer, bounded in time and size. On a client that does
+/// not follow redirects itself ([`build_step_client`]), same-origin redirects are followed
+/// here and recorded in the exchange; one to another origin is never followed.
 pub async fn send(
     client: &reqwest::Client,
     base_url: &str,
     request: &Outgoing,
     timeout: Duration,
 ) -> Result<Exchange, TransportError> {
-    let builder = request.builder(client, base_url).timeout(timeout);
     let started = Instant::now();
-    let mut response = builder.send().await.map_err(|e| classify(&e, timeout))?;
+    let mut url = url::Url::parse(&format!("{base_url}{}", request.path_and_query))
+        .map_err(|e| TransportError::Other(format!("cannot build the URL: {e}")))?;
+    let mut method = request.method.clone();
+    let mut redirects = Vec::new();
+    let mut response = loop {
+        let with_body = method == request.method;
+        let builder = request.to(client, method.clone(), url.clone(), with_body);
+        let response = builder
+            .timeout(timeout.saturating_sub(started.elapsed()))
+            .send()
+            .await
+            .map_err(|e| classify(&e, timeout))?;
+        let Some(next) = redirect_target(&response, &url) else {
+            break response;
+        };
+        if next.origin() != url.origin() {
+            return Err(TransportError::CrossOrigin {
+                from: shown(&url),
+                to: shown(&next),
+            });
+        }
+        if redirects.len() >= MAX_REDIRECTS {
+            return Err(TransportError::Other(TooManyRedirects.to_string()));
+        }
+        let status = response.status().as_u16();
+        let from = method.clone();
+        // What browsers and curl do: a 303 asks for a GET; a 301 or 302 after a POST too.
+        if (status == 303 && method != reqwest::Method::HEAD)
+            || (matches!(status, 301 | 302) && method == reqwest::Method::POST)
+        {
+            method = reqwest::Method::GET;
+        }
+        redirects.push(Redirect {
+            status,
+            from,
+            method: method.clone(),
+            path: next.path().to_string(),
+        });
+        url = next;
+    };
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let mut body = Vec::new();
@@ -407,5 +495,15 @@ pub async fn send(
         headers,
         body,
         latency: started.elapsed(),
+        redirects,
     })
+}
+
+/// Where a 301/302/303/307/308 answer with a `Location` points, resolved against `url`.
+fn redirect_target(response: &reqwest::Response, url: &url::Url) -> Option<url::Url> {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response.headers().get("location")?.to_str().ok()?;
+    url.join(location).ok()
 }

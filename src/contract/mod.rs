@@ -242,7 +242,8 @@ pub async fn run(
     seed: u64,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let client = target.client();
+    // The steps' own client: it lets `client::send` follow and show each redirect.
+    let client = client::build_step_client(target.insecure);
     let runner = Arc::new(Runner {
         pacer: Pacer::new(&target.profile.rate_limits, target.profile.contract.pace),
         redactor: target.redactor(),
@@ -438,9 +439,9 @@ impl Runner {
                         latency_ms: 0.0,
                         waited_ms: waited.as_millis() as u64,
                     });
-                    result
-                        .checks
-                        .push(transport_failure(&error, &self.redactor));
+                    // The step's line: which request could not be sent is the first question.
+                    let failure = transport_failure(&error, &self.redactor).at(&result.origin);
+                    result.checks.push(failure);
                     return None;
                 }
                 Ok(exchange) => {
@@ -449,6 +450,7 @@ impl Runner {
                         latency_ms: exchange.latency.as_secs_f64() * 1000.0,
                         waited_ms: waited.as_millis() as u64,
                     });
+                    show_redirects(result, &exchange);
                     let Some(policy) = policy else {
                         return Some(exchange);
                     };
@@ -590,6 +592,26 @@ fn role_name(kind: AuthKind) -> &'static str {
         AuthKind::ReadOnly => "read-only",
         AuthKind::Test => "test-mode",
         AuthKind::Second => "second",
+    }
+}
+
+/// Same-origin redirects stay allowed but never hidden: the step's request line shows each
+/// hop (`POST /v1/users ↪ 303 GET /v1/users/1`), and a hop that changed the method is a
+/// warning, since the answer judged is then another request's.
+fn show_redirects(result: &mut StepResult, exchange: &Exchange) {
+    if exchange.redirects.is_empty() || result.request.contains('↪') {
+        return;
+    }
+    for hop in &exchange.redirects {
+        result.request = format!("{} {hop}", result.request);
+    }
+    if let Some(hop) = exchange.redirects.iter().find(|hop| hop.changed_method()) {
+        let message = format!(
+            "the target answered {} and the request became {} {} (as browsers do): the answer judged is that {}'s",
+            hop.status, hop.method, hop.path, hop.method
+        );
+        let check = CheckResult::new("transport.redirect-method", Verdict::Warning, message);
+        result.checks.push(check.at(&result.origin));
     }
 }
 

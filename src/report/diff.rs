@@ -31,13 +31,40 @@ impl Default for Thresholds {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Diff {
-    /// (check, old verdict, new verdict)
-    pub flipped: Vec<(String, String, String)>,
-    /// (class · phase, old, new) estimated rates
-    pub rates: Vec<(String, f64, f64)>,
-    /// (class · phase, old, new) p99 latencies in ms
-    pub latencies: Vec<(String, f64, f64)>,
+    pub flipped: Vec<Flip>,
+    pub rates: Vec<Delta>,
+    /// p99 latencies in ms.
+    pub latencies: Vec<Delta>,
     pub regressions: Vec<String>,
+    /// Why the two reports may not be comparable (different profiles or targets).
+    pub warnings: Vec<String>,
+}
+
+/// One check whose verdict changed (`absent` on the side that does not have it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flip {
+    /// `scenario › step · check id`
+    pub check: String,
+    pub was: String,
+    pub now: String,
+}
+
+/// One measured value of one load phase (`class · phase`), before and after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    pub phase: String,
+    pub old: f64,
+    pub new: f64,
+}
+
+/// Whether a check that the new report no longer has counts as a regression. A run that
+/// stopped checking something has lost coverage, which a gate must not call "no
+/// regression"; `--allow-missing` is for a deliberate change of selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Missing {
+    #[default]
+    Regression,
+    Allowed,
 }
 
 fn checks(report: &Value) -> BTreeMap<String, String> {
@@ -83,8 +110,11 @@ fn phases(report: &Value) -> BTreeMap<String, (Option<f64>, f64)> {
         .collect()
 }
 
-pub fn diff(old: &Value, new: &Value, thresholds: Thresholds) -> Diff {
-    let mut d = Diff::default();
+pub fn diff(old: &Value, new: &Value, thresholds: Thresholds, missing: Missing) -> Diff {
+    let mut d = Diff {
+        warnings: comparability(old, new),
+        ..Diff::default()
+    };
     let (before, after) = (checks(old), checks(new));
     for (key, verdict) in &after {
         let was = before.get(key).cloned().unwrap_or_else(|| "absent".into());
@@ -92,13 +122,29 @@ pub fn diff(old: &Value, new: &Value, thresholds: Thresholds) -> Diff {
             if verdict == "failed" {
                 d.regressions.push(format!("{key}: {was} → failed"));
             }
-            d.flipped.push((key.clone(), was, verdict.clone()));
+            d.flipped.push(Flip {
+                check: key.clone(),
+                was,
+                now: verdict.clone(),
+            });
         }
     }
+    let mut disappeared = 0;
     for (key, was) in &before {
         if !after.contains_key(key) {
-            d.flipped.push((key.clone(), was.clone(), "absent".into()));
+            // A skipped check that is gone checked nothing before either.
+            disappeared += usize::from(was != "skipped");
+            d.flipped.push(Flip {
+                check: key.clone(),
+                was: was.clone(),
+                now: "absent".into(),
+            });
         }
+    }
+    if disappeared > 0 && missing == Missing::Regression {
+        d.regressions.push(format!(
+            "{disappeared} check(s) of the old report are absent from the new one (pass --allow-missing if the selection changed on purpose)"
+        ));
     }
     let (before, after) = (phases(old), phases(new));
     for (key, (rate, p99)) in &after {
@@ -106,7 +152,11 @@ pub fn diff(old: &Value, new: &Value, thresholds: Thresholds) -> Diff {
             continue;
         };
         if let (Some(old_rate), Some(rate)) = (old_rate, rate) {
-            d.rates.push((key.clone(), *old_rate, *rate));
+            d.rates.push(Delta {
+                phase: key.clone(),
+                old: *old_rate,
+                new: *rate,
+            });
             let change = (rate - old_rate).abs() / old_rate.max(f64::EPSILON);
             if change > thresholds.max_rate_change {
                 d.regressions.push(format!(
@@ -116,7 +166,11 @@ pub fn diff(old: &Value, new: &Value, thresholds: Thresholds) -> Diff {
                 ));
             }
         }
-        d.latencies.push((key.clone(), *old_p99, *p99));
+        d.latencies.push(Delta {
+            phase: key.clone(),
+            old: *old_p99,
+            new: *p99,
+        });
         let grew = p99 - old_p99;
         if grew > thresholds.min_p99_increase_ms && grew > old_p99 * thresholds.max_p99_increase {
             d.regressions.push(format!(
@@ -128,25 +182,41 @@ pub fn diff(old: &Value, new: &Value, thresholds: Thresholds) -> Diff {
     d
 }
 
+/// Two reports of different profiles or targets compare different things: say so.
+fn comparability(old: &Value, new: &Value) -> Vec<String> {
+    ["profile", "target"]
+        .iter()
+        .filter_map(|field| {
+            let (was, now) = (old[field].as_str()?, new[field].as_str()?);
+            (was != now).then(|| {
+                format!("the reports come from different {field}s: `{was}` and `{now}`; their checks may not compare")
+            })
+        })
+        .collect()
+}
+
 pub fn render(d: &Diff) -> String {
     let mut out = String::new();
+    for warning in &d.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     if d.flipped.is_empty() {
         out.push_str("checks: nothing flipped\n");
     } else {
         let _ = writeln!(out, "checks that changed ({}):", d.flipped.len());
-        for (key, was, now) in &d.flipped {
-            let _ = writeln!(out, "  {was:>8} → {now:<8} {key}");
+        for Flip { check, was, now } in &d.flipped {
+            let _ = writeln!(out, "  {was:>8} → {now:<8} {check}");
         }
     }
-    for (key, old, new) in &d.rates {
+    for Delta { phase, old, new } in &d.rates {
         let _ = writeln!(
             out,
-            "estimate  {key}: {old:.1}/s → {new:.1}/s ({:+.1}%)",
+            "estimate  {phase}: {old:.1}/s → {new:.1}/s ({:+.1}%)",
             100.0 * (new - old) / old.max(f64::EPSILON)
         );
     }
-    for (key, old, new) in &d.latencies {
-        let _ = writeln!(out, "p99       {key}: {old:.1} ms → {new:.1} ms");
+    for Delta { phase, old, new } in &d.latencies {
+        let _ = writeln!(out, "p99       {phase}: {old:.1} ms → {new:.1} ms");
     }
     if d.regressions.is_empty() {
         out.push_str("no regression beyond the thresholds\n");
@@ -177,14 +247,15 @@ mod tests {
             &report("passed", 100.0, 4.0),
             &report("failed", 120.0, 40.0),
             Thresholds::default(),
+            Missing::Regression,
         );
         assert_eq!(
             d.flipped,
-            vec![(
-                "users › create · expect.status".into(),
-                "passed".into(),
-                "failed".into()
-            )]
+            vec![Flip {
+                check: "users › create · expect.status".into(),
+                was: "passed".into(),
+                now: "failed".into()
+            }]
         );
         assert_eq!(d.regressions.len(), 3, "{:?}", d.regressions);
         assert!(render(&d).contains("REGRESSIONS (3)"));
@@ -196,8 +267,37 @@ mod tests {
             &report("failed", 100.0, 4.0),
             &report("passed", 102.0, 7.0),
             Thresholds::default(),
+            Missing::Regression,
         );
         assert_eq!(d.flipped.len(), 1);
         assert!(d.regressions.is_empty(), "{:?}", d.regressions);
+    }
+
+    #[test]
+    fn a_check_that_disappeared_is_a_regression_unless_allowed() {
+        let old = report("passed", 100.0, 4.0);
+        let mut new = old.clone();
+        new["steps"] = json!([]);
+        let d = diff(&old, &new, Thresholds::default(), Missing::Regression);
+        assert_eq!(d.regressions.len(), 1, "{:?}", d.regressions);
+        assert!(d.regressions[0].contains("1 check(s) of the old report are absent"));
+        let d = diff(&old, &new, Thresholds::default(), Missing::Allowed);
+        assert!(d.regressions.is_empty(), "{:?}", d.regressions);
+        assert_eq!(d.flipped.len(), 1);
+    }
+
+    #[test]
+    fn reports_of_different_profiles_or_targets_are_named() {
+        let mut old = report("passed", 100.0, 4.0);
+        let mut new = old.clone();
+        old["profile"] = json!("tollgate.yaml");
+        new["profile"] = json!("profiles/x-api-key.yaml");
+        old["target"] = json!("http://127.0.0.1:1");
+        new["target"] = json!("http://127.0.0.1:1");
+        let d = diff(&old, &new, Thresholds::default(), Missing::Regression);
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(render(&d).starts_with(
+            "warning: the reports come from different profiles: `tollgate.yaml` and `profiles/x-api-key.yaml`"
+        ));
     }
 }

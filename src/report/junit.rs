@@ -51,8 +51,10 @@ pub fn render(report: &Report) -> String {
             case.set_classname(format!("{} · {}", step.scenario, step.request));
             if let Some(origin) = &check.origin {
                 case.extra.insert("file".into(), origin.file.clone().into());
-                case.extra
-                    .insert("line".into(), origin.line.to_string().into());
+                if origin.line > 0 {
+                    case.extra
+                        .insert("line".into(), origin.line.to_string().into());
+                }
             }
             suite.add_test_case(case);
         }

@@ -146,6 +146,7 @@ pub fn annotations(report: &Report) -> String {
                     .replace('\n', "%0A")
             };
             let location = match &check.origin {
+                Some(o) if o.line == 0 => format!("file={},", o.file),
                 Some(o) => format!("file={},line={},col={},", o.file, o.line, o.col),
                 None => String::new(),
             };

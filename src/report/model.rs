@@ -26,15 +26,7 @@ pub struct Report {
     pub stopped_by: Option<Stop>,
 }
 
-/// Why a run ended before it finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stop {
-    /// SIGINT or SIGTERM (Ctrl-C, a CI job's timeout).
-    Interrupted,
-    /// `--deadline` ran out.
-    Deadline,
-}
+pub use crate::event::Stop;
 
 /// Check counts by verdict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -62,6 +54,10 @@ impl Report {
             Event::StepFinished(step) => self.steps.push(step),
             Event::PhaseFinished(phase) => self.phases.push(phase),
             Event::Progress(_) => {}
+            Event::RunFinished { stopped_by } => {
+                self.complete = stopped_by.is_none();
+                self.stopped_by = stopped_by;
+            }
         }
     }
 

@@ -150,7 +150,7 @@ pub fn event(event: &Event, style: Style) -> String {
     match event {
         Event::StepFinished(s) => step(s, style),
         Event::PhaseFinished(p) => phase(p),
-        Event::Progress(_) => String::new(),
+        Event::Progress(_) | Event::RunFinished { .. } => String::new(),
     }
 }
 

@@ -21,7 +21,14 @@ const TOP: &[&str] = &[
     "auth_matrix",
 ];
 const FRAGMENT: &[&str] = &["name", "description", "vars", "include", "steps"];
-const STEP: &[&str] = &["name", "request", "expect", "capture", "retry"];
+const STEP: &[&str] = &[
+    "name",
+    "request",
+    "expect",
+    "capture",
+    "retry",
+    "skip_if_unset",
+];
 const REQUEST: &[&str] = &["method", "path", "query", "headers", "json", "auth"];
 const EXPECT: &[&str] = &[
     "status",
@@ -105,10 +112,13 @@ impl Loader {
             Ok(source) => source,
             Err(e) => {
                 let message = format!("cannot read `{name}`: {e}");
-                self.diagnostics.push(match at {
-                    Some((dec, node)) => Diagnostic::new(&dec.file, node.pos, message),
-                    None => Diagnostic::new(&name, Default::default(), message),
-                });
+                self.diagnostics
+                    .push(match (crate::files::NotUtf8::of(&e), at) {
+                        // The bad byte is the place to look, even in an included file.
+                        (Some(bad), _) => Diagnostic::new(&name, bad.into(), message),
+                        (None, Some((dec, node))) => Diagnostic::new(&dec.file, node.pos, message),
+                        (None, None) => Diagnostic::new(&name, Default::default(), message),
+                    });
                 return None;
             }
         };
@@ -280,7 +290,19 @@ impl Loader {
         known: &HashSet<String>,
     ) {
         for name in names {
-            if known.contains(name) || name.strip_prefix("env.").is_some_and(|v| !v.is_empty()) {
+            if known.contains(name) {
+                continue;
+            }
+            if let Some(var) = name.strip_prefix("env.").filter(|v| !v.is_empty()) {
+                if std::env::var_os(var).is_none() {
+                    dec.error_with_help(
+                        node,
+                        format!("environment variable `{var}` is not set"),
+                        format!(
+                            "export it, or add `skip_if_unset: [{var}]` to the step to skip the step without it"
+                        ),
+                    );
+                }
                 continue;
             }
             let message = format!("unknown variable `{name}`");
@@ -344,6 +366,19 @@ impl Loader {
         let name = fields
             .get("name")
             .and_then(|n| dec.string(n, "a step's `name`"));
+        // The step says which environment values it can do without: it is skipped when
+        // one is unset. Any other unset `env.` value is an error before anything is sent.
+        let mut known = known.clone();
+        for n in fields
+            .get("skip_if_unset")
+            .and_then(|n| dec.list(n, "`skip_if_unset`"))
+            .unwrap_or_default()
+        {
+            if let Some(var) = dec.string(n, "an environment variable name") {
+                known.insert(format!("env.{var}"));
+            }
+        }
+        let known = &known;
         let request = fields
             .get("request")
             .and_then(|n| self.request(n, dec, known));
@@ -529,6 +564,12 @@ impl Loader {
             &["equals", "matches", "present", "absent"],
             &[],
         )?;
+        // Counted on the keys given, not on the rules that decoded: a bad regex is one
+        // error, not also "needs exactly one of".
+        let given = ["equals", "matches", "present", "absent"]
+            .iter()
+            .filter(|key| fields.get(key).is_some())
+            .count();
         let mut rules = Vec::new();
         if let Some(n) = fields.get("equals") {
             rules.extend(
@@ -540,7 +581,17 @@ impl Loader {
             let text = dec.string(n, "`matches`")?;
             match regex::Regex::new(&text) {
                 Ok(re) => rules.push(HeaderRule::Matches(re)),
-                Err(e) => dec.error(n, format!("invalid regular expression: {e}")),
+                // The regex crate draws its own caret over several lines; ours points at
+                // the YAML, so only its last line (what is wrong) is kept.
+                Err(e) => {
+                    let text = e.to_string();
+                    let what = text
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ");
+                    dec.error(n, format!("invalid regular expression: {what}"))
+                }
             }
         }
         for (key, rule) in [
@@ -559,7 +610,7 @@ impl Loader {
                 }
             }
         }
-        if rules.len() != 1 {
+        if given != 1 {
             dec.error(
                 node,
                 "a header expectation needs exactly one of equals, matches, present, absent",
