@@ -657,3 +657,110 @@ fn includes_outside_the_project_are_refused_without_printing_them() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The peak resident memory, in MiB, of the children this test process has waited for
+/// (nextest runs each test in its own process, so these are this test's children only).
+fn children_peak_mib() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    let usage = unsafe {
+        assert_eq!(
+            libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()),
+            0
+        );
+        usage.assume_init()
+    };
+    usage.ru_maxrss as u64 / 1024 // kilobytes on Linux
+}
+
+/// `include: [/dev/zero]` (and a `$ref` to it, and a symlink to it inside the project) is
+/// refused at once without reading: within a second, the process staying under 100 MB —
+/// also when the project folder is `/`, where only the special-file rule stands.
+#[test]
+fn special_files_pulled_in_are_refused_within_a_second() {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("special-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("_zero.yaml")).unwrap();
+    let step = "steps:\n  - name: s\n    request: { method: GET, path: /v1/users }\n";
+    let files = [
+        (
+            "include.yaml",
+            format!("name: z\ninclude: [/dev/zero]\n{step}    expect: {{ status: 200 }}\n"),
+        ),
+        (
+            "symlink.yaml",
+            format!("name: z\ninclude: [_zero.yaml]\n{step}    expect: {{ status: 200 }}\n"),
+        ),
+        (
+            "ref.yaml",
+            format!(
+                "name: z\n{step}    expect: {{ status: 200, schema: {{ $ref: /dev/zero }} }}\n"
+            ),
+        ),
+    ];
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    for cwd in [Path::new(env!("CARGO_MANIFEST_DIR")), Path::new("/")] {
+        for (name, _) in &files {
+            let started = Instant::now();
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+                .arg("lint")
+                .arg(dir.join(name))
+                .current_dir(cwd)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            let elapsed = started.elapsed();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{name} from {cwd:?}: {stderr}"
+            );
+            assert!(
+                stderr.contains("not a regular file") || stderr.contains("outside the project"),
+                "{name} from {cwd:?}: {stderr}"
+            );
+            assert!(elapsed < Duration::from_secs(1), "{name}: {elapsed:?}");
+        }
+    }
+    let peak = children_peak_mib();
+    assert!(peak < 100, "a child peaked at {peak} MiB");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A 3 MB one-line, deeply nested file is rejected with a diagnostic of a few lines: a
+/// window of the line around the caret, never the line itself.
+#[test]
+fn a_huge_one_line_file_gives_a_small_diagnostic() {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("one-line-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("nested.yaml");
+    let depth = 1_500_000;
+    std::fs::write(&file, format!("{}{}", "[".repeat(depth), "]".repeat(depth))).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("lint")
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        &stderr[..stderr.len().min(500)]
+    );
+    assert!(
+        stderr.contains("nested.yaml:1:"),
+        "{}",
+        &stderr[..stderr.len().min(500)]
+    );
+    assert!(stderr.len() < 2048, "a {} byte diagnostic", stderr.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
