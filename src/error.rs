@@ -3,7 +3,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-/// Exit codes, as documented in the README and DESIGN.md.
+/// Exit codes, as documented in the README.
 pub mod exit {
     /// Every check passed.
     pub const PASSED: u8 = 0;

@@ -6,6 +6,10 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Largest scenario, profile or schema file read: far beyond any hand-written one, and a
+/// bound on what a wrong path (a log, a dump) can cost.
+pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
+
 /// Reads a regular file of at most `max` bytes, bounded by the bytes actually read: a file's
 /// reported size is not trusted (`/dev/zero` says 0 and never ends; a file may grow while
 /// read), and devices, FIFOs and folders are refused without reading.
@@ -77,6 +81,27 @@ impl std::fmt::Display for NotUtf8 {
 
 impl std::error::Error for NotUtf8 {}
 
+/// `a/b/../c` → `a/c`, without touching the file system, so paths in messages and reports
+/// read the way a user would write them.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir
+                if matches!(
+                    out.components().next_back(),
+                    Some(std::path::Component::Normal(_))
+                ) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The project folder: where tollgate runs (the folder holding `tollgate.yaml`).
 fn project_root() -> Option<PathBuf> {
     std::env::current_dir().ok()?.canonicalize().ok()
@@ -115,7 +140,7 @@ impl jsonschema::Retrieve for ProjectFiles {
             .to_file_path()
             .map_err(|()| format!("`{uri}`: schemas are read from local files only"))?;
         let real = inside_project(&path)?;
-        let text = read_bounded(&real, crate::yaml::MAX_SOURCE_BYTES)?;
+        let text = read_bounded(&real, MAX_SOURCE_BYTES)?;
         Ok(serde_json::from_str(&text)?)
     }
 }

@@ -14,18 +14,23 @@
 //!
 //! `ARCHITECTURE.md` holds the invariants every module keeps.
 
-pub mod cli;
 pub mod commands;
+pub use commands::cli;
 pub mod contract;
 pub mod decode;
 pub mod diagnostic;
 pub mod error;
 pub mod event;
 pub mod files;
+pub mod keys;
+pub mod limits;
 pub mod load;
 pub mod profile;
+pub mod reference;
 pub mod report;
 pub mod scenario;
 pub mod secret;
 pub mod server;
+pub mod stop;
+pub mod target;
 pub mod yaml;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use crate::decode::Decoder;
 use crate::diagnostic::Diagnostic;
+use crate::limits::Policy;
+use crate::reference::ServerProfile;
 use crate::scenario::parse::{load_schema, parse_request};
 use crate::scenario::RequestSpec;
-use crate::server::limiter::Policy;
-use crate::server::ServerProfile;
 use crate::yaml::{self, Node};
 
 const TOP: &[&str] = &[
@@ -105,6 +105,20 @@ pub struct KeyVars {
     pub revoked: Option<String>,
     pub readonly: Option<String>,
     pub test: Option<String>,
+}
+
+impl KeyVars {
+    /// The environment variable `role` is read from, if the profile configures the role.
+    pub fn get(&self, role: crate::keys::KeyRole) -> Option<&str> {
+        use crate::keys::KeyRole;
+        match role {
+            KeyRole::Primary => Some(&self.primary),
+            KeyRole::Second => self.second.as_deref(),
+            KeyRole::Revoked => self.revoked.as_deref(),
+            KeyRole::ReadOnly => self.readonly.as_deref(),
+            KeyRole::TestMode => self.test.as_deref(),
+        }
+    }
 }
 
 impl Default for KeyVars {
@@ -215,27 +229,6 @@ pub fn load(path: &Path) -> Result<LoadedProfile, String> {
     })
 }
 
-/// `a/b/../c` → `a/c`, without touching the file system, so paths in messages and reports
-/// read the way a user would write them.
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir
-                if matches!(
-                    out.components().next_back(),
-                    Some(std::path::Component::Normal(_))
-                ) =>
-            {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
     let fields = dec.fields(root, "the profile", TOP, &["name", "auth"])?;
     let dir = path.parent().unwrap_or(Path::new(""));
@@ -266,11 +259,11 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
     let scenarios = fields
         .get("scenarios")
         .and_then(|n| dec.string(n, "`scenarios`"))
-        .map(|s| normalize(&dir.join(s)));
+        .map(|s| crate::files::normalize(&dir.join(s)));
     let snapshots = fields
         .get("snapshots")
         .and_then(|n| dec.string(n, "`snapshots`"))
-        .map(|s| normalize(&dir.join(s)))
+        .map(|s| crate::files::normalize(&dir.join(s)))
         .unwrap_or_else(|| PathBuf::from("snapshots"));
     let auth = fields.get("auth").and_then(|n| auth_spec(n, dec));
     let alternate_auth = match fields.get("alternate_auth") {
@@ -622,10 +615,16 @@ mod tests {
     #[test]
     fn paths_are_normalized_lexically() {
         assert_eq!(
-            normalize(Path::new("profiles/../scenarios/users-v1")),
+            crate::files::normalize(Path::new("profiles/../scenarios/users-v1")),
             Path::new("scenarios/users-v1")
         );
-        assert_eq!(normalize(Path::new("./a/./b")), Path::new("a/b"));
-        assert_eq!(normalize(Path::new("../x")), Path::new("../x"));
+        assert_eq!(
+            crate::files::normalize(Path::new("./a/./b")),
+            Path::new("a/b")
+        );
+        assert_eq!(
+            crate::files::normalize(Path::new("../x")),
+            Path::new("../x")
+        );
     }
 }

@@ -103,9 +103,7 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Largest scenario, profile or schema file read: far beyond any hand-written one, and a
-/// bound on what a wrong path (a log, a dump) can cost.
-pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
+pub use crate::files::MAX_SOURCE_BYTES;
 
 /// Reads a source file whole: a regular file of at most [`MAX_SOURCE_BYTES`].
 impl From<crate::files::NotUtf8> for Pos {

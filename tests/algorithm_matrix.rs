@@ -11,9 +11,9 @@ mod load;
 
 use load::{ouro, run_load_configured, Run};
 use tollgate::event::Verdict;
+use tollgate::limits::{Algorithm, Policy};
 use tollgate::load::fingerprint::Family;
 use tollgate::profile::Profile;
-use tollgate::server::limiter::{Algorithm, Policy};
 use tollgate::server::Fault;
 
 const SHORT: &str = "20/200ms";

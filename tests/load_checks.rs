@@ -215,7 +215,7 @@ fn a_minute_fixed_window_with_an_honest_retry_after_fails_nothing() {
         .profile
         .unwrap();
     let run = run_load_configured(
-        |config| config.algorithm = tollgate::server::limiter::Algorithm::FixedWindow,
+        |config| config.algorithm = tollgate::limits::Algorithm::FixedWindow,
         &[],
         &["minute"],
         &[],

@@ -9,16 +9,18 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli::{BenchArgs, BenchKind};
+use super::cli::{BenchArgs, BenchKind};
 use crate::contract::Target;
 use crate::error::Error;
+use crate::keys::KeyRole;
 use crate::load::driver::{self, Attack};
 use crate::load::record::{Recorder, Schedule};
 use crate::profile::{self, Profile};
 use crate::scenario::template::{UniqueSource, Vars};
-use crate::scenario::AuthKind;
+use crate::scenario::Credential;
 use crate::server::arrivals::now_ms;
-use crate::server::{KeyRing, KeyRole};
+use crate::server::KeyRing;
+use crate::stop::StopSignal;
 
 /// A schedule no client keeps up with: every user always has its next slot due.
 const SATURATING_RATE: f64 = 1_000_000.0;
@@ -38,11 +40,13 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
     } else {
         args.only.clone()
     };
-    driver::handle_interrupts().map_err(Error::Runtime)?;
+    crate::stop::install_signal_handler().map_err(Error::Runtime)?;
+    let stop = StopSignal::new();
+    let _attached = stop.attach();
     let server = BenchServer::start(args.target.as_deref())?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let bench = Bench::new(&server, profile);
+        let bench = Bench::new(&server, profile, stop.clone());
         for kind in kinds {
             match kind {
                 BenchKind::Pacing => bench.pacing(&args.rates, args.seconds).await?,
@@ -53,7 +57,7 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
                 }
                 BenchKind::Memory => bench.memory(args.memory_rate, args.memory_seconds).await?,
             }
-            if driver::interrupted() {
+            if stop.is_stopped() {
                 return Ok(ExitCode::from(crate::error::exit::INTERRUPTED));
             }
         }
@@ -139,14 +143,15 @@ struct Bench {
     /// The URL every tool loads: the read probe of the profile.
     url: String,
     header: (String, String),
+    stop: StopSignal,
 }
 
 impl Bench {
-    fn new(server: &BenchServer, profile: Profile) -> Self {
+    fn new(server: &BenchServer, profile: Profile, stop: StopSignal) -> Self {
         let key = server.keys.get(KeyRole::Primary).unwrap_or_default();
         let header = (profile.auth.header.clone(), profile.auth.value(key));
-        let target = Arc::new(Target::embedded(server.url.clone(), &server.keys, profile));
-        let probe = &target.profile.rate_limits[0].probe;
+        let target = Arc::new(Target::embedded(&server.url, &server.keys, profile));
+        let probe = &target.profile().rate_limits[0].probe;
         let url = format!(
             "{}{}",
             server.url,
@@ -156,6 +161,7 @@ impl Bench {
                 .unwrap_or_default()
         );
         Bench {
+            stop,
             target,
             url,
             header,
@@ -166,19 +172,20 @@ impl Bench {
     async fn drive(&self, schedule: Schedule, users: Option<usize>) -> Result<(), Error> {
         let recorder = Arc::new(Recorder::new(
             schedule,
-            self.target.profile.errors.schema.clone(),
+            self.target.profile().errors.schema.clone(),
             None,
             false,
         ));
         let attack = Attack {
             target: self.target.clone(),
-            spec: self.target.profile.rate_limits[0].probe.clone(),
+            spec: self.target.profile().rate_limits[0].probe.clone(),
             vars: Vars::new(UniqueSource::new("bench")),
-            key: AuthKind::Valid,
+            key: Credential::PRIMARY,
             label: "bench".into(),
             recorder,
             // Our own server, no redirects: goose's per-user clients, for throughput.
             client: None,
+            stop: self.stop.clone(),
         };
         let timeout = Duration::from_secs(10);
         match users {
@@ -193,7 +200,7 @@ impl Bench {
     async fn seen_per_second(&self, from_ms: u64, rate: f64) -> Result<Vec<u64>, Error> {
         let url = format!(
             "{}/_tollgate/arrivals?from_ms={from_ms}",
-            self.target.base_url
+            self.target.base_url()
         );
         let answer: serde_json::Value = self
             .target
@@ -301,7 +308,7 @@ impl Bench {
                 &self.seen_per_second(from, SATURATING_RATE).await?,
             ));
             for (i, (tool, args, _)) in peers.iter().enumerate() {
-                if versions[i].is_none() || driver::interrupted() {
+                if versions[i].is_none() || self.stop.is_stopped() {
                     continue;
                 }
                 let (tool, args) = (tool.to_string(), args.clone());

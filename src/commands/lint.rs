@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::LintArgs;
+use super::cli::LintArgs;
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::profile;

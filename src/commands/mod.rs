@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the process exit code or an [`Error`].
 
 mod bench;
+pub mod cli;
 mod lint;
 mod report;
 mod run;
@@ -10,8 +11,8 @@ pub use lint::render_diagnostics;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
 use crate::error::Error;
+use cli::{Cli, Command};
 
 pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {

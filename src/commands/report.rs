@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli::ReportCommand;
+use super::cli::ReportCommand;
 use crate::error::{exit, Error};
 use crate::report::diff::{self, Diff, Missing, Thresholds};
 

@@ -2,7 +2,6 @@
 //! target, run the phases, show and collect their events), finish (reports, baseline, exit
 //! code).
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,10 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
+use super::cli::{Phase, RunArgs};
 use super::lint::{load_scenarios, print_diagnostics};
-use crate::cli::{Phase, RunArgs};
-use crate::contract::snapshot::SnapshotStore;
-use crate::contract::{self, Target};
+use crate::contract;
 use crate::error::{exit, Error};
 use crate::event::{Attempt, CheckResult, Event, StepResult, Verdict};
 use crate::load::{self, LoadPlan};
@@ -24,9 +22,10 @@ use crate::report::model::Stop;
 use crate::report::progress::Live;
 use crate::report::terminal::{self, Style};
 use crate::report::Report;
-use crate::scenario::{AuthKind, Origin, Scenario};
-use crate::secret::{Redactor, Secret};
-use crate::server::{KeyRing, RunningServer, ServerConfig};
+use crate::scenario::{Origin, Scenario};
+use crate::secret::Redactor;
+use crate::stop::StopSignal;
+use crate::target::{self, Target};
 
 /// How long a stopped run waits for the interrupted phase to report what it measured.
 const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -38,8 +37,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     // The reported duration is the run's wall time, from here to the last artifact.
     let started = Instant::now();
     let inputs = prepare(&args)?;
-    load::driver::handle_interrupts().map_err(Error::Runtime)?;
-    super::runtime()?.block_on(execute(args, inputs, started))
+    crate::stop::install_signal_handler().map_err(Error::Runtime)?;
+    // This run's one stop: Ctrl-C and SIGTERM reach it while attached, `--deadline` below.
+    let stop = StopSignal::new();
+    let _attached = stop.attach();
+    super::runtime()?.block_on(execute(args, inputs, started, stop))
 }
 
 /// What a run reads before it sends anything.
@@ -104,8 +106,19 @@ struct Ending {
     unreachable: Option<String>,
 }
 
-async fn execute(args: RunArgs, inputs: Inputs, started: Instant) -> Result<ExitCode, Error> {
-    let deadline = args.deadline.map(|d| started + d);
+async fn execute(
+    args: RunArgs,
+    inputs: Inputs,
+    started: Instant,
+    stop: StopSignal,
+) -> Result<ExitCode, Error> {
+    if let Some(limit) = args.deadline {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until((started + limit).into()).await;
+            stop.stop(Stop::Deadline);
+        });
+    }
     let (target, embedded) = resolve_target(&args, inputs.profile).await?;
     confirm_load(&args, &target)?;
     for warning in transport_warnings(&target) {
@@ -113,9 +126,9 @@ async fn execute(args: RunArgs, inputs: Inputs, started: Instant) -> Result<Exit
     }
     let mut console = Console::new(&target, new_report(&target, &embedded, inputs.seed));
     console.show(&terminal::header(&console.report));
-    let ending = match preflight(&target, deadline).await {
+    let ending = match preflight(&target, &stop).await {
         Reach::Reached => Ending {
-            stopped_by: drive(&mut console, &args, target, inputs.scenarios, deadline).await,
+            stopped_by: drive(&mut console, &args, target, inputs.scenarios, &stop).await,
             unreachable: None,
         },
         Reach::Unreachable(step, message) => {
@@ -126,36 +139,36 @@ async fn execute(args: RunArgs, inputs: Inputs, started: Instant) -> Result<Exit
                 unreachable: Some(message),
             }
         }
-        Reach::PastDeadline => {
+        Reach::Stopped(why) => {
             console.apply(Event::RunFinished {
-                stopped_by: Some(Stop::Deadline),
+                stopped_by: Some(why),
             });
             Ending {
-                stopped_by: Some(Stop::Deadline),
+                stopped_by: Some(why),
                 unreachable: None,
             }
         }
     };
     let exit = finish(console, &args, started, inputs.baseline.as_ref(), ending);
     if let Some(server) = embedded {
-        let _ = server.stop().await;
+        server.stop().await;
     }
     exit
 }
 
-fn new_report(target: &Target, embedded: &Option<RunningServer>, seed: u64) -> Report {
+fn new_report(target: &Target, embedded: &Option<target::Embedded>, seed: u64) -> Report {
     Report {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         run_id: run_id(seed),
-        target: target.base_url.clone(),
+        target: target.base_url().to_string(),
         target_kind: match embedded {
             Some(_) => format!(
                 "embedded reference server, profile {}",
-                target.profile.reference
+                target.profile().reference
             ),
             None => "external".to_string(),
         },
-        profile: target.profile.file.clone(),
+        profile: target.profile().file.clone(),
         seed,
         started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         ended: String::new(),
@@ -174,7 +187,7 @@ async fn drive(
     args: &RunArgs,
     target: Arc<Target>,
     scenarios: Vec<Scenario>,
-    deadline: Option<Instant>,
+    stop: &StopSignal,
 ) -> Option<Stop> {
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let plan = LoadPlan {
@@ -189,20 +202,20 @@ async fn drive(
     let (run_id, seed) = (plan.run_id.clone(), plan.seed);
     let contract_phase = args.only != Some(Phase::Load);
     let load_phase = args.only != Some(Phase::Contract);
+    let phases_stop = stop.clone();
     let runner = tokio::spawn(async move {
         if contract_phase {
             contract::run(target.clone(), scenarios, run_id, seed, sender.clone()).await;
         }
-        if load_phase && !load::driver::interrupted() {
-            load::run(target, plan, sender).await;
+        if load_phase && !phases_stop.is_stopped() {
+            load::run(target, plan, sender, phases_stop).await;
         }
     });
-    let stopped_by = watch(console, &mut receiver, deadline).await;
+    let stopped_by = watch(console, &mut receiver, stop).await;
     if stopped_by.is_some() {
-        load::driver::halt();
-        // The phase in progress ends with the kill switch and reports what it measured;
-        // give it a moment, never more. A contract step waiting on a silent target is
-        // abandoned at once.
+        // The load phase in progress ends with goose's kill switch and reports what it
+        // measured: give it a moment, never more. A contract step waiting on a silent
+        // target is abandoned at once.
         let grace = if console.load_started {
             STOP_GRACE
         } else {
@@ -219,27 +232,15 @@ async fn drive(
 async fn watch(
     console: &mut Console,
     receiver: &mut mpsc::UnboundedReceiver<Event>,
-    deadline: Option<Instant>,
+    stop: &StopSignal,
 ) -> Option<Stop> {
-    let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
-    // An interval, not a fresh sleep per loop: a steady stream of events must not starve
-    // the checks.
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
             event = receiver.recv() => match event {
                 Some(event) => console.apply(event),
-                // goose owns SIGINT while it runs; its interruption shows up here.
-                None => return load::driver::interrupted().then_some(Stop::Interrupted),
+                None => return stop.reason(),
             },
-            _ = tick.tick() => {
-                if past_deadline() {
-                    return Some(Stop::Deadline);
-                }
-                if load::driver::interrupted() {
-                    return Some(Stop::Interrupted);
-                }
-            }
+            () = stop.stopped() => return stop.reason(),
         }
     }
 }
@@ -356,60 +357,34 @@ fn load_profile(path: &Path) -> Result<Profile, Error> {
 async fn resolve_target(
     args: &RunArgs,
     profile: Profile,
-) -> Result<(Arc<Target>, Option<RunningServer>), Error> {
+) -> Result<(Arc<Target>, Option<target::Embedded>), Error> {
+    let options = target::Options {
+        insecure: args.insecure,
+        update_snapshots: args.update_snapshots,
+    };
     let url = args.target.clone().or_else(|| profile.base_url.clone());
     let Some(url) = url else {
-        let ring = KeyRing::generate();
-        let mut config = ServerConfig::new(profile.reference, ring.clone());
-        // The concurrency probe holds requests open through `delay_ms`.
-        config.test_hooks = true;
-        let server = RunningServer::start(config).await.map_err(|e| {
-            Error::Runtime(format!("cannot start the embedded reference server: {e}"))
-        })?;
-        let mut target = Target::embedded(server.base_url(), &ring, profile);
-        target.snapshots.update = args.update_snapshots;
+        let (target, server) = target::start_embedded(profile, options)
+            .await
+            .map_err(|e| {
+                Error::Runtime(format!("cannot start the embedded reference server: {e}"))
+            })?;
         return Ok((Arc::new(target), Some(server)));
     };
     profile::validate_base_url(&url).map_err(Error::Usage)?;
-    let key_vars = contract::key_vars(&profile);
-    let mut keys: HashMap<AuthKind, Secret> = key_vars
-        .iter()
-        .filter_map(|(kind, var)| {
-            let value = std::env::var(var).ok().filter(|v| !v.trim().is_empty())?;
-            Some((*kind, Secret::new(value.trim())))
-        })
-        .collect();
-    if !keys.contains_key(&AuthKind::Valid) {
-        return Err(Error::Usage(format!(
-            "{} is not set: the primary API key is required to check {url} (export it, never pass it as an argument)",
-            profile.keys.primary
-        )));
-    }
-    keys.insert(AuthKind::Invalid, contract::invalid_key());
-    let target = Target {
-        base_url: url.trim_end_matches('/').to_string(),
-        snapshots: SnapshotStore {
-            dir: profile.snapshots.clone(),
-            update: args.update_snapshots,
-        },
-        profile,
-        keys,
-        key_vars,
-        redactor: Default::default(),
-        insecure: args.insecure,
-        client: Default::default(),
-    };
+    let target = Target::external(&url, profile, |var| std::env::var(var).ok(), options)
+        .map_err(Error::Usage)?;
     Ok((Arc::new(target), None))
 }
 
 /// Refuses a load phase aimed at a remote target without `--allow-load`.
 fn confirm_load(args: &RunArgs, target: &Target) -> Result<(), Error> {
-    if args.only == Some(Phase::Contract) || args.allow_load || is_loopback(&target.base_url) {
+    if args.only == Some(Phase::Contract) || args.allow_load || is_loopback(target.base_url()) {
         return Ok(());
     }
     Err(Error::Usage(format!(
         "the load phase would send hundreds of requests per second to {}: pass --allow-load to confirm (or --only contract)",
-        target.base_url
+        target.base_url()
     )))
 }
 
@@ -456,14 +431,15 @@ fn check_load_plan(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
 /// What the user should know about how the keys travel, before anything is sent.
 fn transport_warnings(target: &Target) -> Vec<String> {
     let mut warnings = Vec::new();
-    let presents_keys = target.keys.len() > 1; // beyond the generated invalid key
-    if target.base_url.starts_with("http://") && !is_loopback(&target.base_url) && presents_keys {
+    let presents_keys = target.presents_keys();
+    if target.base_url().starts_with("http://") && !is_loopback(target.base_url()) && presents_keys
+    {
         warnings.push(format!(
             "{} is plain HTTP: the API keys travel in clear text to a non-loopback host; use https://",
-            target.base_url
+            target.base_url()
         ));
     }
-    if target.insecure {
+    if target.options().insecure {
         warnings.push(
             "--insecure: TLS certificates are not checked, so the target's identity is not either"
                 .into(),
@@ -477,33 +453,30 @@ enum Reach {
     Reached,
     /// No answer: the failed step the reports show, and the message the run ends with.
     Unreachable(Box<StepResult>, String),
-    /// `--deadline` ran out before an answer came.
-    PastDeadline,
+    /// The run was stopped (`--deadline`, Ctrl-C) before an answer came.
+    Stopped(Stop),
 }
 
-/// One request to the base URL, bounded by the contract timeout and by `--deadline`: any
-/// HTTP answer means the target is there.
-async fn preflight(target: &Target, deadline: Option<Instant>) -> Reach {
-    let configured = Duration::from_millis(target.profile.contract.timeout_ms);
-    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    let timeout = left.map_or(configured, |left| left.min(configured));
+/// One request to the base URL, bounded by the contract timeout and by the run's stop (a
+/// `--deadline` covers it): any HTTP answer means the target is there.
+async fn preflight(target: &Target, stop: &StopSignal) -> Reach {
+    let timeout = Duration::from_millis(target.profile().contract.timeout_ms);
     let sent = Instant::now();
-    let error = match target
+    let request = target
         .client()
-        .get(&target.base_url)
+        .get(target.base_url())
         .timeout(timeout)
-        .send()
-        .await
-    {
-        Ok(_) => return Reach::Reached,
-        Err(e) => contract::client::classify(&e, timeout),
+        .send();
+    let error = tokio::select! {
+        answer = request => match answer {
+            Ok(_) => return Reach::Reached,
+            Err(e) => contract::client::classify(&e, timeout),
+        },
+        () = stop.stopped() => return Reach::Stopped(stop.reason().unwrap_or(Stop::Interrupted)),
     };
-    if left.is_some_and(|left| left < configured && sent.elapsed() >= left) {
-        return Reach::PastDeadline;
-    }
-    let message = format!("cannot reach {}: {error}", target.base_url);
+    let message = format!("cannot reach {}: {error}", target.base_url());
     let origin = Origin {
-        file: target.profile.file.clone(),
+        file: target.profile().file.clone(),
         line: 0,
         col: 0,
     };
@@ -563,7 +536,7 @@ impl Console {
             style: Style {
                 color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             },
-            thresholds: target.profile.baseline,
+            thresholds: target.profile().baseline,
             live: Live::new(std::io::stdout().is_terminal()),
             load_started: false,
             closed: false,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 
-use crate::cli::ServeArgs;
+use super::cli::ServeArgs;
 use crate::error::Error;
 use crate::server::config::LimitTable;
 use crate::server::keys::KeySource;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::profile::RateClass;
-use crate::scenario::AuthKind;
+use crate::scenario::Credential;
 
 /// Without any published limit the runner still stays gentle.
 const DEFAULT_RATE: f64 = 10.0;
@@ -27,7 +27,7 @@ struct Lane {
 pub struct Pacer {
     lanes: Vec<Lane>,
     /// Theoretical arrival time per (key, lane).
-    tat: Mutex<HashMap<(AuthKind, usize), Instant>>,
+    tat: Mutex<HashMap<(Credential, usize), Instant>>,
 }
 
 fn is_write(method: &str) -> bool {
@@ -95,7 +95,7 @@ impl Pacer {
     }
 
     /// Waits until a request may be sent without exceeding any matching lane.
-    pub async fn wait(&self, key: AuthKind, method: &str, path: &str) {
+    pub async fn wait(&self, key: Credential, method: &str, path: &str) {
         let send_at = {
             let mut tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();

@@ -16,12 +16,12 @@ use super::record::lock;
 use crate::event::{CheckResult, Verdict};
 use crate::profile::RateClass;
 use crate::scenario::template::Vars;
-use crate::scenario::AuthKind;
+use crate::scenario::Credential;
 
 /// One created resource, waiting for its class to finish.
 struct Created {
     class: String,
-    key: AuthKind,
+    key: Credential,
     id: Value,
 }
 
@@ -44,7 +44,7 @@ const LISTED: usize = 10;
 
 impl Cleanup {
     /// Remembers what `key` created in `class` (nothing, if the class names no cleanup).
-    pub fn remember(&self, class: &RateClass, key: AuthKind, ids: Vec<Value>) {
+    pub fn remember(&self, class: &RateClass, key: Credential, ids: Vec<Value>) {
         if class.cleanup.is_none() {
             return;
         }
@@ -145,7 +145,7 @@ async fn delete(
     prober: &Prober,
     spec: &crate::scenario::RequestSpec,
     vars: &Vars,
-    key: AuthKind,
+    key: Credential,
 ) -> Deletion {
     for _ in 0..4 {
         let probe = prober.send(spec, vars, key, None).await;

@@ -7,7 +7,6 @@
 //! (never from our argv), silenced, and stopped through its kill switch when the last
 //! answer is in.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -19,7 +18,8 @@ use goose::GooseAttack;
 use super::record::Recorder;
 use crate::contract::{Presenting, Target};
 use crate::scenario::template::Vars;
-use crate::scenario::{AuthKind, RequestSpec};
+use crate::scenario::{Credential, RequestSpec};
+use crate::stop::StopSignal;
 
 /// Users beyond which they share one HTTP client.
 const SHARED_CLIENT_ABOVE: usize = 64;
@@ -32,13 +32,15 @@ pub struct Attack {
     pub target: Arc<Target>,
     pub spec: RequestSpec,
     pub vars: Vars,
-    pub key: AuthKind,
+    pub key: Credential,
     pub label: String,
     pub recorder: Arc<Recorder>,
     /// The client every slot is sent on: the run's own (its redirect rule never lets a key
     /// reach another origin), or `None` for goose's per-user clients (benchmarks against
     /// our own server, where throughput is the point).
     pub client: Option<reqwest::Client>,
+    /// The run's stop: a stopped run starts no attack, and a running one ends with it.
+    pub stop: StopSignal,
 }
 
 /// goose logs through `log`; tollgate's terminal is its own. Installing a logger that drops
@@ -57,35 +59,6 @@ fn silence_goose_logs() {
         let _ = log::set_boxed_logger(Box::new(Silent));
         log::set_max_level(log::LevelFilter::Off);
     });
-}
-
-/// Set by the first Ctrl-C or SIGTERM, or by the deadline; every runner stops starting new
-/// work.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether the run is being stopped: by the user, a CI timeout, or `--deadline`.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// Stops the run as an interruption does: no new work, and goose's load ends now.
-pub fn halt() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-    goose::trigger_killswitch("stopped");
-}
-
-/// Installs tollgate's SIGINT/SIGTERM handler. Call it before goose's first run: goose then
-/// fails to install its own (ctrlc allows one handler per process) and carries on, so a
-/// first Ctrl-C stops the load through goose's kill switch and lets tollgate write what it
-/// measured, and a second one exits at once with 130 — never goose's bare `exit(1)`.
-pub fn handle_interrupts() -> Result<(), String> {
-    ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        goose::trigger_killswitch("interrupted");
-    })
-    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
 }
 
 /// Most goose users one phase starts.
@@ -114,15 +87,14 @@ pub async fn drive_with_users(
     timeout: Duration,
     users: usize,
 ) -> Result<(), String> {
-    if interrupted() {
-        INTERRUPTED.store(true, Ordering::SeqCst);
+    if attack.stop.is_stopped() {
         return Ok(());
     }
     silence_goose_logs();
     let recorder = attack.recorder.clone();
     let schedule_secs = recorder.schedule.count as f64 / recorder.schedule.rate;
     let mut config = GooseConfiguration::default();
-    config.host = Some(attack.target.base_url.clone());
+    config.host = Some(attack.target.base_url().to_string());
     config.users = Some(users);
     config.increase_rate = Some(format!("{}", (users * 50).max(1000)));
     // A hard bound: the schedule, one timeout for the last answers, and a second to spare.
@@ -131,7 +103,7 @@ pub async fn drive_with_users(
         (schedule_secs + timeout.as_secs_f64()).ceil() as u64 + 1
     ));
     config.timeout = Some(format!("{}", timeout.as_secs().max(1)));
-    config.accept_invalid_certs = attack.target.insecure;
+    config.accept_invalid_certs = attack.target.options().insecure;
     config.quiet = 1;
     config.no_print_metrics = true;
     // Our recorder measures every answer; goose's own per-request metrics would only cost
@@ -141,16 +113,24 @@ pub async fn drive_with_users(
     config.no_telnet = true;
     config.no_websocket = true;
 
-    let attack = Arc::new((prepared(&attack), attack, timeout));
+    let shared = Arc::new(Shared {
+        request: prepared(&attack),
+        attack,
+        timeout,
+    });
     let transaction = {
-        let attack = attack.clone();
+        let shared = shared.clone();
         Transaction::new(Arc::new(move |user: &mut GooseUser| {
-            let attack = attack.clone();
-            Box::pin(async move { one_slot(&attack.1, attack.0.as_ref(), attack.2, user).await })
+            let shared = shared.clone();
+            Box::pin(async move {
+                let request = shared.request.as_ref();
+                one_slot(&shared.attack, request, shared.timeout, user).await
+            })
         }))
     };
-    let scenario = Scenario::new(&attack.1.label).register_transaction(transaction);
-    if !interrupted() {
+    let attack = &shared.attack;
+    let scenario = Scenario::new(&attack.label).register_transaction(transaction);
+    if !attack.stop.is_stopped() {
         goose::reset_killswitch();
     }
     // Few users keep goose's client per user (no contention on one connection pool: about
@@ -161,7 +141,7 @@ pub async fn drive_with_users(
         let client = GooseClientBuilder::new()
             .without_cookies()
             .timeout(timeout.max(Duration::from_secs(1)))
-            .accept_invalid_certs(attack.1.target.insecure);
+            .accept_invalid_certs(attack.target.options().insecure);
         goose.and_then(|goose| goose.set_client_builder_without_cookies(client))
     } else {
         goose
@@ -172,7 +152,7 @@ pub async fn drive_with_users(
         .execute()
         .await;
     // A kill switch left set would make the next attack end at once.
-    if !interrupted() {
+    if !attack.stop.is_stopped() {
         goose::reset_killswitch();
     }
     result.map(drop).map_err(|e| format!("goose failed: {e}"))
@@ -180,6 +160,14 @@ pub async fn drive_with_users(
 
 /// The request of a phase built once when its spec renders the same every time (no
 /// `unique.*` values): each slot then sends a clone, with no URL parsed and no header built.
+/// What every goose user of one attack shares.
+struct Shared {
+    /// The request prepared once, when it is the same for every slot.
+    request: Option<reqwest::Request>,
+    attack: Attack,
+    timeout: Duration,
+}
+
 fn prepared(attack: &Attack) -> Option<reqwest::Request> {
     let client = attack.target.client();
     let build = || {
@@ -187,7 +175,7 @@ fn prepared(attack: &Attack) -> Option<reqwest::Request> {
             .target
             .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))
             .ok()?
-            .builder(&client, &attack.target.base_url)
+            .builder(&client, attack.target.base_url())
             .build()
             .ok()
     };
@@ -211,7 +199,7 @@ fn slot_request(
     attack
         .target
         .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))?
-        .builder(client, &attack.target.base_url)
+        .builder(client, attack.target.base_url())
         .build()
         .map_err(|e| format!("cannot build the request: {e}"))
 }

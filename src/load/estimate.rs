@@ -53,8 +53,8 @@ pub fn estimate(timeline: &Timeline, window: f64) -> Result<Estimate, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::Algorithm;
     use crate::load::simulate::Lcg;
-    use crate::server::limiter::Algorithm;
 
     /// The timeline of a constant load against a GCRA limiter, without jitter.
     fn simulate(limit: u32, burst: u32, offered: f64, seconds: f64) -> Timeline {

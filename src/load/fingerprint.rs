@@ -221,8 +221,8 @@ fn gap_quantile(accepted: &[f64], q: f64) -> Option<f64> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::limits::Algorithm;
     use crate::load::simulate::{simulate, Lcg};
-    use crate::server::limiter::Algorithm;
 
     fn family_of(algorithm: Algorithm, burst: u32) -> (Family, &'static str) {
         match (algorithm, burst) {

@@ -35,9 +35,11 @@ use tokio::sync::mpsc;
 use crate::contract::retry::Jitter;
 use crate::contract::Target;
 use crate::event::{CheckResult, Event, StepResult, Verdict};
+use crate::keys::KeyRole;
 use crate::profile::RateClass;
 use crate::scenario::template::{UniqueSource, Vars};
-use crate::scenario::{AuthKind, Origin, RequestSpec};
+use crate::scenario::{Credential, Origin, RequestSpec};
+use crate::stop::StopSignal;
 use cleanup::Cleanup;
 use driver::Attack;
 use fingerprint::Family;
@@ -101,8 +103,14 @@ fn probe_gap(class: &RateClass) -> Duration {
     PROBE_GAP.max(Duration::from_secs_f64(2.0 / per_second(class)))
 }
 
-pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSender<Event>) {
+pub async fn run(
+    target: Arc<Target>,
+    plan: LoadPlan,
+    events: mpsc::UnboundedSender<Event>,
+    stop: StopSignal,
+) {
     let runner = LoadRunner {
+        stop,
         prober: Arc::new(Prober::new(target.clone())),
         vars: Vars::new(UniqueSource::new(&format!("{}-load", plan.run_id)))
             .with_redactor(target.redactor()),
@@ -116,16 +124,16 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
     };
     // The contract phase has just drawn on every bucket of the primary key.
     if runner.plan.after_contract {
-        for class in &runner.target.profile.rate_limits {
+        for class in &runner.target.profile().rate_limits {
             runner
                 .quiet
-                .touch(&Bucket::new(&class.name, AuthKind::Valid), None);
+                .touch(&Bucket::new(&class.name, Credential::PRIMARY), None);
         }
     }
     runner.concurrency().await;
     let mut classes: Vec<RateClass> = runner
         .target
-        .profile
+        .profile()
         .rate_limits
         .iter()
         .filter(|c| runner.plan.classes.is_empty() || runner.plan.classes.contains(&c.name))
@@ -138,7 +146,7 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
     classes.sort_by_key(|c| (saturable(c), c.cleanup.is_none()));
     let mut silent: Option<String> = None;
     for class in &classes {
-        if driver::interrupted() {
+        if runner.stop.is_stopped() {
             break;
         }
         if let Some(dead) = &silent {
@@ -170,6 +178,8 @@ pub async fn run(target: Arc<Target>, plan: LoadPlan, events: mpsc::UnboundedSen
 }
 
 struct LoadRunner {
+    /// The run's stop: no phase starts after it, and the phase in progress ends with it.
+    stop: StopSignal,
     target: Arc<Target>,
     plan: LoadPlan,
     events: mpsc::UnboundedSender<Event>,
@@ -205,7 +215,7 @@ impl LoadRunner {
         checks: Vec<CheckResult>,
     ) {
         let origin = Origin {
-            file: self.target.profile.file.clone(),
+            file: self.target.profile().file.clone(),
             line: request.origin.line,
             col: request.origin.col,
         };
@@ -215,7 +225,7 @@ impl LoadRunner {
             .collect();
         let _ = self.events.send(Event::StepFinished(StepResult {
             scenario: format!("rate limits · {class}"),
-            file: self.target.profile.file.clone(),
+            file: self.target.profile().file.clone(),
             step,
             request: format!("{} {}", request.method, request.path.source()),
             origin,
@@ -237,7 +247,7 @@ impl LoadRunner {
     fn recorder(&self, class: &RateClass, rate: f64, duration: Duration) -> Arc<Recorder> {
         Arc::new(Recorder::new(
             Schedule::new(rate, duration),
-            self.target.profile.errors.schema.clone(),
+            self.target.profile().errors.schema.clone(),
             Some(class.name.clone()),
             class.cleanup.is_some(),
         ))
@@ -246,7 +256,7 @@ impl LoadRunner {
     /// One request to `class`'s bucket under `key`, outside any measured phase: stamped on
     /// the quiet clock, and whatever it created remembered for deletion.
     /// A bucket under measurement refuses it: the probe is not sent.
-    async fn probe(&self, class: &RateClass, key: AuthKind) -> Probe {
+    async fn probe(&self, class: &RateClass, key: Credential) -> Probe {
         let bucket = Bucket::new(&class.name, key);
         if !self.quiet.touch(&bucket, None) {
             return Probe::not_sent(format!("{} is being measured", class.name));
@@ -266,20 +276,25 @@ impl LoadRunner {
         let sent = Instant::now();
         let probe = self
             .prober
-            .send(&class.probe, &self.vars, AuthKind::Valid, Some(&class.name))
+            .send(
+                &class.probe,
+                &self.vars,
+                Credential::PRIMARY,
+                Some(&class.name),
+            )
             .await;
-        let bucket = Bucket::new(&class.name, AuthKind::Valid);
+        let bucket = Bucket::new(&class.name, Credential::PRIMARY);
         if !self
             .quiet
             .stamp_unless_measured(&bucket, retry_after_s(&probe))
         {
             phase.count_extra(sent, probe.status().unwrap_or(0));
         }
-        self.remember_created(class, AuthKind::Valid, &probe);
+        self.remember_created(class, Credential::PRIMARY, &probe);
         probe
     }
 
-    fn remember_created(&self, class: &RateClass, key: AuthKind, probe: &Probe) {
+    fn remember_created(&self, class: &RateClass, key: Credential, probe: &Probe) {
         if !probe.accepted() || class.cleanup.is_none() {
             return;
         }
@@ -296,8 +311,9 @@ impl LoadRunner {
     /// One goose phase into `recorder`, on an idle bucket; what write probes created is
     /// cleaned up after the class.
     async fn phase(&self, class: &RateClass, name: &str, recorder: Arc<Recorder>) -> Arc<Recorder> {
-        let bucket = Bucket::new(&class.name, AuthKind::Valid);
+        let bucket = Bucket::new(&class.name, Credential::PRIMARY);
         unless_stopped(
+            &self.stop,
             self.quiet
                 .measure(&bucket, class.policy.window.as_secs_f64()),
             (),
@@ -307,10 +323,11 @@ impl LoadRunner {
             target: self.target.clone(),
             spec: class.probe.clone(),
             vars: self.vars.clone(),
-            key: AuthKind::Valid,
+            key: Credential::PRIMARY,
             label: format!("{} {name}", class.name),
             recorder: recorder.clone(),
             client: Some(self.target.client()),
+            stop: self.stop.clone(),
         };
         let ticker = self.progress_ticker(class, name, recorder.clone());
         let latency = *self.latency.lock().unwrap_or_else(|e| e.into_inner());
@@ -333,7 +350,7 @@ impl LoadRunner {
             .fold(None, |m: Option<f64>, w| Some(m.map_or(w, |m| m.max(w))));
         self.quiet.phase_ended(&bucket, longest);
         self.cleanup
-            .remember(class, AuthKind::Valid, recorder.created());
+            .remember(class, Credential::PRIMARY, recorder.created());
         recorder
     }
 
@@ -349,15 +366,7 @@ impl LoadRunner {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let (done, accepted, limited) = recorder.counts();
-                let progress = crate::event::Progress {
-                    class: class.clone(),
-                    phase: phase.clone(),
-                    done,
-                    total: recorder.schedule.count,
-                    accepted,
-                    limited,
-                };
+                let progress = recorder.progress(&class, &phase);
                 if events.send(Event::Progress(progress)).is_err() {
                     return;
                 }
@@ -401,7 +410,7 @@ impl LoadRunner {
         let under_evidence = under.evidence();
         let mut failures = under.failures();
         let mut sent = under_totals.sent;
-        if driver::interrupted() {
+        if self.stop.is_stopped() {
             // Stopped mid-phase: keep what it measured, judge only what that supports.
             checks.insert(
                 0,
@@ -449,10 +458,12 @@ impl LoadRunner {
         let (over, isolation, backoff) = tokio::join!(
             self.phase(class, "over", over.clone()),
             unless_stopped(
+                &self.stop,
                 self.isolation_while_saturated(class, &over, over_duration),
                 Vec::new()
             ),
             unless_stopped(
+                &self.stop,
                 self.backoff_at_end(class, &over, window),
                 CheckResult::new(
                     format!("rate.{c}.backoff"),
@@ -461,7 +472,7 @@ impl LoadRunner {
                 )
             )
         );
-        if driver::interrupted() && over.scheduled().totals().sent == 0 {
+        if self.stop.is_stopped() && over.scheduled().totals().sent == 0 {
             // Stopped before the over phase sent anything: the under phase is all there is.
             under_checks.insert(
                 0,
@@ -489,7 +500,7 @@ impl LoadRunner {
         let _ = self.events.send(Event::PhaseFinished(stats));
         // A flat limiter's rate is its spacing, which 2x the limit cannot resolve.
         let spacing = match &fingerprint {
-            Some(f) if f.family == Family::Flat && !driver::interrupted() => {
+            Some(f) if f.family == Family::Flat && !self.stop.is_stopped() => {
                 let (spacing, end) = self.spacing(class).await;
                 load_end = end;
                 Some(spacing)
@@ -558,7 +569,7 @@ impl LoadRunner {
             let request = self.isolation_request(class, &result.id);
             self.emit_step(c, step, &request, vec![result]);
         }
-        if driver::interrupted() {
+        if self.stop.is_stopped() {
             self.emit_step(
                 c,
                 "back-off and recovery".into(),
@@ -605,7 +616,7 @@ impl LoadRunner {
             if i > 0 {
                 tokio::time::sleep(probe_gap(class)).await;
             }
-            let probe = self.probe(class, AuthKind::Valid).await;
+            let probe = self.probe(class, Credential::PRIMARY).await;
             statuses.push(probe.status().unwrap_or(0));
         }
         let recovered = statuses.iter().all(|s| (200..300).contains(s));
@@ -674,10 +685,10 @@ impl LoadRunner {
                 format!("{} was never saturated", class.name),
             )
         };
-        let key_probe = |id: &'static str, key: AuthKind, seed: u64| async move {
+        let key_probe = |id: &'static str, key: Credential, seed: u64| async move {
             let step = format!(
                 "isolation · {} key while {} is saturated",
-                if key == AuthKind::Second {
+                if key == Credential::Key(KeyRole::Second) {
                     "second"
                 } else {
                     "test-mode"
@@ -703,7 +714,9 @@ impl LoadRunner {
                 other.name, class.name
             );
             let result = if saturated {
-                let statuses = self.while_loaded(phase, other, AuthKind::Valid, 3).await;
+                let statuses = self
+                    .while_loaded(phase, other, Credential::PRIMARY, 3)
+                    .await;
                 isolation_result(id, &statuses)
             } else {
                 never(id)
@@ -711,8 +724,8 @@ impl LoadRunner {
             Some(IsolationStep { step, result })
         };
         let (key, mode, other) = tokio::join!(
-            key_probe("rate.isolation.key", AuthKind::Second, 1),
-            key_probe("rate.isolation.mode", AuthKind::Test, 2),
+            key_probe("rate.isolation.key", Credential::Key(KeyRole::Second), 1),
+            key_probe("rate.isolation.mode", Credential::Key(KeyRole::TestMode), 2),
             class_probe
         );
         let mut results = vec![key, mode];
@@ -734,7 +747,7 @@ impl LoadRunner {
         &self,
         phase: &Recorder,
         probed: &RateClass,
-        key: AuthKind,
+        key: Credential,
         seed: u64,
     ) -> Vec<u16> {
         let mut jitter = Jitter::new(self.plan.seed ^ seed);
@@ -762,7 +775,7 @@ impl LoadRunner {
 
     /// The class whose bucket must stay untouched: read ↔ write, anything else → read.
     fn companion(&self, class: &RateClass) -> Option<RateClass> {
-        let classes = &self.target.profile.rate_limits;
+        let classes = &self.target.profile().rate_limits;
         let wanted = match class.name.as_str() {
             "read" => "write",
             _ => "read",
@@ -837,7 +850,7 @@ impl LoadRunner {
         let send = || async {
             match phase {
                 Some(phase) => self.probe_counted(class, phase).await,
-                None => self.probe(class, AuthKind::Valid).await,
+                None => self.probe(class, Credential::PRIMARY).await,
             }
         };
         let recovery = probes::back_off(send, catch_until, deadline, &mut jitter).await;
@@ -928,7 +941,7 @@ impl LoadRunner {
         let mut seen: Vec<(u16, Option<i64>)> = Vec::new();
         let mut first_429 = None;
         for _ in 0..n {
-            let probe = self.probe(class, AuthKind::Valid).await;
+            let probe = self.probe(class, Credential::PRIMARY).await;
             let status = probe.status().unwrap_or(0);
             seen.push((status, probe.rate.remaining));
             if status == 429 {
@@ -970,7 +983,7 @@ impl LoadRunner {
                     exchange.status,
                     &probe.rate,
                     &exchange.body,
-                    &self.target.profile.errors.schema,
+                    &self.target.profile().errors.schema,
                 );
                 checks.push(shape_check(c, &evidence, &record::LimitEvidence::default()));
                 checks.push(retry_after_check(
@@ -1019,7 +1032,7 @@ impl LoadRunner {
     /// More than the allowed requests in flight: the excess gets 429.
     async fn concurrency(&self) {
         let id = "rate.concurrency";
-        let Some(spec) = self.target.profile.concurrency.clone() else {
+        let Some(spec) = self.target.profile().concurrency.clone() else {
             return;
         };
         if !self.plan.classes.is_empty() && !self.plan.classes.iter().any(|c| c == "concurrency") {
@@ -1046,7 +1059,7 @@ impl LoadRunner {
         let longest = Some(spread.as_secs_f64() + 1.0);
         for class in drawn_on {
             self.quiet
-                .touch(&Bucket::new(&class.name, AuthKind::Valid), longest);
+                .touch(&Bucket::new(&class.name, Credential::PRIMARY), longest);
         }
         let ok = results
             .iter()
@@ -1077,11 +1090,11 @@ impl LoadRunner {
         };
         let _ = self.events.send(Event::StepFinished(StepResult {
             scenario: "rate limits · concurrency".into(),
-            file: self.target.profile.file.clone(),
+            file: self.target.profile().file.clone(),
             step: format!("{n} slow requests at once (limit {})", spec.limit),
             request: format!("{} {}", spec.probe.method, spec.probe.path.source()),
             origin: Origin {
-                file: self.target.profile.file.clone(),
+                file: self.target.profile().file.clone(),
                 line: spec.probe.origin.line,
                 col: spec.probe.origin.col,
             },
@@ -1107,7 +1120,7 @@ impl LoadRunner {
     /// The classes whose bucket `spec` may draw on: those probed by the same method and
     /// path, or every class when none is (the bucket is unknown).
     fn classes_drawn_on(&self, spec: &RequestSpec) -> Vec<RateClass> {
-        let classes = &self.target.profile.rate_limits;
+        let classes = &self.target.profile().rate_limits;
         let same: Vec<RateClass> = classes
             .iter()
             .filter(|c| {
@@ -1123,7 +1136,7 @@ impl LoadRunner {
     }
 
     async fn finish_cleanup(&self) {
-        let classes = self.target.profile.rate_limits.clone();
+        let classes = self.target.profile().rate_limits.clone();
         let Some((created, check)) = self
             .cleanup
             .finish(&classes, &self.prober, &self.vars)
@@ -1133,7 +1146,7 @@ impl LoadRunner {
         };
         let _ = self.events.send(Event::StepFinished(StepResult {
             scenario: "rate limits · cleanup".into(),
-            file: self.target.profile.file.clone(),
+            file: self.target.profile().file.clone(),
             step: format!("delete {created} created resources"),
             request: String::new(),
             origin: Origin::default(),
@@ -1143,17 +1156,16 @@ impl LoadRunner {
     }
 }
 
-/// `work`, or `instead` as soon as the run is being stopped: probes and the back-off client
-/// must not hold up the report of a stopped run.
-async fn unless_stopped<T>(work: impl std::future::Future<Output = T>, instead: T) -> T {
-    let stopped = async {
-        while !driver::interrupted() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+/// `work`, or `instead` as soon as the run is stopped: probes and the back-off client must
+/// not hold up the report of a stopped run.
+async fn unless_stopped<T>(
+    stop: &StopSignal,
+    work: impl std::future::Future<Output = T>,
+    instead: T,
+) -> T {
     tokio::select! {
         result = work => result,
-        () = stopped => instead,
+        () = stop.stopped() => instead,
     }
 }
 

@@ -10,7 +10,7 @@ use crate::contract::client::{self, Exchange};
 use crate::contract::retry::Jitter;
 use crate::contract::{Presenting, Target};
 use crate::scenario::template::Vars;
-use crate::scenario::{AuthKind, RequestSpec};
+use crate::scenario::{Credential, RequestSpec};
 
 pub struct Prober {
     pub target: Arc<Target>,
@@ -46,7 +46,7 @@ impl Probe {
 
 impl Prober {
     pub fn new(target: Arc<Target>) -> Self {
-        let timeout = Duration::from_millis(target.profile.contract.timeout_ms);
+        let timeout = Duration::from_millis(target.profile().contract.timeout_ms);
         Prober {
             client: target.client(),
             target,
@@ -58,7 +58,7 @@ impl Prober {
         &self,
         spec: &RequestSpec,
         vars: &Vars,
-        key: AuthKind,
+        key: Credential,
         policy: Option<&str>,
     ) -> Probe {
         let outgoing = match self.target.request(spec, vars, Presenting::Role(key)) {
@@ -71,7 +71,14 @@ impl Prober {
                 }
             }
         };
-        match client::send(&self.client, &self.target.base_url, &outgoing, self.timeout).await {
+        match client::send(
+            &self.client,
+            self.target.base_url(),
+            &outgoing,
+            self.timeout,
+        )
+        .await
+        {
             Ok(exchange) => Probe {
                 rate: headers::read(&exchange.headers, policy, SystemTime::now()),
                 exchange: Some(exchange),
@@ -212,7 +219,7 @@ pub async fn concurrent(
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
             let sent = Instant::now();
-            let probe = prober.send(&spec, &vars, AuthKind::Valid, None).await;
+            let probe = prober.send(&spec, &vars, Credential::PRIMARY, None).await;
             (probe.status().unwrap_or(0), sent.elapsed().as_secs_f64())
         }));
     }

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::record::lock;
-use crate::scenario::AuthKind;
+use crate::scenario::Credential;
 
 /// Idle means: no request for two windows — enough for every limiter family to forget
 /// (a sliding-window counter weighs the previous window too) — plus the longest Retry-After
@@ -29,11 +29,11 @@ const LONGEST_HONOURED_WAIT_WINDOWS: f64 = 3.0;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct Bucket {
     pub class: String,
-    pub key: AuthKind,
+    pub key: Credential,
 }
 
 impl Bucket {
-    pub fn new(class: &str, key: AuthKind) -> Self {
+    pub fn new(class: &str, key: Credential) -> Self {
         Bucket {
             class: class.to_string(),
             key,
@@ -141,9 +141,10 @@ fn stamp(state: &mut State, bucket: &Bucket, at: Instant, retry_after: Option<f6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyRole;
 
     fn read() -> Bucket {
-        Bucket::new("read", AuthKind::Valid)
+        Bucket::new("read", Credential::PRIMARY)
     }
 
     #[test]
@@ -172,8 +173,8 @@ mod tests {
     #[test]
     fn other_keys_and_classes_are_other_buckets() {
         let quiet = Quiet::default();
-        quiet.touch(&Bucket::new("read", AuthKind::Second), None);
-        quiet.touch(&Bucket::new("write", AuthKind::Valid), None);
+        quiet.touch(&Bucket::new("read", Credential::Key(KeyRole::Second)), None);
+        quiet.touch(&Bucket::new("write", Credential::PRIMARY), None);
         assert!(quiet.idle_at(&read(), 1.0) <= Instant::now());
     }
 
@@ -182,7 +183,7 @@ mod tests {
         let quiet = Quiet::default();
         quiet.measure(&read(), 1.0).await;
         assert!(!quiet.touch(&read(), None));
-        assert!(quiet.touch(&Bucket::new("write", AuthKind::Valid), None));
+        assert!(quiet.touch(&Bucket::new("write", Credential::PRIMARY), None));
         assert_eq!(quiet.refused(), 1);
         quiet.phase_ended(&read(), None);
         assert!(quiet.touch(&read(), None));

@@ -494,13 +494,16 @@ impl Recorder {
         self.finished.load(Ordering::Relaxed)
     }
 
-    /// (answered, accepted, limited) so far.
-    pub fn counts(&self) -> (u64, u64, u64) {
-        (
-            self.finished.load(Ordering::Relaxed),
-            self.accepted.load(Ordering::Relaxed),
-            self.limited.load(Ordering::Relaxed),
-        )
+    /// What the phase has had answered so far, for its progress bar.
+    pub fn progress(&self, class: &str, phase: &str) -> crate::event::Progress {
+        crate::event::Progress {
+            class: class.to_string(),
+            phase: phase.to_string(),
+            done: self.finished.load(Ordering::Relaxed),
+            total: self.schedule.count,
+            accepted: self.accepted.load(Ordering::Relaxed),
+            limited: self.limited.load(Ordering::Relaxed),
+        }
     }
 }
 

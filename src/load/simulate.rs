@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::timeline::Timeline;
-use crate::server::limiter::{Algorithm, Decision, Limiter, Policy, Rules};
+use crate::limits::{Algorithm, Decision, Limiter, Policy, Rules};
 
 /// A small deterministic generator for jitter and phases.
 pub struct Lcg(pub u64);

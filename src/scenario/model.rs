@@ -45,29 +45,7 @@ pub struct Step {
     pub retry: Option<RetryPolicy>,
 }
 
-/// Which credentials a request carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthKind {
-    Valid,
-    None,
-    Invalid,
-    Revoked,
-    ReadOnly,
-    Test,
-    Second,
-}
-
-impl AuthKind {
-    pub const CHOICES: [(&'static str, AuthKind); 7] = [
-        ("valid", AuthKind::Valid),
-        ("none", AuthKind::None),
-        ("invalid", AuthKind::Invalid),
-        ("revoked", AuthKind::Revoked),
-        ("readonly", AuthKind::ReadOnly),
-        ("test", AuthKind::Test),
-        ("second", AuthKind::Second),
-    ];
-}
+pub use crate::keys::{Credential, KeyRole};
 
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
@@ -76,7 +54,7 @@ pub struct RequestSpec {
     pub query: Vec<(String, Template)>,
     pub headers: Vec<(String, Template)>,
     pub json: Option<Value>,
-    pub auth: AuthKind,
+    pub auth: Credential,
     pub origin: Origin,
 }
 

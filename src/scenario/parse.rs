@@ -186,7 +186,7 @@ impl Loader {
                 let Some(relative) = dec.string(item, "an include") else {
                     continue;
                 };
-                let target = crate::profile::normalize(&dir.join(&relative));
+                let target = crate::files::normalize(&dir.join(&relative));
                 if let Some(mut included) = self.include(&target, dec, item) {
                     part.vars.append(&mut included.vars);
                     part.steps.append(&mut included.steps);
@@ -439,8 +439,8 @@ impl Loader {
             n.to_json()
         });
         let auth = match fields.get("auth") {
-            Some(n) => dec.choice(n, "auth kind", &AuthKind::CHOICES)?,
-            None => AuthKind::Valid,
+            Some(n) => dec.choice(n, "auth kind", &Credential::CHOICES)?,
+            None => Credential::PRIMARY,
         };
         Some(RequestSpec {
             method: method?,
@@ -765,7 +765,7 @@ fn schema_ref(node: &Node, dir: &Path, dec: &mut Decoder) -> Option<SchemaRef> {
     let fields = dec.fields(node, "`schema`", &["$ref"], &["$ref"])?;
     let ref_node = fields.get("$ref")?;
     let relative = dec.string(ref_node, "`$ref`")?;
-    let path = crate::profile::normalize(&dir.join(&relative));
+    let path = crate::files::normalize(&dir.join(&relative));
     let compiled = load_schema(&path);
     match compiled {
         Ok(validator) => Some(SchemaRef {

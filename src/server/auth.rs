@@ -3,7 +3,7 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::config::{AuthStyle, ServerProfile};
+use super::config::{presented_key, AuthStyle, ServerProfile};
 use super::faults::FaultSet;
 use super::keys::{Access, AccountId, KeyRing, Mode};
 use super::response::{ApiError, READ_ONLY, REVOKED};
@@ -13,43 +13,6 @@ use super::response::{ApiError, READ_ONLY, REVOKED};
 pub struct Caller {
     pub account: AccountId,
     pub mode: Mode,
-}
-
-const ALL_STYLES: [AuthStyle; 3] = [
-    AuthStyle::XApiKey,
-    AuthStyle::Bearer,
-    AuthStyle::ApiKeyScheme,
-];
-
-/// The key presented in one of `styles`, if any. A key in the query string is never
-/// looked at: URLs end up in logs.
-pub fn presented_key<'h>(headers: &'h HeaderMap, styles: &[AuthStyle]) -> Option<&'h str> {
-    styles
-        .iter()
-        .find_map(|style| key_in_style(headers, *style))
-}
-
-/// The key presented in any style (for faults that echo it).
-pub fn any_presented_key(headers: &HeaderMap) -> Option<&str> {
-    presented_key(headers, &ALL_STYLES)
-}
-
-fn key_in_style(headers: &HeaderMap, style: AuthStyle) -> Option<&str> {
-    let scheme = match style {
-        AuthStyle::XApiKey => {
-            return headers
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty());
-        }
-        AuthStyle::Bearer => "bearer",
-        AuthStyle::ApiKeyScheme => "apikey",
-    };
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (given, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (given.eq_ignore_ascii_case(scheme) && !token.is_empty()).then_some(token)
 }
 
 /// Why a request was refused before reaching its handler.

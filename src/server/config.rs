@@ -1,12 +1,13 @@
 //! What a reference server instance is: its API profile, keys, limits and faults.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
-use super::faults::FaultSet;
-use super::keys::KeyRing;
-use super::limiter::{Algorithm, Policy};
+use axum::http::{header, HeaderMap};
+
+pub use crate::reference::ServerProfile;
+
+use crate::limits::Policy;
 
 /// How a client presents its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +18,43 @@ pub enum AuthStyle {
     Bearer,
     /// `Authorization: apikey <key>`
     ApiKeyScheme,
+}
+
+const ALL_STYLES: [AuthStyle; 3] = [
+    AuthStyle::XApiKey,
+    AuthStyle::Bearer,
+    AuthStyle::ApiKeyScheme,
+];
+
+/// The key presented in one of `styles`, if any. A key in the query string is never
+/// looked at: URLs end up in logs.
+pub fn presented_key<'h>(headers: &'h HeaderMap, styles: &[AuthStyle]) -> Option<&'h str> {
+    styles
+        .iter()
+        .find_map(|style| key_in_style(headers, *style))
+}
+
+/// The key presented in any style (for faults that echo it).
+pub fn any_presented_key(headers: &HeaderMap) -> Option<&str> {
+    presented_key(headers, &ALL_STYLES)
+}
+
+fn key_in_style(headers: &HeaderMap, style: AuthStyle) -> Option<&str> {
+    let scheme = match style {
+        AuthStyle::XApiKey => {
+            return headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty());
+        }
+        AuthStyle::Bearer => "bearer",
+        AuthStyle::ApiKeyScheme => "apikey",
+    };
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (given, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (given.eq_ignore_ascii_case(scheme) && !token.is_empty()).then_some(token)
 }
 
 /// What a request does, independent of how a profile groups it into rate classes.
@@ -32,33 +70,6 @@ pub enum RouteKind {
 impl RouteKind {
     pub fn is_write(self) -> bool {
         matches!(self, RouteKind::Write | RouteKind::FilesWrite)
-    }
-}
-
-/// The API styles the reference server can impersonate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ServerProfile {
-    /// X-API-KEY or Bearer; 100/s read and write, 20/s files and search.
-    Ouro,
-    /// X-API-KEY only; same limits as ouro.
-    #[value(name = "x-api-key")]
-    XApiKey,
-    /// Bearer only; users v1 API with 100/min and 5000/hour on every request.
-    #[value(name = "bearer-v1")]
-    BearerV1,
-    /// `Authorization: apikey <key>` only; same limits as ouro.
-    #[value(name = "apikey")]
-    ApiKey,
-}
-
-impl fmt::Display for ServerProfile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ServerProfile::Ouro => "ouro",
-            ServerProfile::XApiKey => "x-api-key",
-            ServerProfile::BearerV1 => "bearer-v1",
-            ServerProfile::ApiKey => "apikey",
-        })
     }
 }
 
@@ -245,50 +256,6 @@ impl std::str::FromStr for LimitOverride {
         })
     }
 }
-
-/// Everything a reference server instance needs.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub profile: ServerProfile,
-    pub keys: KeyRing,
-    pub limits: LimitTable,
-    /// The limiter family that enforces the limits.
-    pub algorithm: Algorithm,
-    pub rate_headers: HeaderDialect,
-    pub retry_after: RetryAfterForm,
-    /// Requests in flight allowed per key; `None` disables the concurrency limiter.
-    pub concurrency: Option<u32>,
-    /// Enables test-only request hooks (`delay_ms` on search).
-    pub test_hooks: bool,
-    /// Added to every answer after the limiter decided: a network between client and
-    /// server, so the harness's verdicts can be proven at staging latencies.
-    pub latency: std::time::Duration,
-    /// How long a client may take to send a request's head, new or kept-alive connection.
-    pub header_read_timeout: std::time::Duration,
-    pub faults: FaultSet,
-}
-
-impl ServerConfig {
-    /// A conformant server of `profile` with its published limits.
-    pub fn new(profile: ServerProfile, keys: KeyRing) -> Self {
-        ServerConfig {
-            profile,
-            keys,
-            limits: profile.default_limits(),
-            algorithm: Algorithm::default(),
-            rate_headers: HeaderDialect::default(),
-            retry_after: RetryAfterForm::default(),
-            concurrency: Some(DEFAULT_CONCURRENCY),
-            test_hooks: false,
-            latency: std::time::Duration::ZERO,
-            header_read_timeout: super::HEADER_READ_TIMEOUT,
-            faults: FaultSet::default(),
-        }
-    }
-}
-
-/// Requests in flight per key before the concurrency limiter answers 429.
-pub const DEFAULT_CONCURRENCY: u32 = 20;
 
 #[cfg(test)]
 mod tests {

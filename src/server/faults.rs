@@ -16,7 +16,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::auth;
 use super::config::{AuthStyle, LimitTable, RouteKind, ServerProfile};
 use super::keys::{AccountId, Mode};
 use super::response::ErrorMessage;
@@ -225,7 +224,7 @@ pub async fn rewrite_responses(
     next: Next,
 ) -> Response {
     let faults = &app.config.faults;
-    let presented = auth::any_presented_key(request.headers()).map(str::to_owned);
+    let presented = super::config::any_presented_key(request.headers()).map(str::to_owned);
     let is_post = request.method() == Method::POST;
     let nth = app
         .fault_requests

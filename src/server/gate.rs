@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::{self, Caller};
 use super::config::{HeaderDialect, RetryAfterForm, RouteKind};
-use super::limiter::{Decision, Policy, PolicyState};
 use super::response::{ApiError, RATE_LIMITED, TOO_MANY_IN_FLIGHT};
 use super::App;
+use crate::limits::{Decision, Policy, PolicyState};
 
 /// What kind of request this is, from its method and path (`None` for unknown routes,
 /// which the router answers with 404 before the gate sees them).
@@ -60,7 +60,7 @@ async fn admit(app: &App, mut request: Request, next: Next) -> Response {
     if config
         .faults
         .lets_in_without_key(request.method(), request.uri().path())
-        && auth::any_presented_key(request.headers()).is_none()
+        && super::config::any_presented_key(request.headers()).is_none()
     {
         return next.run(request).await;
     }

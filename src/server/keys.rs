@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+pub use crate::keys::KeyRole;
+
 /// Live and test mode of one account have separate limits (and would have separate data
 /// in a real deployment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,56 +35,19 @@ pub struct KeyInfo {
     pub access: Access,
 }
 
-/// The roles the server hands out, and the environment variable each is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyRole {
-    Primary,
-    Second,
-    TestMode,
-    ReadOnly,
-    Revoked,
-}
-
-impl KeyRole {
-    pub const ALL: [KeyRole; 5] = [
-        KeyRole::Primary,
-        KeyRole::Second,
-        KeyRole::TestMode,
-        KeyRole::ReadOnly,
-        KeyRole::Revoked,
-    ];
-
-    /// The harness reads the same names by default (see `tollgate.yaml`).
-    pub fn env_var(self) -> &'static str {
-        match self {
-            KeyRole::Primary => "OURO_API_KEY",
-            KeyRole::Second => "OURO_API_KEY_2",
-            KeyRole::TestMode => "OURO_TEST_API_KEY",
-            KeyRole::ReadOnly => "OURO_API_KEY_READONLY",
-            KeyRole::Revoked => "OURO_API_KEY_REVOKED",
-        }
-    }
-
-    fn info(self) -> KeyInfo {
-        let (account, mode, access) = match self {
-            KeyRole::Primary => (1, Mode::Live, Access::ReadWrite),
-            KeyRole::TestMode => (1, Mode::Test, Access::ReadWrite),
-            KeyRole::Second => (2, Mode::Live, Access::ReadWrite),
-            KeyRole::ReadOnly => (3, Mode::Live, Access::ReadOnly),
-            KeyRole::Revoked => (4, Mode::Live, Access::Revoked),
-        };
-        KeyInfo {
-            account,
-            mode,
-            access,
-        }
-    }
-
-    fn prefix(self) -> &'static str {
-        match self {
-            KeyRole::TestMode => "tg_test_",
-            _ => "tg_live_",
-        }
+/// What the server lets a key of `role` do, and whose it is.
+fn info(role: KeyRole) -> KeyInfo {
+    let (account, mode, access) = match role {
+        KeyRole::Primary => (1, Mode::Live, Access::ReadWrite),
+        KeyRole::TestMode => (1, Mode::Test, Access::ReadWrite),
+        KeyRole::Second => (2, Mode::Live, Access::ReadWrite),
+        KeyRole::ReadOnly => (3, Mode::Live, Access::ReadOnly),
+        KeyRole::Revoked => (4, Mode::Live, Access::Revoked),
+    };
+    KeyInfo {
+        account,
+        mode,
+        access,
     }
 }
 
@@ -116,7 +81,7 @@ impl KeyRing {
             by_value: HashMap::new(),
         };
         for (role, value) in values {
-            ring.by_value.insert(value.clone(), role.info());
+            ring.by_value.insert(value.clone(), info(role));
             ring.by_role.insert(role, value);
         }
         ring
@@ -168,7 +133,12 @@ fn random_key(role: KeyRole) -> String {
     let mut bytes = [0u8; 20];
     getrandom::fill(&mut bytes).expect("the operating system's random source is available");
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}{hex}", role.prefix())
+    // Test-mode keys look like test-mode keys, as real providers' do.
+    let prefix = match role {
+        KeyRole::TestMode => "tg_test_",
+        _ => "tg_live_",
+    };
+    format!("{prefix}{hex}")
 }
 
 #[cfg(test)]

@@ -8,14 +8,12 @@
 //! the router (unknown routes → 404 JSON), the [`gate`] (auth → concurrency → rate limit →
 //! rate headers) and the handler in [`routes`].
 
-pub mod algorithms;
 pub mod arrivals;
 pub mod auth;
 pub mod config;
 pub mod faults;
 pub mod gate;
 pub mod keys;
-pub mod limiter;
 pub mod response;
 pub mod routes;
 pub mod store;
@@ -32,14 +30,58 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{LimitOverride, ServerConfig, ServerProfile};
+pub use config::{LimitOverride, ServerProfile};
 pub use faults::{Fault, FaultSet};
 pub use keys::{KeyRing, KeyRole};
 
+use crate::limits::Limiter;
 use faults::BucketKey;
 use gate::InFlight;
-use limiter::Limiter;
 use store::Store;
+
+/// Everything a reference server instance needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub profile: ServerProfile,
+    pub keys: KeyRing,
+    pub limits: config::LimitTable,
+    /// The limiter family that enforces the limits.
+    pub algorithm: crate::limits::Algorithm,
+    pub rate_headers: config::HeaderDialect,
+    pub retry_after: config::RetryAfterForm,
+    /// Requests in flight allowed per key; `None` disables the concurrency limiter.
+    pub concurrency: Option<u32>,
+    /// Enables test-only request hooks (`delay_ms` on search).
+    pub test_hooks: bool,
+    /// Added to every answer after the limiter decided: a network between client and
+    /// server, so the harness's verdicts can be proven at staging latencies.
+    pub latency: std::time::Duration,
+    /// How long a client may take to send a request's head, new or kept-alive connection.
+    pub header_read_timeout: std::time::Duration,
+    pub faults: FaultSet,
+}
+
+impl ServerConfig {
+    /// A conformant server of `profile` with its published limits.
+    pub fn new(profile: ServerProfile, keys: KeyRing) -> Self {
+        ServerConfig {
+            profile,
+            keys,
+            limits: profile.default_limits(),
+            algorithm: crate::limits::Algorithm::default(),
+            rate_headers: config::HeaderDialect::default(),
+            retry_after: config::RetryAfterForm::default(),
+            concurrency: Some(DEFAULT_CONCURRENCY),
+            test_hooks: false,
+            latency: std::time::Duration::ZERO,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            faults: FaultSet::default(),
+        }
+    }
+}
+
+/// Requests in flight per key before the concurrency limiter answers 429.
+pub const DEFAULT_CONCURRENCY: u32 = 20;
 
 /// Shared state of one server instance.
 #[derive(Debug)]
@@ -61,7 +103,7 @@ impl App {
         let concurrency = config.concurrency.filter(|_| faults.limits_concurrency());
         App {
             enforced: faults.enforced_limits(config.profile, &config.limits),
-            limiter: Limiter::new(limiter::Rules {
+            limiter: Limiter::new(crate::limits::Rules {
                 algorithm: config.algorithm,
                 sticky_penalty: faults.sticky_penalty(),
                 counts_rejected: faults.counts_rejected(),

@@ -4,11 +4,11 @@
 //! must pass every time; one that enforces 150% or 60% of the published limit must fail.
 
 use super::*;
+use crate::limits::Algorithm;
 use crate::load::estimate::{estimate, offered_rate};
 use crate::load::fingerprint::{accepted_times, fingerprint, median_gap};
 use crate::load::record::{LimitEvidence, RemainingSample};
 use crate::load::simulate::{simulate, Lcg};
-use crate::server::limiter::Algorithm;
 
 fn bursts(quota: u32) -> [u32; 5] {
     [0, 1, quota / 4, quota / 2, quota]

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::limits::Algorithm;
 use crate::server::config::{HeaderDialect, RetryAfterForm};
-use crate::server::limiter::Algorithm;
 use crate::server::{Fault, LimitOverride, ServerProfile};
 
 #[derive(Debug, Parser)]
@@ -171,7 +171,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub unlimited: bool,
     /// Requests in flight allowed per key (0 switches the concurrency limiter off).
-    #[arg(long, default_value_t = crate::server::config::DEFAULT_CONCURRENCY)]
+    #[arg(long, default_value_t = crate::server::DEFAULT_CONCURRENCY)]
     pub concurrency: u32,
     /// Enable test hooks: `delay_ms` on /v1/search holds a request open.
     #[arg(long)]

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use super::limiter::Policy;
+use super::policy::Policy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Algorithm {
@@ -395,7 +395,7 @@ fn live_from(log: &VecDeque<Duration>, policy: &Policy, now: Duration) -> usize 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::limiter::{Decision, Limiter, Rules};
+    use crate::limits::{Decision, Limiter, Rules};
 
     fn policy(quota: u32, burst: u32) -> Policy {
         let mut policy = Policy::new("read", quota, Duration::from_secs(1));
