@@ -170,7 +170,7 @@ pub struct PhaseStats {
     pub estimated_burst: Option<f64>,
     /// Which kind of limiter the over phase met (over phases only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<crate::load::fingerprint::Fingerprint>,
+    pub fingerprint: Option<crate::limits::Fingerprint>,
     /// The phase was stopped before its schedule was done (Ctrl-C, SIGTERM, `--deadline`):
     /// what it measured is kept, its checks judge only what that supports.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

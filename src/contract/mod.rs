@@ -188,13 +188,8 @@ impl Runner {
         if let Some(spec) = &step.expect.snapshot {
             let body = snapshot::redacted_body(&exchange.body, spec, &self.redactor);
             let label = format!("{} › {}", scenario.name, step.name);
-            let check = snapshot::check(
-                self.target.snapshots(),
-                &scenario.file,
-                &label,
-                spec,
-                &body,
-            );
+            let check =
+                snapshot::check(self.target.snapshots(), &scenario.file, &label, spec, &body);
             result.checks.push(check.at(&step.expect.origin));
         }
         // Built-in checks have no line of their own: they point at the step.

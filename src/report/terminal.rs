@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::event::{Event, PhaseStats, StepResult, Verdict};
-use crate::load::fingerprint::Fingerprint;
+use crate::limits::Fingerprint;
 
 use super::model::Report;
 
@@ -208,7 +208,7 @@ pub fn render(report: &Report, style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::fingerprint::Family;
+    use crate::limits::Family;
 
     #[test]
     fn the_limiter_line_names_family_worst_case_meaning_and_evidence() {
