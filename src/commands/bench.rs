@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::keys::KeyRole;
 use crate::load::driver::{self, Attack};
 use crate::load::record::{Recorder, Schedule};
-use crate::profile::{self, Profile};
+use crate::profile::Profile;
 use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::Credential;
 use crate::server::arrivals::now_ms;
@@ -26,15 +26,7 @@ use crate::stop::StopSignal;
 const SATURATING_RATE: f64 = 1_000_000.0;
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
-    let profile = profile::load(&args.profile)
-        .map_err(Error::Usage)?
-        .profile
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "`{}` has errors: run tollgate lint",
-                args.profile.display()
-            ))
-        })?;
+    let profile = super::load_profile(&args.profile)?;
     let kinds = if args.only.is_empty() {
         vec![BenchKind::Memory, BenchKind::Pacing, BenchKind::Throughput]
     } else {

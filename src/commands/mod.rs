@@ -31,3 +31,19 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))
 }
+
+/// The profile at `path`, for every command that needs one: its diagnostics are printed
+/// (file:line:col) and make this a usage error.
+fn load_profile(path: &std::path::Path) -> Result<crate::profile::Profile, Error> {
+    let loaded = crate::profile::load(path).map_err(Error::Usage)?;
+    if !loaded.diagnostics.is_empty() {
+        let sources = vec![(path.to_string_lossy().into_owned(), loaded.source)];
+        lint::print_diagnostics(&loaded.diagnostics, &sources);
+        return Err(Error::Usage(format!(
+            "the profile `{}` has {} error(s)",
+            path.display(),
+            loaded.diagnostics.len()
+        )));
+    }
+    Ok(loaded.profile.expect("no diagnostics means a profile"))
+}

@@ -50,14 +50,7 @@ fn thresholds_of(profile: &Path) -> Result<Thresholds, Error> {
     if !profile.exists() {
         return Ok(Thresholds::default());
     }
-    let loaded = crate::profile::load(profile).map_err(Error::Usage)?;
-    match loaded.profile {
-        Some(p) => Ok(p.baseline),
-        None => Err(Error::Usage(format!(
-            "the profile {} has errors (run `tollgate lint`)",
-            profile.display()
-        ))),
-    }
+    Ok(super::load_profile(profile)?.baseline)
 }
 
 pub fn exit_code(d: &Diff) -> ExitCode {

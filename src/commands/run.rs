@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use super::cli::{Phase, RunArgs};
-use super::lint::{load_scenarios, print_diagnostics};
+use super::lint::load_scenarios;
 use crate::contract;
 use crate::error::{exit, Error};
 use crate::event::{Attempt, CheckResult, Event, StepResult, Verdict};
@@ -59,7 +59,7 @@ fn prepare(args: &RunArgs) -> Result<Inputs, Error> {
         Some(path) => Some(super::report::read(path)?),
         None => None,
     };
-    let profile = load_profile(&args.profile)?;
+    let profile = super::load_profile(&args.profile)?;
     let scenarios = if args.only == Some(Phase::Load) {
         Vec::new()
     } else {
@@ -337,20 +337,6 @@ fn check_report_dir(dir: &Path) -> Result<(), Error> {
     std::fs::write(&probe, b"").map_err(unusable)?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
-}
-
-fn load_profile(path: &Path) -> Result<Profile, Error> {
-    let loaded = profile::load(path).map_err(Error::Usage)?;
-    if !loaded.diagnostics.is_empty() {
-        let sources = vec![(path.to_string_lossy().into_owned(), loaded.source)];
-        print_diagnostics(&loaded.diagnostics, &sources);
-        return Err(Error::Usage(format!(
-            "the profile `{}` has {} error(s)",
-            path.display(),
-            loaded.diagnostics.len()
-        )));
-    }
-    Ok(loaded.profile.expect("no diagnostics means a profile"))
 }
 
 /// `--target`, else the profile's base URL, else an embedded reference server.

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
-use super::json::verdict;
 use super::model::Report;
 use crate::event::{PhaseStats, Verdict};
 
@@ -99,7 +98,7 @@ pub fn render(report: &Report) -> String {
         out,
         "<title>tollgate {} — {}</title>\n<style>{}</style></head><body>",
         escape(&report.run_id),
-        verdict(report),
+        report.verdict(),
         STYLE
     );
     let _ = writeln!(
@@ -112,7 +111,7 @@ pub fn render(report: &Report) -> String {
         escape(&report.started),
         report.duration_ms as f64 / 1000.0,
         report.seed,
-        v = verdict(report)
+        v = report.verdict()
     );
     let _ = writeln!(
         out,

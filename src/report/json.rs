@@ -43,10 +43,6 @@ struct Shard {
     total: u32,
 }
 
-pub fn verdict(report: &Report) -> &'static str {
-    report.verdict()
-}
-
 pub fn render(report: &Report) -> String {
     let mut by_status = BTreeMap::new();
     let (mut attempts, mut retried, mut waited) = (0, 0, 0);
@@ -65,7 +61,7 @@ pub fn render(report: &Report) -> String {
         schema_version: SCHEMA_VERSION,
         report,
         summary: Summary {
-            verdict: verdict(report),
+            verdict: report.verdict(),
             checks: report.checks(),
             steps: report.steps_by_verdict(),
             failed_checks: report.failed_ids(),

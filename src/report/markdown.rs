@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use super::json::verdict;
 use super::model::Report;
 use crate::event::Verdict;
 
@@ -13,14 +12,14 @@ fn cell(text: &str) -> String {
 
 pub fn render(report: &Report) -> String {
     let checks = report.checks();
-    let icon = match verdict(report) {
+    let icon = match report.verdict() {
         "passed" => "✅",
         "failed" | "nothing-checked" => "❌",
         _ => "⏸️",
     };
     let mut out = format!(
         "## {icon} tollgate: {}\n\n**Target** {} ({}) · **profile** `{}` · **run** `{}` · {:.1} s\n\n",
-        verdict(report),
+        report.verdict(),
         report.target,
         report.target_kind,
         report.profile,
