@@ -6,10 +6,9 @@
 //! a fifth of a second) and only `read` is loaded; `scripts/algorithm-matrix.sh` runs the
 //! full matrix with the published 1 s windows and both burst settings.
 
-#[path = "common/load.rs"]
-mod load;
+mod common;
 
-use load::{ouro, run_load_configured, Run};
+use common::load::{ouro, run_load_configured, Run};
 use tollgate::event::Verdict;
 use tollgate::limits::{Algorithm, Policy};
 use tollgate::load::fingerprint::Family;

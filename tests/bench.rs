@@ -1,8 +1,9 @@
 //! `tollgate bench` end to end, briefly: the reference server counts what arrives, and the
 //! bench reports it. Accuracy claims live in docs/benchmarks.md, not here.
 
-use std::process::Command;
+mod common;
 
+use common::cli::tollgate;
 use tollgate::server::{KeyRing, RunningServer, ServerConfig, ServerProfile};
 
 #[tokio::test]
@@ -46,18 +47,17 @@ async fn the_arrival_counter_exists_only_with_test_hooks() {
 
 #[test]
 fn bench_pacing_reports_what_its_own_server_saw() {
-    let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "bench",
-            "--only",
-            "pacing",
-            "--rates",
-            "50",
-            "--seconds",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let output = tollgate(&[
+        "bench",
+        "--only",
+        "pacing",
+        "--rates",
+        "50",
+        "--seconds",
+        "2",
+    ])
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

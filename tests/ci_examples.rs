@@ -22,7 +22,7 @@ fn strings(value: &Yaml) -> Vec<String> {
 }
 
 /// `tollgate …` command lines, with shell quotes and `$VAR`s resolved from `vars`.
-fn tollgate_commands(lines: &[String], vars: &Yaml) -> Vec<(String, Vec<String>)> {
+fn command_lines(lines: &[String], vars: &Yaml) -> Vec<(String, Vec<String>)> {
     lines
         .iter()
         .flat_map(|block| block.lines().map(str::trim).map(String::from))
@@ -96,7 +96,7 @@ fn the_github_actions_example_is_valid_and_documented() {
     assert!(job["timeout-minutes"].as_i64().is_some(), "a job timeout");
     let steps = job["steps"].as_vec().unwrap();
     let runs: Vec<String> = steps.iter().flat_map(|s| strings(&s["run"])).collect();
-    check_commands(path, &tollgate_commands(&runs, &job["env"]));
+    check_commands(path, &command_lines(&runs, &job["env"]));
     let gate = steps
         .iter()
         .find(|s| {
@@ -129,7 +129,7 @@ fn the_gitlab_example_is_valid_and_documented() {
     let pipeline = load(path);
     let job = &pipeline["tollgate"];
     let script = strings(&job["script"]);
-    check_commands(path, &tollgate_commands(&script, &job["variables"]));
+    check_commands(path, &command_lines(&script, &job["variables"]));
     // Keys are masked CI/CD variables, never written in the file.
     let text = std::fs::read_to_string(path).unwrap();
     assert!(

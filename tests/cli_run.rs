@@ -1,33 +1,13 @@
 //! `tollgate run` and `tollgate lint` as a user runs them: terminal text, exit codes, and
 //! no key in any output.
 
-use std::process::{Command, Output};
+mod common;
 
-use tollgate::server::{
-    Fault, FaultSet, KeyRing, KeyRole, RunningServer, ServerConfig, ServerProfile,
-};
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
-const KEY_VARS: [(&str, KeyRole); 5] = [
-    ("OURO_API_KEY", KeyRole::Primary),
-    ("OURO_API_KEY_2", KeyRole::Second),
-    ("OURO_TEST_API_KEY", KeyRole::TestMode),
-    ("OURO_API_KEY_READONLY", KeyRole::ReadOnly),
-    ("OURO_API_KEY_REVOKED", KeyRole::Revoked),
-];
-
-fn tollgate(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args).env("NO_COLOR", "1");
-    for (var, _) in KEY_VARS {
-        command.env_remove(var);
-    }
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
+use common::cli::{self, text, tollgate};
+use common::{faulty_server, TempDir};
+use tollgate::server::Fault;
 
 /// Replaces what changes between runs: ports, latencies, durations, the version.
 fn normalize(output: &str) -> String {
@@ -101,22 +81,6 @@ fn the_default_run_passes_every_shipped_check() {
     );
 }
 
-/// A reference server with `faults`, and the environment that points the CLI at it.
-fn faulty_server(
-    runtime: &tokio::runtime::Runtime,
-    faults: &[Fault],
-) -> (RunningServer, Vec<(String, String)>) {
-    let ring = KeyRing::generate();
-    let mut config = ServerConfig::new(ServerProfile::Ouro, ring.clone());
-    config.faults = FaultSet::new(faults.iter().copied());
-    let server = runtime.block_on(RunningServer::start(config)).unwrap();
-    let env = KEY_VARS
-        .iter()
-        .map(|(var, role)| (var.to_string(), ring.get(*role).unwrap().to_string()))
-        .collect();
-    (server, env)
-}
-
 fn run_against(url: &str, env: &[(String, String)], scenarios: &str) -> Output {
     let mut command = tollgate(&[
         "run",
@@ -137,8 +101,7 @@ fn run_against(url: &str, env: &[(String, String)], scenarios: &str) -> Output {
 
 #[test]
 fn a_failing_check_shows_expected_actual_and_the_scenario_line_and_exits_1() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (server, env) = faulty_server(&runtime, &[Fault::ErrorShape, Fault::EchoKey]);
+    let (_runtime, server, env) = faulty_server(&[Fault::ErrorShape, Fault::EchoKey]);
     let output = run_against(&server.base_url(), &env, "scenarios/ouro/files.yaml");
     let stdout = text(&output.stdout);
     assert_eq!(
@@ -244,9 +207,8 @@ fn lint_reports_every_broken_file_at_once_and_exits_2() {
 /// An empty selection is the same verdict in both commands: a usage error, never a pass.
 #[test]
 fn lint_and_run_of_an_empty_folder_give_the_same_verdict() {
-    let empty = std::env::temp_dir().join(format!("tollgate-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&empty).unwrap();
-    let folder = empty.to_str().unwrap();
+    let empty = TempDir::new("cli_run-empty");
+    let folder = empty.str();
     let lint = tollgate(&["lint", folder]).output().unwrap();
     let run = tollgate(&["run", "--only", "contract", "--scenarios", folder])
         .output()
@@ -257,7 +219,6 @@ fn lint_and_run_of_an_empty_folder_give_the_same_verdict() {
         assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
         assert!(stderr.contains(&expected), "{command}: {stderr}");
     }
-    let _ = std::fs::remove_dir_all(&empty);
 }
 
 #[test]
@@ -293,11 +254,7 @@ fn an_interrupted_load_stops_promptly_and_exits_130() {
         }
     }
     let sent = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    cli::signal(&child, "INT");
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let status = child.wait().unwrap();
     assert!(
@@ -316,7 +273,7 @@ fn an_interrupted_load_stops_promptly_and_exits_130() {
 /// gate cannot go green on it.
 #[test]
 fn a_run_that_checked_nothing_does_not_pass() {
-    let reports = std::env::temp_dir().join(format!("tollgate-nothing-{}", std::process::id()));
+    let reports = TempDir::new("cli_run-nothing");
     let output = tollgate(&[
         "run",
         "--only",
@@ -324,7 +281,7 @@ fn a_run_that_checked_nothing_does_not_pass() {
         "--scenarios",
         "tests/scenarios/env_unset.yaml",
         "--report-dir",
-        reports.to_str().unwrap(),
+        reports.str(),
     ])
     .env_remove("TOLLGATE_SURELY_NOT_SET")
     .output()
@@ -338,7 +295,6 @@ fn a_run_that_checked_nothing_does_not_pass() {
     );
     assert!(stdout.contains("NOTHING CHECKED"), "{stdout}");
     assert!(!stdout.contains("PASSED"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&reports);
 }
 
 /// `--report-dir` that cannot take a file fails at once (exit 2), before any request.
@@ -419,8 +375,7 @@ fn nonsense_flags_are_refused_with_a_suggestion() {
 /// regression (exit 1) and the difference is named; `--allow-missing` accepts it.
 #[test]
 fn report_diff_counts_disappeared_checks_and_names_different_profiles() {
-    let dir = std::env::temp_dir().join(format!("tollgate-diff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("cli_run-diff");
     let report = |profile: &str, checks: serde_json::Value| {
         serde_json::json!({
             "schema_version": 1,
@@ -454,5 +409,4 @@ fn report_diff_counts_disappeared_checks_and_names_different_profiles() {
         .output()
         .unwrap();
     assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed.stdout));
-    let _ = std::fs::remove_dir_all(&dir);
 }

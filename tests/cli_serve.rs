@@ -1,26 +1,12 @@
 //! `tollgate serve` as a process: its terminal text, key handling and shutdown.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
-
-fn tollgate(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    for role in [
-        "OURO_API_KEY",
-        "OURO_API_KEY_2",
-        "OURO_TEST_API_KEY",
-        "OURO_API_KEY_READONLY",
-        "OURO_API_KEY_REVOKED",
-        "TOLLGATE_LOG",
-    ] {
-        command.env_remove(role);
-    }
-    command
-}
+use common::cli::{self, tollgate};
 
 #[test]
 fn list_faults_names_every_fault_with_its_broken_promise() {
@@ -92,11 +78,7 @@ fn spawn_serve(extra_env: &[(&str, &str)], args: &[&str]) -> Serve {
 }
 
 fn terminate(mut child: Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    cli::signal(&child, "TERM");
     // Bounded wait: graceful shutdown of an idle server is immediate.
     for _ in 0..100 {
         if let Some(status) = child.try_wait().unwrap() {

@@ -2,9 +2,12 @@
 //! matching server profile, and each contract fault is caught by exactly the check ids that
 //! name its promise.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
+use common::TempDir;
 use tollgate::contract::{self, Target};
 use tollgate::event::{StepResult, Verdict};
 use tollgate::profile::{self, Profile};
@@ -52,22 +55,15 @@ async fn run_suite(profile_path: &str, faults: &[Fault]) -> Vec<StepResult> {
     let server = RunningServer::start(config).await.unwrap();
     let mut target = Target::embedded(server.base_url(), &ring, profile);
     // Compare against a copy: a failing snapshot writes a `.snap.new`, never into the repo.
-    target.snapshots.dir = copy_of_snapshots();
+    let copy = copy_of_snapshots();
+    target.snapshots.dir = copy.to_path_buf();
     let steps = contract::collect(Arc::new(target), scenarios, "test".into(), 7).await;
-    let _ = std::fs::remove_dir_all(target_dir_of_copy());
     server.stop().await.unwrap();
     steps
 }
 
-fn target_dir_of_copy() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!(
-        "tollgate-suite-snapshots-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ))
-}
-
-fn copy_of_snapshots() -> std::path::PathBuf {
+/// A copy of `snapshots/`, removed when dropped.
+fn copy_of_snapshots() -> TempDir {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
@@ -80,8 +76,7 @@ fn copy_of_snapshots() -> std::path::PathBuf {
             }
         }
     }
-    let dir = target_dir_of_copy();
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("suite-snapshots");
     copy(Path::new("snapshots"), &dir);
     dir
 }
@@ -197,8 +192,7 @@ async fn each_contract_fault_fails_exactly_the_checks_of_its_promise() {
 
 #[tokio::test]
 async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
-    let dir = std::env::temp_dir().join(format!("tollgate-snapshots-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("snapshots");
     let profile = load_profile("tollgate.yaml");
     let loaded = parse::load(Path::new("tests/scenarios/snapshot.yaml"));
     let scenarios = vec![loaded.scenario.unwrap()];
@@ -208,7 +202,7 @@ async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
         .unwrap();
     let snapshot_of = |update: bool| {
         let mut target = Target::embedded(server.base_url(), &ring, profile.clone());
-        target.snapshots.dir = dir.clone();
+        target.snapshots.dir = dir.to_path_buf();
         target.snapshots.update = update;
         let scenarios = scenarios.clone();
         async move {
@@ -254,7 +248,6 @@ async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
         Some("line 2: `\"content\": \"hello tollgate\",`")
     );
     server.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! A target that misbehaves on purpose: each case ends in a specific check failure with a
 //! clear message — never a hang or a panic.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +12,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
+use common::cli::{self, tollgate};
+use common::TempDir;
 use tollgate::contract::{self, Target};
 use tollgate::event::{StepResult, Verdict};
 use tollgate::scenario::parse;
@@ -502,15 +506,18 @@ async fn insecure_accepts_a_self_signed_certificate() {
     assert_eq!(steps[0].verdict(), Verdict::Passed, "{:?}", steps[0]);
 }
 
+/// The primary key the CLI runs here are given.
+fn primary_key() -> Vec<(String, String)> {
+    vec![("OURO_API_KEY".into(), "tollgate-test-key-7c1d".into())]
+}
+
 /// `tollgate run --only contract` against `url` with a primary key, as a user runs it.
 fn cli_run(url: &str, extra: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["run", "--only", "contract", "--target", url])
-        .args(["--scenarios", "tests/scenarios/tls.yaml", "--seed", "1"])
-        .args(["--report-dir", &std::env::temp_dir().to_string_lossy()])
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .env("OURO_API_KEY", "tollgate-test-key-7c1d")
+    let reports = TempDir::new("hostile-tls");
+    let mut args = vec!["--only", "contract", "--target", url];
+    args.extend(["--scenarios", "tests/scenarios/tls.yaml", "--seed", "1"]);
+    args.extend(extra);
+    cli::run_command(&args, &primary_key(), &reports)
         .output()
         .unwrap()
 }
@@ -578,26 +585,23 @@ fn a_terminated_contract_phase_stops_at_once_and_says_interrupted() {
             axum::serve(listener, hostile()).await.unwrap();
         });
     });
-    let reports = std::env::temp_dir().join(format!("tollgate-term-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&reports);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["run", "--only", "contract", "--target", &url])
-        .args(["--scenarios", "tests/scenarios/hostile.yaml"])
-        .arg("--report-dir")
-        .arg(&reports)
-        .env("NO_COLOR", "1")
-        .env("OURO_API_KEY", "tollgate-test-key-7c1d")
+    let reports = TempDir::new("hostile-term");
+    let args = [
+        "--only",
+        "contract",
+        "--target",
+        &url,
+        "--scenarios",
+        "tests/scenarios/hostile.yaml",
+    ];
+    let child = cli::run_command(&args, &primary_key(), &reports)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // The first step waits 30 s for an answer that never comes (the timeout is 10 s).
     std::thread::sleep(Duration::from_millis(1500));
     let sent = Instant::now();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    cli::signal(&child, "TERM");
     let output = child.wait_with_output().unwrap();
     assert!(
         sent.elapsed() < Duration::from_secs(2),
@@ -607,12 +611,7 @@ fn a_terminated_contract_phase_stops_at_once_and_says_interrupted() {
     assert_eq!(output.status.code(), Some(130));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("INTERRUPTED in"), "{stdout}");
-    let folder = std::fs::read_dir(&reports)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = cli::run_folder(&reports, &output);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap())
             .unwrap();
@@ -624,10 +623,7 @@ fn a_terminated_contract_phase_stops_at_once_and_says_interrupted() {
 /// never read, so no line of it reaches a diagnostic or a CI log.
 #[test]
 fn includes_outside_the_project_are_refused_without_printing_them() {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("outside-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hostile-outside");
     let link = dir.join("_passwd.yaml");
     std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
     for (name, include) in [
@@ -640,12 +636,7 @@ fn includes_outside_the_project_are_refused_without_printing_them() {
             format!("name: leak\ninclude: [{include}]\nsteps:\n  - name: s\n    request: {{ method: GET, path: /v1/users }}\n    expect: {{ status: 200 }}\n"),
         )
         .unwrap();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args(["lint"])
-            .arg(&file)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
+        let output = tollgate(&["lint"]).arg(&file).output().unwrap();
         let all = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
@@ -655,7 +646,6 @@ fn includes_outside_the_project_are_refused_without_printing_them() {
         assert!(all.contains("outside the project folder"), "{name}: {all}");
         assert!(!all.contains("root:"), "{name} printed the file: {all}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The peak resident memory, in MiB, of the children this test process has waited for
@@ -678,10 +668,7 @@ fn children_peak_mib() -> u64 {
 /// also when the project folder is `/`, where only the special-file rule stands.
 #[test]
 fn special_files_pulled_in_are_refused_within_a_second() {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("special-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hostile-special");
     std::os::unix::fs::symlink("/dev/zero", dir.join("_zero.yaml")).unwrap();
     let step = "steps:\n  - name: s\n    request: { method: GET, path: /v1/users }\n";
     let files = [
@@ -706,11 +693,9 @@ fn special_files_pulled_in_are_refused_within_a_second() {
     for cwd in [Path::new(env!("CARGO_MANIFEST_DIR")), Path::new("/")] {
         for (name, _) in &files {
             let started = Instant::now();
-            let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-                .arg("lint")
+            let output = tollgate(&["lint"])
                 .arg(dir.join(name))
                 .current_dir(cwd)
-                .env("NO_COLOR", "1")
                 .output()
                 .unwrap();
             let elapsed = started.elapsed();
@@ -729,26 +714,17 @@ fn special_files_pulled_in_are_refused_within_a_second() {
     }
     let peak = children_peak_mib();
     assert!(peak < 100, "a child peaked at {peak} MiB");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A 3 MB one-line, deeply nested file is rejected with a diagnostic of a few lines: a
 /// window of the line around the caret, never the line itself.
 #[test]
 fn a_huge_one_line_file_gives_a_small_diagnostic() {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("one-line-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hostile-one-line");
     let file = dir.join("nested.yaml");
     let depth = 1_500_000;
     std::fs::write(&file, format!("{}{}", "[".repeat(depth), "]".repeat(depth))).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .arg("lint")
-        .arg(&file)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let output = tollgate(&["lint"]).arg(&file).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         output.status.code(),
@@ -762,5 +738,4 @@ fn a_huge_one_line_file_gives_a_small_diagnostic() {
         &stderr[..stderr.len().min(500)]
     );
     assert!(stderr.len() < 2048, "a {} byte diagnostic", stderr.len());
-    let _ = std::fs::remove_dir_all(&dir);
 }

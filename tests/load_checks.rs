@@ -5,12 +5,11 @@
 //! goose's kill switch is process-global, so these tests never run two attacks at once: each
 //! takes `SERIAL` (nextest runs every test in its own process anyway; `cargo test` does not).
 
-#[path = "common/load.rs"]
-mod load;
+mod common;
 
 use std::path::Path;
 
-use load::{ouro, run_load, run_load_configured};
+use common::load::{ouro, run_load, run_load_configured};
 use tollgate::event::Verdict;
 use tollgate::profile;
 use tollgate::server::config::{HeaderDialect, RetryAfterForm};

@@ -2,12 +2,11 @@
 //! connections or stops answering, and a run that must leave nothing behind. Each test here
 //! failed before the load phase learned about the round trip and transport failures.
 
-#[path = "common/load.rs"]
-mod load;
+mod common;
 
 use std::time::Duration;
 
-use load::{ouro, run_load, run_load_configured, Run};
+use common::load::{ouro, run_load, run_load_configured, Run};
 use tollgate::event::Verdict;
 use tollgate::server::Fault;
 

@@ -1,22 +1,20 @@
 //! Property tests: no input makes the YAML, scenario or profile parsers panic, and every
 //! rejection comes with a positioned diagnostic.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
 
+use std::path::PathBuf;
+
+use common::TempDir;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-fn temp_file(contents: &[u8]) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!("tollgate-props-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!(
-        "case-{}.yaml",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+/// `contents` as the one file of a fresh folder; both go when the folder drops.
+fn temp_file(contents: &[u8]) -> (TempDir, PathBuf) {
+    let dir = TempDir::new("props");
+    let path = dir.join("case.yaml");
     std::fs::write(&path, contents).unwrap();
-    path
+    (dir, path)
 }
 
 /// Words the parsers know, so generated trees reach deep into the decoders.
@@ -105,17 +103,16 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let text = String::from_utf8_lossy(&bytes);
         let _ = tollgate::yaml::parse(&text);
-        let path = temp_file(&bytes);
+        let (_dir, path) = temp_file(&bytes);
         let loaded = tollgate::scenario::parse::load(&path);
         prop_assert!(loaded.scenario.is_some() || !loaded.diagnostics.is_empty());
         let _ = tollgate::profile::load(&path);
-        let _ = std::fs::remove_file(path);
     }
 
     #[test]
     fn arbitrary_trees_never_panic_and_rejections_have_positions(value in tree()) {
         // JSON is YAML: the flow style exercises the same decoders as block style.
-        let path = temp_file(serde_json::to_string(&value).unwrap().as_bytes());
+        let (_dir, path) = temp_file(serde_json::to_string(&value).unwrap().as_bytes());
         let loaded = tollgate::scenario::parse::load(&path);
         for diagnostic in &loaded.diagnostics {
             prop_assert!(diagnostic.pos.line >= 1 || diagnostic.message.starts_with("cannot read"), "{diagnostic:?}");
@@ -123,7 +120,6 @@ proptest! {
         if let Ok(profile) = tollgate::profile::load(&path) {
             prop_assert!(profile.profile.is_some() || !profile.diagnostics.is_empty());
         }
-        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -131,7 +127,7 @@ proptest! {
 /// size, with a positioned diagnostic, before it is read whole.
 #[test]
 fn a_huge_file_is_refused_before_it_is_read() {
-    let path = temp_file(&vec![b'#'; 5 << 20]);
+    let (_dir, path) = temp_file(&vec![b'#'; 5 << 20]);
     let loaded = tollgate::scenario::parse::load(&path);
     assert!(loaded.scenario.is_none());
     let message = &loaded.diagnostics[0].message;

@@ -12,25 +12,22 @@
 //! The stacks come from `scripts/install-stacks.sh` (Debian's nginx and redis-server, the
 //! npm lockfile in tests/stacks/express, a venv in tests/stacks/limits), which every test
 //! runs first (idempotent); a stack that cannot be installed fails the test. nextest runs these tests one at a time with
-//! the machine to themselves (`.config/nextest.toml`: they measure timing).
+//! the machine to themselves (`.config/nextest.toml`: they measure timing). Logs, configs
+//! and reports are in `target/tmp/real_stacks-<stack>-…/`, kept when the test fails.
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
+use common::stacks::{
+    self, ensure_installed, free_port, http_ready, redis_ready, require, Process, INSTALL, ROOT,
+};
+use common::TempDir;
 use serde_json::Value;
 use tollgate::server::config::HeaderDialect;
 use tollgate::server::ServerProfile;
-
-const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const INSTALL: &str = "scripts/install-stacks.sh";
 
 // ---------------------------------------------------------------------------------------
 // nginx limit_req / limit_conn: leaky bucket, Retry-After only.
@@ -148,14 +145,15 @@ fn limits_one_limit_for_the_whole_app_fails_class_isolation() {
 // ---------------------------------------------------------------------------------------
 // The stacks.
 
-/// A running stack: its processes (stopped on drop, in reverse order), the backend and
-/// the URL tollgate is pointed at.
+/// A running stack: its processes (stopped on drop, in reverse order), the backend, the
+/// URL tollgate is pointed at, and the folder of its logs, configs and reports.
 struct Stack {
     name: String,
-    dir: PathBuf,
     url: String,
     processes: Vec<Process>,
     backend: Backend,
+    /// Last: removed once every process has stopped.
+    dir: TempDir,
 }
 
 impl Drop for Stack {
@@ -212,21 +210,12 @@ impl Nginx {
 struct Express;
 
 impl Express {
-    fn dir() -> PathBuf {
-        let dir = Path::new(ROOT).join("tests/stacks/express");
-        for package in ["express", "express-rate-limit", "rate-limit-redis", "redis"] {
-            assert!(
-                dir.join("node_modules").join(package).is_dir(),
-                "tests/stacks/express/node_modules/{package} is missing: run {INSTALL}"
-            );
-        }
-        dir
-    }
-
     fn node(script: &str, args: &[String]) -> Command {
         let node = require("node", &[]);
+        let dir =
+            stacks::express_dir(&["express", "express-rate-limit", "rate-limit-redis", "redis"]);
         let mut command = Command::new(node);
-        command.current_dir(Self::dir()).arg(script).args(args);
+        command.current_dir(dir).arg(script).args(args);
         command
     }
 
@@ -332,11 +321,7 @@ impl Stack {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("real_stacks")
-            .join(&name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new(&format!("real_stacks-{name}"));
         Stack {
             name,
             url: String::new(),
@@ -352,84 +337,22 @@ impl Stack {
         self.url = format!("http://127.0.0.1:{port}");
     }
 
-    /// Starts `command` (output to `<name>.log`) and polls `ready` until it says yes.
-    fn spawn(&mut self, name: &str, mut command: Command, port: u16, ready: fn(u16) -> bool) {
-        let log = self.dir.join(format!("{name}.log"));
-        let out = File::create(&log).unwrap();
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}; run {INSTALL}"));
-        let mut process = Process {
-            name: name.to_string(),
-            child,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = process.child.try_wait().unwrap() {
-                panic!(
-                    "{name} exited with {status} before answering (run {INSTALL} if something is missing):\n{}",
-                    process.log_text()
-                );
-            }
-            if ready(port) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not answer on 127.0.0.1:{port} within 20 s:\n{}",
-                process.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// Starts `command` (output to `<name>.log`) and waits until `ready` says yes.
+    fn spawn(&mut self, name: &str, command: Command, port: u16, ready: fn(u16) -> bool) {
+        let process = Process::spawn(name, command, &self.dir, port, ready);
         self.processes.push(process);
     }
 
     /// `tollgate run --only load` against the stack, with `classes` (all when empty).
     fn run(&mut self, classes: &[&str]) -> Run {
         let reports = self.dir.join("reports");
-        let mut command = Command::new(BIN);
-        command
-            .current_dir(ROOT)
-            .args(["run", "--only", "load", "--target", &self.url])
-            .args(["--deadline", "4m", "--report-dir"])
-            .arg(&reports)
-            .env("NO_COLOR", "1")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY");
+        let mut args = vec!["--only", "load", "--target", &self.url];
         for class in classes {
-            command.args(["--class", class]);
+            args.extend(["--class", *class]);
         }
-        for (var, value) in self.backend.server.as_ref().unwrap().key_env() {
-            command.env(var, value);
-        }
-        let output = command.output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        // The terminal summary, for whoever reads the test's output.
-        eprintln!("== {} ({:?})\n{stdout}{stderr}", self.name, classes);
-        assert!(
-            matches!(output.status.code(), Some(0 | 1)),
-            "{}: tollgate exited with {:?}\n{stdout}{stderr}",
-            self.name,
-            output.status.code()
-        );
-        let folders: Vec<PathBuf> = std::fs::read_dir(reports)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert_eq!(folders.len(), 1, "one run folder: {folders:?}");
-        let report: Value =
-            serde_json::from_str(&std::fs::read_to_string(folders[0].join("report.json")).unwrap())
-                .unwrap();
-        assert_eq!(
-            report["complete"], true,
-            "{}: incomplete run\n{stdout}",
-            self.name
-        );
+        let env = self.backend.server.as_ref().unwrap().key_env();
+        let label = format!("{} ({classes:?})", self.name);
+        let report = stacks::run_tollgate(&label, &args, &env, &reports);
         for process in &mut self.processes {
             process.assert_running();
         }
@@ -487,50 +410,6 @@ impl Drop for Backend {
     }
 }
 
-/// A child process of the stack, stopped (SIGTERM, then SIGKILL) on drop.
-struct Process {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!(
-                "{} exited with {status} during the run:\n{}",
-                self.name,
-                self.log_text()
-            );
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        // nginx's master stops its workers on SIGTERM; SIGKILL would orphan them.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // What a run reported.
 
@@ -540,24 +419,14 @@ struct Run {
 }
 
 impl Run {
-    fn checks(&self) -> impl Iterator<Item = &Value> {
-        self.report["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["checks"].as_array().unwrap())
-    }
-
     fn ids(&self, verdict: &str) -> BTreeSet<String> {
-        self.checks()
-            .filter(|c| c["verdict"] == verdict)
-            .map(|c| c["id"].as_str().unwrap().to_string())
-            .collect()
+        stacks::ids(&self.report, verdict)
     }
 
     /// Every check that did not pass, with what it measured.
     fn describe(&self) -> String {
-        self.checks()
+        stacks::checks(&self.report)
+            .map(|(_, c)| c)
             .filter(|c| c["verdict"] != "passed")
             .map(|c| {
                 format!(
@@ -607,69 +476,6 @@ impl Run {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Processes, ports and readiness.
-
-/// `name` on PATH or at one of `also`; a missing program names the install script.
-/// The README's test command works on a fresh machine: the stacks are installed by the
-/// project's own script (idempotent; under a second when everything is there). A stack that
-/// cannot be installed fails the test, never skips it.
-fn ensure_installed() {
-    let output = Command::new("bash")
-        .arg(Path::new(ROOT).join(INSTALL))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {INSTALL}: {e}"));
-    assert!(
-        output.status.success(),
-        "{INSTALL} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn require(name: &str, also: &[&str]) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .chain(also.iter().map(PathBuf::from))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not installed: run {INSTALL}"))
-}
-
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One request without a key; any HTTP answer means the stack (and its backend) is up.
-fn http_ready(port: u16) -> bool {
-    exchange(
-        port,
-        b"GET /v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-    )
-    .is_some_and(|answer| answer.starts_with("HTTP/1.1 401"))
-}
-
-fn redis_ready(port: u16) -> bool {
-    exchange(port, b"PING\r\n").is_some_and(|answer| answer.starts_with("+PONG"))
-}
-
-/// Sends `request` and reads what comes back within a second.
-fn exchange(port: u16, request: &[u8]) -> Option<String> {
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    stream.write_all(request).ok()?;
-    let mut buffer = [0u8; 64];
-    let n = stream.read(&mut buffer).ok()?;
-    Some(String::from_utf8_lossy(&buffer[..n]).into_owned())
 }

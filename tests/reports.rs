@@ -2,72 +2,15 @@
 //! JUnit that parses with one case per check, the Markdown summary and GitHub annotations —
 //! and no API key anywhere, even from a target that echoes keys.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
+use common::cli::{self, run, run_command, run_folder};
+use common::{faulty_server, TempDir};
 use tollgate::scenario::parse::load_schema;
-use tollgate::server::{
-    Fault, FaultSet, KeyRing, KeyRole, RunningServer, ServerConfig, ServerProfile,
-};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
-const VARS: [(&str, KeyRole); 5] = [
-    ("OURO_API_KEY", KeyRole::Primary),
-    ("OURO_API_KEY_2", KeyRole::Second),
-    ("OURO_TEST_API_KEY", KeyRole::TestMode),
-    ("OURO_API_KEY_READONLY", KeyRole::ReadOnly),
-    ("OURO_API_KEY_REVOKED", KeyRole::Revoked),
-];
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tollgate-reports-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `tollgate run` with `args` and exactly the environment `env` (no inherited keys), its
-/// reports under `dir`.
-fn command(args: &[&str], env: &[(String, String)], dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .arg("run")
-        .args(args)
-        .arg("--report-dir")
-        .arg(dir)
-        .env("NO_COLOR", "1");
-    for (var, _) in VARS {
-        command.env_remove(var);
-    }
-    command
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command
-}
-
-fn run(args: &[&str], env: &[(String, String)], dir: &Path) -> (Output, PathBuf) {
-    let output = command(args, env, dir).output().unwrap();
-    let folder = run_folder(dir, &output);
-    (output, folder)
-}
-
-/// The one run folder under `dir`.
-fn run_folder(dir: &Path, output: &Output) -> PathBuf {
-    let folders: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(
-        folders.len(),
-        1,
-        "one run folder: {folders:?}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    folders[0].clone()
-}
+use tollgate::server::Fault;
 
 /// stdout, stderr and every file of a run folder (which holds at least the five
 /// artifacts), for canary searches.
@@ -133,28 +76,9 @@ fn validated(folder: &Path) -> serde_json::Value {
     report
 }
 
-fn server_with(
-    faults: &[Fault],
-) -> (
-    tokio::runtime::Runtime,
-    RunningServer,
-    Vec<(String, String)>,
-) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ring = KeyRing::generate();
-    let mut config = ServerConfig::new(ServerProfile::Ouro, ring.clone());
-    config.faults = FaultSet::new(faults.iter().copied());
-    let server = runtime.block_on(RunningServer::start(config)).unwrap();
-    let env = VARS
-        .iter()
-        .map(|(v, role)| (v.to_string(), ring.get(*role).unwrap().to_string()))
-        .collect();
-    (runtime, server, env)
-}
-
 #[test]
 fn a_passing_run_with_load_leaves_valid_artifacts() {
-    let dir = temp_dir("passing");
+    let dir = TempDir::new("reports-passing");
     let (output, folder) = run(
         &[
             "--scenarios",
@@ -219,7 +143,7 @@ fn rendered_in_a_browser(html: &Path) {
         eprintln!("chromium is not installed: the browser check of report.html is skipped locally");
         return;
     };
-    let profile = temp_dir("chromium-profile");
+    let profile = TempDir::new("reports-chromium-profile");
     let screenshot = html.with_file_name("report.png");
     let output = Command::new(chromium)
         .args([
@@ -268,12 +192,12 @@ fn rendered_in_a_browser(html: &Path) {
 
 #[test]
 fn a_run_with_missing_keys_reports_skips_with_reasons() {
-    let (_runtime, server, env) = server_with(&[]);
+    let (_runtime, server, env) = faulty_server(&[]);
     let primary: Vec<(String, String)> = env
         .into_iter()
         .filter(|(v, _)| v == "OURO_API_KEY")
         .collect();
-    let dir = temp_dir("skips");
+    let dir = TempDir::new("reports-skips");
     let (output, folder) = run(
         &[
             "--only",
@@ -306,8 +230,8 @@ fn a_run_with_missing_keys_reports_skips_with_reasons() {
 /// the target echoes appear in no output.
 #[test]
 fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
-    let (_runtime, server, env) = server_with(&[Fault::ErrorShape, Fault::EchoKey]);
-    let dir = temp_dir("failing");
+    let (_runtime, server, env) = faulty_server(&[Fault::ErrorShape, Fault::EchoKey]);
+    let dir = TempDir::new("reports-failing");
     let step_summary = dir.join("step-summary.md");
     let mut env = env.clone();
     env.push(("GITHUB_ACTIONS".into(), "true".into()));
@@ -359,7 +283,7 @@ fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
 /// regressions, both from `run --baseline` and from `report diff`.
 #[test]
 fn a_baseline_comparison_fails_on_checks_that_flipped() {
-    let good = temp_dir("baseline-good");
+    let good = TempDir::new("reports-baseline-good");
     let (output, good_folder) = run(
         &[
             "--only",
@@ -373,8 +297,8 @@ fn a_baseline_comparison_fails_on_checks_that_flipped() {
     assert_eq!(output.status.code(), Some(0));
     let old = good_folder.join("report.json");
 
-    let (_runtime, server, env) = server_with(&[Fault::ErrorShape]);
-    let bad = temp_dir("baseline-bad");
+    let (_runtime, server, env) = faulty_server(&[Fault::ErrorShape]);
+    let bad = TempDir::new("reports-baseline-bad");
     let (output, bad_folder) = run(
         &[
             "--only",
@@ -398,8 +322,7 @@ fn a_baseline_comparison_fails_on_checks_that_flipped() {
     );
 
     let diff = |a: &Path, b: &Path| {
-        Command::new(BIN)
-            .args(["report", "diff"])
+        cli::tollgate(&["report", "diff"])
             .arg(a)
             .arg(b)
             .output()
@@ -421,7 +344,7 @@ fn a_baseline_comparison_fails_on_checks_that_flipped() {
 #[test]
 fn environment_values_and_secret_headers_are_redacted_everywhere() {
     let canary = "canary-name-8f2e51";
-    let dir = temp_dir("env-secret");
+    let dir = TempDir::new("reports-env-secret");
     let (output, folder) = run(
         &[
             "--only",
@@ -460,9 +383,9 @@ fn environment_values_and_secret_headers_are_redacted_everywhere() {
 #[test]
 fn an_interrupted_run_leaves_a_valid_incomplete_report_and_no_key() {
     use std::io::{BufRead, BufReader, Read};
-    let (_runtime, server, env) = server_with(&[Fault::EchoKey]);
-    let dir = temp_dir("interrupted");
-    let mut child = command(
+    let (_runtime, server, env) = faulty_server(&[Fault::EchoKey]);
+    let dir = TempDir::new("reports-interrupted");
+    let mut child = run_command(
         &[
             "--only",
             "load",
@@ -486,11 +409,7 @@ fn an_interrupted_run_leaves_a_valid_incomplete_report_and_no_key() {
         assert!(stdout.read_line(&mut line).unwrap() > 0, "{seen}");
         seen.push_str(&line);
     }
-    assert!(Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    cli::signal(&child, "INT");
     stdout.read_to_string(&mut seen).unwrap();
     let mut stderr = Vec::new();
     child
@@ -518,7 +437,7 @@ fn an_interrupted_run_leaves_a_valid_incomplete_report_and_no_key() {
 /// the exit code is a runtime error.
 #[test]
 fn a_run_past_its_deadline_stops_and_says_so() {
-    let dir = temp_dir("deadline");
+    let dir = TempDir::new("reports-deadline");
     let started = std::time::Instant::now();
     let (output, folder) = run(
         &["--only", "load", "--class", "read", "--deadline", "3s"],
@@ -559,7 +478,7 @@ fn a_run_past_its_deadline_stops_and_says_so() {
 /// JUnit and the GitHub annotations show, so the CI page is not blind (exit 3 as before).
 #[test]
 fn an_unreachable_target_still_writes_every_report() {
-    let dir = temp_dir("unreachable");
+    let dir = TempDir::new("reports-unreachable");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
@@ -567,7 +486,7 @@ fn an_unreachable_target_still_writes_every_report() {
         "OURO_API_KEY".to_string(),
         "sk_test_unreachable_canary".to_string(),
     )];
-    let output = command(&["--target", &url, "--only", "contract"], &env, &dir)
+    let output = run_command(&["--target", &url, "--only", "contract"], &env, &dir)
         .env("GITHUB_ACTIONS", "true")
         .output()
         .unwrap();
@@ -601,7 +520,7 @@ fn an_unreachable_target_still_writes_every_report() {
 /// answers does not hold the run for the contract timeout.
 #[test]
 fn the_deadline_covers_the_reachability_check() {
-    let dir = temp_dir("silent");
+    let dir = TempDir::new("reports-silent");
     // Bound but never accepting: the kernel completes the handshake, nobody answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
@@ -726,7 +645,7 @@ fn encoded_echoes_of_every_secret_appear_in_no_output() {
         ("OURO_API_KEY".to_string(), key.to_string()),
         ("TOLLGATE_CANARY_SECRET".to_string(), secret.to_string()),
     ];
-    let dir = temp_dir("encoded-echo");
+    let dir = TempDir::new("reports-encoded-echo");
     let (output, folder) = run(
         &[
             "--target",

@@ -1,6 +1,22 @@
 //! Helpers shared by the end-to-end tests: start a reference server on 127.0.0.1:0 and
-//! talk to it over real sockets.
+//! talk to it over real sockets; the key variables; and the submodules for the CLI
+//! ([`cli`]), temporary folders ([`TempDir`]), the in-process load phase ([`load`]) and the
+//! real stacks ([`stacks`]).
+//!
+//! Every test binary includes this with `mod common;` and uses what it needs: the
+//! `allow(dead_code)` here (and in each submodule) keeps the rest quiet.
+//! What the helpers need of the crate (key roles, the server's configuration) is named
+//! here, once, not in each test binary.
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod load;
+pub mod stacks;
+mod temp;
+
+// Re-exported for the binaries that make temporary folders; unused in the others.
+#[allow(unused_imports)]
+pub use temp::TempDir;
 
 use std::time::Duration;
 
@@ -10,6 +26,42 @@ use tollgate::server::{
     config::{AuthStyle, HeaderDialect, LimitTable},
     Fault, FaultSet, KeyRing, KeyRole, LimitOverride, RunningServer, ServerConfig, ServerProfile,
 };
+
+/// Every variable tollgate reads an API key from (README, "Keys"), with the role of the key
+/// the reference server issues for it. The one list the tests use: the CLI builder removes
+/// them all, the servers' key environments set them all.
+pub const KEY_VARS: [(&str, KeyRole); 5] = [
+    ("OURO_API_KEY", KeyRole::Primary),
+    ("OURO_API_KEY_2", KeyRole::Second),
+    ("OURO_TEST_API_KEY", KeyRole::TestMode),
+    ("OURO_API_KEY_READONLY", KeyRole::ReadOnly),
+    ("OURO_API_KEY_REVOKED", KeyRole::Revoked),
+];
+
+/// Every key of `server` under the variable of [`KEY_VARS`] it is read from.
+pub fn key_env(server: &RunningServer) -> Vec<(String, String)> {
+    KEY_VARS
+        .iter()
+        .map(|(var, role)| (var.to_string(), server.key(*role).to_string()))
+        .collect()
+}
+
+/// A reference server (the Ouro profile) with `faults`, on a runtime of its own, and the
+/// environment that gives the CLI its keys. Keep the runtime alive as long as the server.
+pub fn faulty_server(
+    faults: &[Fault],
+) -> (
+    tokio::runtime::Runtime,
+    RunningServer,
+    Vec<(String, String)>,
+) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut config = ServerConfig::new(ServerProfile::Ouro, KeyRing::generate());
+    config.faults = FaultSet::new(faults.iter().copied());
+    let server = runtime.block_on(RunningServer::start(config)).unwrap();
+    let env = key_env(&server);
+    (runtime, server, env)
+}
 
 pub struct Server {
     pub running: RunningServer,
@@ -141,10 +193,7 @@ impl Server {
 
     /// Every key under the variable the harness reads it from (`OURO_API_KEY`, …).
     pub fn key_env(&self) -> Vec<(String, String)> {
-        KeyRole::ALL
-            .iter()
-            .map(|role| (role.env_var().to_string(), self.key(*role).to_string()))
-            .collect()
+        key_env(&self.running)
     }
 
     pub fn request(&self, method: Method, path: &str, auth: Auth) -> reqwest::RequestBuilder {
