@@ -6,13 +6,18 @@
 //!
 //! # Module map
 //!
-//! * [`cli`] — the command line (clap); [`commands`] — one function per subcommand.
-//! * [`server`] — the embedded reference server: config, keys, auth, gate (concurrency and
-//!   rate limits), limiter (GCRA), routes, store, and the switchable faults.
-//! * [`error`] — the error type and the documented exit codes.
-//! * [`files`] — bounded reads of every input file, confined to the project folder.
+//! From the bottom up; each layer uses only its own and the ones below (`tests/layout.rs`
+//! checks it). `ARCHITECTURE.md` has the flow of a run and the invariants.
 //!
-//! `ARCHITECTURE.md` holds the invariants every module keeps.
+//! * domain: [`keys`] (key roles and credentials), [`limits`] (policies, limiter families,
+//!   fingerprints), [`reference`] (the reference APIs by name).
+//! * base: [`error`], [`files`] (bounded, confined reads), [`secret`], [`yaml`], [`decode`],
+//!   [`diagnostic`], [`event`] (what runners emit), [`stop`] (one stop signal per run).
+//! * formats: [`scenario`], [`profile`].
+//! * harness: [`target`] (the deployment under test), [`contract`] and [`load`] (the two
+//!   phases), [`report`] (every output format).
+//! * [`server`]: the reference server, beside the harness on the domain layer.
+//! * [`commands`]: the command line ([`cli`]) and one function per subcommand.
 
 pub mod commands;
 pub use commands::cli;

@@ -67,8 +67,9 @@ fn check_key_variables(path: &str, env: &Yaml, from_secret: impl Fn(&str, &str) 
         .unwrap()
         .profile
         .unwrap();
-    let known: Vec<String> = tollgate::contract::key_vars(&profile)
-        .into_values()
+    let known: Vec<String> = tollgate::keys::KeyRole::ALL
+        .into_iter()
+        .filter_map(|role| profile.keys.get(role).map(str::to_string))
         .collect();
     let mut seen = 0;
     for (name, value) in env.as_hash().into_iter().flatten() {

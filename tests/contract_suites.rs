@@ -13,6 +13,7 @@ use tollgate::event::{StepResult, Verdict};
 use tollgate::profile::{self, Profile};
 use tollgate::scenario::{self, parse, Scenario};
 use tollgate::server::{Fault, FaultSet, KeyRing, RunningServer, ServerConfig};
+use tollgate::target::Options;
 
 fn load_profile(path: &str) -> Profile {
     let loaded = profile::load(Path::new(path)).unwrap();
@@ -47,16 +48,16 @@ fn load_suite(profile: &Profile) -> Vec<Scenario> {
 
 /// Runs a profile's suite against a fresh reference server with `faults`.
 async fn run_suite(profile_path: &str, faults: &[Fault]) -> Vec<StepResult> {
-    let profile = load_profile(profile_path);
+    let mut profile = load_profile(profile_path);
     let scenarios = load_suite(&profile);
     let ring = KeyRing::generate();
     let mut config = ServerConfig::new(profile.reference, ring.clone());
     config.faults = FaultSet::new(faults.iter().copied());
     let server = RunningServer::start(config).await.unwrap();
-    let mut target = Target::embedded(server.base_url(), &ring, profile);
     // Compare against a copy: a failing snapshot writes a `.snap.new`, never into the repo.
     let copy = copy_of_snapshots();
-    target.snapshots.dir = copy.to_path_buf();
+    profile.snapshots = copy.to_path_buf();
+    let target = Target::embedded(&server.base_url(), &ring, profile);
     let steps = contract::collect(Arc::new(target), scenarios, "test".into(), 7).await;
     server.stop().await.unwrap();
     steps
@@ -201,9 +202,12 @@ async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
         .await
         .unwrap();
     let snapshot_of = |update: bool| {
-        let mut target = Target::embedded(server.base_url(), &ring, profile.clone());
-        target.snapshots.dir = dir.to_path_buf();
-        target.snapshots.update = update;
+        let mut profile = profile.clone();
+        profile.snapshots = dir.to_path_buf();
+        let target = Target::embedded(&server.base_url(), &ring, profile).with_options(Options {
+            update_snapshots: update,
+            ..Options::default()
+        });
         let scenarios = scenarios.clone();
         async move {
             let steps = contract::collect(Arc::new(target), scenarios, "snap".into(), 1).await;
@@ -262,7 +266,7 @@ async fn a_retry_policy_honours_retry_after_and_records_every_attempt() {
         .limits
         .apply_overrides(&["read=1/s,burst=1".parse().unwrap()]);
     let server = RunningServer::start(config).await.unwrap();
-    let target = Arc::new(Target::embedded(server.base_url(), &ring, profile));
+    let target = Arc::new(Target::embedded(&server.base_url(), &ring, profile));
     let steps = contract::collect(target, scenarios, "retry".into(), 3).await;
     server.stop().await.unwrap();
 

@@ -17,7 +17,7 @@ use common::TempDir;
 use tollgate::contract::{self, Target};
 use tollgate::event::{StepResult, Verdict};
 use tollgate::scenario::parse;
-use tollgate::server::KeyRing;
+use tollgate::target::Options;
 
 /// Routes that each break HTTP or JSON in one way.
 fn hostile() -> Router {
@@ -336,6 +336,8 @@ fn target(base_url: String) -> Arc<Target> {
     target_with(base_url, false)
 }
 
+/// A deployment at `base_url` (not one of ours: it holds no key), checked with the
+/// default profile and a made-up primary key.
 fn target_with(base_url: String, insecure: bool) -> Arc<Target> {
     let mut profile = tollgate::profile::load(Path::new("tollgate.yaml"))
         .unwrap()
@@ -343,9 +345,13 @@ fn target_with(base_url: String, insecure: bool) -> Arc<Target> {
         .unwrap();
     profile.contract.timeout_ms = 1500;
     profile.contract.parallel = 1;
-    let mut target = Target::embedded(base_url, &KeyRing::generate(), profile);
-    target.insecure = insecure;
-    Arc::new(target)
+    let primary = profile.keys.primary.clone();
+    let env = |var: &str| (var == primary).then(|| "sk_test_hostile_canary".to_string());
+    let options = Options {
+        insecure,
+        ..Options::default()
+    };
+    Arc::new(Target::external(&base_url, profile, env, options).unwrap())
 }
 
 fn failure<'a>(steps: &'a [StepResult], step: &str) -> (&'a str, String) {

@@ -12,6 +12,7 @@ use tollgate::event::{Event, PhaseStats, StepResult, Verdict};
 use tollgate::load::{self, LoadPlan};
 use tollgate::profile::{self, Profile};
 use tollgate::server::{Fault, FaultSet, KeyRing, LimitOverride, RunningServer, ServerConfig};
+use tollgate::stop::StopSignal;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -89,7 +90,7 @@ pub fn run_load_configured(
         let overrides: Vec<LimitOverride> = limits.iter().map(|l| l.parse().unwrap()).collect();
         config.limits.apply_overrides(&overrides);
         let server = RunningServer::start(config).await.unwrap();
-        let target = Arc::new(Target::embedded(server.base_url(), &ring, profile));
+        let target = Arc::new(Target::embedded(&server.base_url(), &ring, profile));
         let plan = LoadPlan {
             classes: classes.iter().map(|c| c.to_string()).collect(),
             duration_scale,
@@ -101,7 +102,7 @@ pub fn run_load_configured(
         };
         let (sender, mut receiver) = mpsc::unbounded_channel();
         let started = std::time::Instant::now();
-        let runner = tokio::spawn(load::run(target, plan, sender));
+        let runner = tokio::spawn(load::run(target, plan, sender, StopSignal::new()));
         let mut run = Run {
             steps: Vec::new(),
             phases: Vec::new(),
