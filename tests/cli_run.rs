@@ -195,6 +195,7 @@ fn lint_reports_every_broken_file_at_once_and_exits_2() {
         "not_utf8",
         "unset_env",
         "bad_regex",
+        "bad_predicates",
     ] {
         assert!(
             stderr.contains(&format!("tests/lint/{file}.yaml:")) || file == "include_cycle",

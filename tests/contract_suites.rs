@@ -285,3 +285,56 @@ async fn a_retry_policy_honours_retry_after_and_records_every_attempt() {
         vec!["expect.status"]
     );
 }
+
+/// Predicates on JSON paths and headers against a live server: every one of the first step
+/// holds; every one of the second step fails, naming path, predicates and actual value.
+#[tokio::test]
+async fn predicates_hold_and_fail_with_path_predicate_and_actual() {
+    let profile = load_profile("tollgate.yaml");
+    let loaded = parse::load(Path::new("tests/scenarios/predicates.yaml"));
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let ring = KeyRing::generate();
+    let server = RunningServer::start(ServerConfig::new(profile.reference, ring.clone()))
+        .await
+        .unwrap();
+    let target = Arc::new(Target::embedded(&server.base_url(), &ring, profile));
+    let steps = contract::collect(target, vec![loaded.scenario.unwrap()], "p".into(), 1).await;
+    server.stop().await.unwrap();
+
+    let holding = steps.iter().find(|s| s.step == "all hold").unwrap();
+    assert_eq!(holding.verdict(), Verdict::Passed, "{holding:#?}");
+    let failing = steps.iter().find(|s| s.step == "each fails").unwrap();
+    let failed: Vec<String> = failing
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Failed)
+        .map(|c| {
+            let expected = c.expected.clone().unwrap_or_default();
+            format!(
+                "{}: {expected} / {}",
+                c.id,
+                c.actual.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    let has = |text: &str| failed.iter().any(|f| f.contains(text));
+    assert_eq!(failed.len(), 6, "{failed:#?}");
+    assert!(
+        has("expect.header: Content-Type matches /^text// / Content-Type: application/json"),
+        "{failed:#?}"
+    );
+    assert!(
+        has("expect.json: $.id type integer / $.id = \""),
+        "{failed:#?}"
+    );
+    assert!(
+        has("$.name one_of [\"Sam\",\"Kim\"] and length 5 / $.name = \"Pat\""),
+        "{failed:#?}"
+    );
+    assert!(has("$.email format uuid"), "{failed:#?}");
+    assert!(
+        has("$.missing exists / nothing at $.missing"),
+        "{failed:#?}"
+    );
+    assert!(has("$ max_length 1 / $ = {"), "{failed:#?}");
+}

@@ -39,4 +39,5 @@ golden!(
     not_utf8,
     unset_env,
     bad_regex,
+    bad_predicates,
 );

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::client::Exchange;
 use crate::event::{CheckResult, Verdict};
 use crate::profile::{ErrorContract, ExpectedError};
+use crate::scenario::predicate::Predicate;
 use crate::scenario::template::Vars;
 use crate::scenario::{Expect, HeaderRule, JsonRule, Origin};
 use crate::secret::{Redactor, Secret};
@@ -314,19 +315,45 @@ fn header_check(
             }
             return CheckResult::failed(id, format!("{name}: {}", hide(&expected)), shown());
         }
-        HeaderRule::Matches(re) => actual.is_some_and(|v| re.is_match(v)),
         HeaderRule::Present => actual.is_some(),
         HeaderRule::Absent => actual.is_none(),
+        HeaderRule::Predicates(predicates) => {
+            let value = actual.map(|v| Value::String(v.to_string()));
+            let failing = match failing(predicates, value.as_ref(), vars) {
+                Ok(failing) => failing,
+                Err(e) => return CheckResult::new(id, Verdict::Failed, e),
+            };
+            if failing.is_empty() {
+                return CheckResult::passed(id);
+            }
+            return CheckResult::failed(id, format!("{name} {failing}"), shown());
+        }
     };
     if ok {
         return CheckResult::passed(id);
     }
     let expected = match rule {
-        HeaderRule::Matches(re) => format!("{name} matching /{}/", re.as_str()),
         HeaderRule::Present => format!("a {name} header"),
         _ => format!("no {name} header"),
     };
     CheckResult::failed(id, expected, shown())
+}
+
+/// The predicates `actual` does not satisfy, as they read (`matches /^usr_/ and length 3`);
+/// empty when all hold.
+fn failing(
+    predicates: &[Predicate],
+    actual: Option<&Value>,
+    vars: &Vars,
+) -> Result<String, String> {
+    let render = |v: &Value| crate::scenario::template::render_json(v, vars);
+    let mut failed = Vec::new();
+    for predicate in predicates {
+        if !predicate.holds(actual, &render)? {
+            failed.push(predicate.describe());
+        }
+    }
+    Ok(failed.join(" and "))
 }
 
 fn json_check(body: &Value, expectation: &crate::scenario::JsonExpect, vars: &Vars) -> CheckResult {
@@ -334,11 +361,24 @@ fn json_check(body: &Value, expectation: &crate::scenario::JsonExpect, vars: &Va
     let nodes = expectation.path.query(body).all();
     let path = &expectation.path_text;
     match &expectation.rule {
-        JsonRule::Exists(true) if !nodes.is_empty() => CheckResult::passed(id),
-        JsonRule::Exists(true) => CheckResult::failed(id, format!("a value at {path}"), "nothing"),
-        JsonRule::Exists(false) if nodes.is_empty() => CheckResult::passed(id),
-        JsonRule::Exists(false) => {
-            CheckResult::failed(id, format!("nothing at {path}"), compact(nodes[0]))
+        JsonRule::Predicates(predicates) => {
+            let actual = match nodes.as_slice() {
+                [] => None,
+                [one] => Some((*one).clone()),
+                many => Some(Value::Array(many.iter().map(|v| (*v).clone()).collect())),
+            };
+            match failing(predicates, actual.as_ref(), vars) {
+                Err(e) => CheckResult::new(id, Verdict::Failed, e),
+                Ok(failed) if failed.is_empty() => CheckResult::passed(id),
+                Ok(failed) => CheckResult::failed(
+                    id,
+                    format!("{path} {failed}"),
+                    match &actual {
+                        Some(v) => format!("{path} = {}", compact(v)),
+                        None => format!("nothing at {path}"),
+                    },
+                ),
+            }
         }
         JsonRule::Equals(template) => {
             let expected = match crate::scenario::template::render_json(template, vars) {

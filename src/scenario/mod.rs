@@ -4,6 +4,7 @@
 
 pub mod model;
 pub mod parse;
+pub mod predicate;
 pub mod template;
 
 use std::path::{Path, PathBuf};

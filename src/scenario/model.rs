@@ -92,9 +92,10 @@ pub struct HeaderExpect {
 #[derive(Debug, Clone)]
 pub enum HeaderRule {
     Equals(Template),
-    Matches(regex::Regex),
     Present,
     Absent,
+    /// Predicates on the header's value (`matches`, `starts_with`, `one_of`, …); all hold.
+    Predicates(Vec<super::predicate::Predicate>),
 }
 
 /// A JSON Schema file, loaded and compiled at parse time so a bad `$ref` is a lint error.
@@ -122,7 +123,8 @@ pub struct JsonExpect {
 #[derive(Debug, Clone)]
 pub enum JsonRule {
     Equals(Value),
-    Exists(bool),
+    /// `{ matches: …, min_length: … }`: every predicate holds (`exists` among them).
+    Predicates(Vec<super::predicate::Predicate>),
 }
 
 #[derive(Debug, Clone)]

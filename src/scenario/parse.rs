@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::model::*;
+use super::predicate;
 use super::template::{json_variables, Template, UNIQUE};
 use crate::decode::{Decoder, Fields};
 use crate::diagnostic::{did_you_mean, Diagnostic};
@@ -510,12 +511,14 @@ impl Loader {
                 let Some(path) = json_path(&path_text, key, dec) else {
                     continue;
                 };
-                let rule = match exists_rule(value) {
-                    Some(exists) => JsonRule::Exists(exists),
-                    None => {
-                        self.check_json_vars(dec, value, known);
-                        JsonRule::Equals(value.to_json())
+                self.check_json_vars(dec, value, known);
+                let rule = if predicate::is_predicates(value) {
+                    match predicate::parse(value, dec) {
+                        Some(predicates) => JsonRule::Predicates(predicates),
+                        None => continue,
                     }
+                } else {
+                    JsonRule::Equals(value.to_json())
                 };
                 expect.json.push(JsonExpect {
                     path_text,
@@ -558,66 +561,52 @@ impl Loader {
                 .template(dec, node, "a header value", known)
                 .map(HeaderRule::Equals);
         }
-        let fields = dec.fields(
-            node,
-            "a header expectation",
-            &["equals", "matches", "present", "absent"],
-            &[],
-        )?;
-        // Counted on the keys given, not on the rules that decoded: a bad regex is one
-        // error, not also "needs exactly one of".
-        let given = ["equals", "matches", "present", "absent"]
-            .iter()
-            .filter(|key| fields.get(key).is_some())
-            .count();
-        let mut rules = Vec::new();
-        if let Some(n) = fields.get("equals") {
-            rules.extend(
-                self.template(dec, n, "`equals`", known)
-                    .map(HeaderRule::Equals),
-            );
-        }
-        if let Some(n) = fields.get("matches") {
-            let text = dec.string(n, "`matches`")?;
-            match regex::Regex::new(&text) {
-                Ok(re) => rules.push(HeaderRule::Matches(re)),
-                // The regex crate draws its own caret over several lines; ours points at
-                // the YAML, so only its last line (what is wrong) is kept.
-                Err(e) => {
-                    let text = e.to_string();
-                    let what = text
-                        .lines()
-                        .last()
-                        .unwrap_or_default()
-                        .trim_start_matches("error: ");
-                    dec.error(n, format!("invalid regular expression: {what}"))
+        let yaml::Value::Map(entries) = &node.value else {
+            unreachable!("checked above")
+        };
+        let keys: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_str()).collect();
+        match keys.as_slice() {
+            [key @ ("present" | "absent")] => {
+                let value = &entries[0].1;
+                let rule = if *key == "present" {
+                    HeaderRule::Present
+                } else {
+                    HeaderRule::Absent
+                };
+                match dec.boolean(value, &format!("`{key}`"))? {
+                    true => Some(rule),
+                    false => {
+                        dec.error_with_help(
+                            value,
+                            format!("`{key}: false` says nothing"),
+                            "use the other of present/absent",
+                        );
+                        None
+                    }
                 }
             }
-        }
-        for (key, rule) in [
-            ("present", HeaderRule::Present),
-            ("absent", HeaderRule::Absent),
-        ] {
-            if let Some(n) = fields.get(key) {
-                match dec.boolean(n, &format!("`{key}`")) {
-                    Some(true) => rules.push(rule),
-                    Some(false) => dec.error_with_help(
-                        n,
-                        format!("`{key}: false` says nothing"),
-                        "use the other of present/absent",
-                    ),
-                    None => {}
-                }
+            ["equals"] => self
+                .template(dec, &entries[0].1, "`equals`", known)
+                .map(HeaderRule::Equals),
+            _ if keys.iter().any(|k| matches!(*k, "present" | "absent")) => {
+                dec.error(
+                    node,
+                    "`present` and `absent` stand alone: a header that must match something is present",
+                );
+                None
+            }
+            [] => {
+                dec.error(
+                    node,
+                    "a header expectation needs a predicate, e.g. `{ matches: \"^v1\" }`",
+                );
+                None
+            }
+            _ => {
+                self.check_json_vars(dec, node, known);
+                predicate::parse(node, dec).map(HeaderRule::Predicates)
             }
         }
-        if given != 1 {
-            dec.error(
-                node,
-                "a header expectation needs exactly one of equals, matches, present, absent",
-            );
-            return None;
-        }
-        rules.pop()
     }
 
     fn captures(&self, node: &Node, dec: &mut Decoder) -> Vec<Capture> {
@@ -732,19 +721,6 @@ fn snapshot_spec(node: &Node, dec: &mut Decoder) -> Option<SnapshotSpec> {
         return None;
     }
     Some(SnapshotSpec { name, redact })
-}
-
-fn exists_rule(node: &Node) -> Option<bool> {
-    let yaml::Value::Map(entries) = &node.value else {
-        return None;
-    };
-    match entries.as_slice() {
-        [(key, value)] if key.as_str() == Some("exists") => match value.value {
-            yaml::Value::Bool(b) => Some(b),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 fn json_path(text: &str, node: &Node, dec: &mut Decoder) -> Option<serde_json_path::JsonPath> {

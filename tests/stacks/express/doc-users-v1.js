@@ -1,5 +1,5 @@
 // The users v1 API built only from its provider's document
-// (/work/shared/seeds/003_6b6a8f3caaacc6ed.txt in the project's seeds: "REST API Integrations"),
+// (the provider's "REST API Integrations" document for users v1),
 // as a team following that document would build it: express + express-rate-limit, nothing
 // of tollgate's reference server. Started by tests/document_servers.rs.
 //
