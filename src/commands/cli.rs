@@ -1,13 +1,10 @@
 //! The command line. Only argument shapes live here; behaviour is in [`crate::commands`].
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::limits::Algorithm;
-use crate::server::config::{HeaderDialect, RetryAfterForm};
-use crate::server::{Fault, LimitOverride, ServerProfile};
+pub use super::serve::ServeArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -133,57 +130,6 @@ pub struct RunArgs {
     /// an incomplete report, and exit 3.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub deadline: Option<std::time::Duration>,
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Which API style to impersonate.
-    #[arg(long, value_enum, default_value_t = ServerProfile::Ouro)]
-    pub profile: ServerProfile,
-    /// Break one promise of the contract (repeatable); see --list-faults.
-    #[arg(long = "fault", value_name = "NAME")]
-    pub faults: Vec<Fault>,
-    /// Print the available faults and exit.
-    #[arg(long)]
-    pub list_faults: bool,
-    /// Replace a class's limit, e.g. `read=50/s`, `search=5/s,burst=2`, `default=100/min`
-    /// (repeatable; several for one class stack as separate policies).
-    #[arg(long = "limit", value_name = "CLASS=RATE[,burst=N]")]
-    pub limits: Vec<LimitOverride>,
-    /// The limiter family that enforces every limit.
-    #[arg(long, value_enum, default_value_t = Algorithm::Gcra)]
-    pub algorithm: Algorithm,
-    /// Burst of every limit (0: none); per class with `--limit read=100/s,burst=N`. Only
-    /// gcra, token-bucket and leaky-bucket have a burst; window algorithms admit a whole
-    /// window's quota at once by definition.
-    #[arg(long, value_name = "N")]
-    pub burst: Option<u32>,
-    /// Which rate-limit header dialect to speak.
-    #[arg(long, value_enum, default_value_t = HeaderDialect::Both)]
-    pub rate_headers: HeaderDialect,
-    /// How 429s say when to retry: delay-seconds or an HTTP-date.
-    #[arg(long, value_enum, default_value_t = RetryAfterForm::Seconds)]
-    pub retry_after: RetryAfterForm,
-    /// Switch every rate limit and the concurrency limiter off (benchmarks).
-    #[arg(long)]
-    pub unlimited: bool,
-    /// Requests in flight allowed per key (0 switches the concurrency limiter off).
-    #[arg(long, default_value_t = crate::server::DEFAULT_CONCURRENCY)]
-    pub concurrency: u32,
-    /// Enable test hooks: `delay_ms` on /v1/search holds a request open.
-    #[arg(long)]
-    pub test_hooks: bool,
-    /// Delay every answer by this long after the limiter decided (e.g. `15ms`): a network
-    /// between client and server, for checking verdicts at staging latencies.
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub latency: Option<std::time::Duration>,
-    /// Log level for request logs on stderr (off, error, warn, info, debug, trace); also
-    /// read from TOLLGATE_LOG.
-    #[arg(long, env = "TOLLGATE_LOG", default_value = "off")]
-    pub log: String,
 }
 
 #[derive(Debug, Args)]
