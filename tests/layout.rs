@@ -1,6 +1,6 @@
 //! The layout's two rules, checked on the source text (a file-level import graph of `src/`):
 //! the harness does not depend on the thing it tests — no file outside the server imports
-//! `server::` but the commands that start it and the embedded target — and no two files
+//! `server::` but `tollgate serve` and the embedded target — and no two files
 //! import each other, directly or around a circle.
 //!
 //! An import of an ancestor module (`super::App` from `server/faults.rs`) runs back up the
@@ -119,7 +119,7 @@ fn import_graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
 }
 
 #[test]
-fn only_the_commands_that_start_it_and_the_embedded_target_import_the_server() {
+fn only_serve_and_the_embedded_target_import_the_server() {
     let mut offenders = Vec::new();
     for file in sources(Path::new("src")) {
         let name = file.to_string_lossy().to_string();

@@ -18,8 +18,6 @@ use crate::load::record::{Recorder, Schedule};
 use crate::profile::Profile;
 use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::Credential;
-use crate::server::arrivals::now_ms;
-use crate::server::KeyRing;
 use crate::stop::StopSignal;
 
 /// A schedule no client keeps up with: every user always has its next slot due.
@@ -38,7 +36,7 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
     let server = BenchServer::start(args.target.as_deref())?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let bench = Bench::new(&server, profile, stop.clone());
+        let bench = Bench::new(&server, profile, stop.clone())?;
         for kind in kinds {
             match kind {
                 BenchKind::Pacing => bench.pacing(&args.rates, args.seconds).await?,
@@ -57,30 +55,47 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
     })
 }
 
+/// Milliseconds since the Unix epoch: the clock the server's arrival counter keys on.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A fresh primary key for the server this benchmark starts (handed over in its
+/// environment, never its arguments).
+fn fresh_key() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tg_live_{hex}")
+}
+
 /// The server under the benchmark: a `serve --unlimited --test-hooks` child process of
 /// ours (killed on drop), or one the user started.
 struct BenchServer {
     url: String,
-    keys: KeyRing,
+    /// The primary key the server accepts.
+    key: String,
     child: Option<Child>,
 }
 
 impl BenchServer {
     fn start(target: Option<&str>) -> Result<Self, Error> {
         if let Some(url) = target {
-            let (keys, _) = KeyRing::from_env_or_generate(|name| std::env::var(name).ok());
-            if std::env::var_os("OURO_API_KEY").is_none() {
+            let var = KeyRole::Primary.env_var();
+            let Some(key) = std::env::var(var).ok().filter(|k| !k.trim().is_empty()) else {
                 return Err(Error::Usage(format!(
-                    "OURO_API_KEY is not set: export the key of the server at {url}"
+                    "{var} is not set: export the key of the server at {url}"
                 )));
-            }
+            };
             return Ok(BenchServer {
                 url: url.trim_end_matches('/').to_string(),
-                keys,
+                key: key.trim().to_string(),
                 child: None,
             });
         }
-        let keys = KeyRing::generate();
+        let key = fresh_key();
         let exe = std::env::current_exe()
             .map_err(|e| Error::Runtime(format!("cannot find our own binary: {e}")))?;
         // The key goes to the child through its environment, never its arguments.
@@ -92,10 +107,7 @@ impl BenchServer {
                 "--listen",
                 "127.0.0.1:0",
             ])
-            .env(
-                "OURO_API_KEY",
-                keys.get(KeyRole::Primary).unwrap_or_default(),
-            )
+            .env(KeyRole::Primary.env_var(), &key)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -109,7 +121,7 @@ impl BenchServer {
             .map(str::to_string);
         let server = BenchServer {
             url: url.unwrap_or_default(),
-            keys,
+            key,
             child: Some(child),
         };
         if server.url.is_empty() {
@@ -139,10 +151,13 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(server: &BenchServer, profile: Profile, stop: StopSignal) -> Self {
-        let key = server.keys.get(KeyRole::Primary).unwrap_or_default();
-        let header = (profile.auth.header.clone(), profile.auth.value(key));
-        let target = Arc::new(Target::embedded(&server.url, &server.keys, profile));
+    fn new(server: &BenchServer, profile: Profile, stop: StopSignal) -> Result<Self, Error> {
+        let header = (profile.auth.header.clone(), profile.auth.value(&server.key));
+        let primary = profile.keys.primary.clone();
+        let key = |var: &str| (var == primary).then(|| server.key.clone());
+        let target = Target::external(&server.url, profile, key, Default::default())
+            .map_err(Error::Usage)?;
+        let target = Arc::new(target);
         let probe = &target.profile().rate_limits[0].probe;
         let url = format!(
             "{}{}",
@@ -152,12 +167,12 @@ impl Bench {
                 .render(&Vars::new(UniqueSource::new("bench")))
                 .unwrap_or_default()
         );
-        Bench {
+        Ok(Bench {
             stop,
             target,
             url,
             header,
-        }
+        })
     }
 
     /// Sends `schedule` with goose, through the same driver `tollgate run` uses.
