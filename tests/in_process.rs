@@ -2,17 +2,11 @@
 //! run has its own stop signal, so the first run's `--deadline` (which also fires goose's
 //! kill switch) does not stop the second. No global mutex orders them.
 
-use std::path::PathBuf;
+mod common;
 
 use clap::Parser;
+use common::TempDir;
 use tollgate::cli::Cli;
-
-fn report_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("in-process-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn run(args: &[&str], reports: &std::path::Path) -> Result<String, String> {
     let reports = reports.to_str().unwrap();
@@ -28,25 +22,24 @@ fn run(args: &[&str], reports: &std::path::Path) -> Result<String, String> {
 
 #[test]
 fn a_run_stopped_by_its_deadline_does_not_stop_the_next_one() {
-    let reports = report_dir("runs");
+    let reports = TempDir::new("in-process");
     let first = run(
         &["--only", "load", "--class", "read", "--deadline", "2s"],
-        &reports,
+        reports.path(),
     );
     let error = first.expect_err("the first run is cut by its deadline");
     assert!(
         error.contains("did not finish within --deadline 2s"),
         "{error}"
     );
-    let second = run(&["--only", "contract"], &reports);
+    let second = run(&["--only", "contract"], reports.path());
     assert_eq!(
         second,
         run_passed(),
         "the second run must not inherit the first one's stop"
     );
-    let folders = std::fs::read_dir(&reports).unwrap().count();
+    let folders = std::fs::read_dir(reports.path()).unwrap().count();
     assert_eq!(folders, 2, "each run wrote its own report folder");
-    let _ = std::fs::remove_dir_all(&reports);
 }
 
 fn run_passed() -> Result<String, String> {
