@@ -210,7 +210,10 @@ async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
         });
         let scenarios = scenarios.clone();
         async move {
-            let steps = contract::collect(Arc::new(target), scenarios, "snap".into(), 1).await;
+            // A run id of its own every time: the file's unique.* name differs per run, and
+            // the snapshot still matches.
+            let run_id = format!("snap-{:?}", std::time::Instant::now());
+            let steps = contract::collect(Arc::new(target), scenarios, run_id, 1).await;
             steps
                 .iter()
                 .flat_map(|s| s.checks.clone())
@@ -250,6 +253,13 @@ async fn snapshots_catch_a_changed_body_and_update_rewrites_them() {
     assert_eq!(
         changed.actual.as_deref(),
         Some("line 2: `\"content\": \"hello tollgate\",`")
+    );
+    assert!(
+        changed
+            .message
+            .contains("changed: $.content; if a value differs on every run, name it in the step's `redact:` (e.g. `redact: [$.content]`)"),
+        "{}",
+        changed.message
     );
     server.stop().await.unwrap();
 }

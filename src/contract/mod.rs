@@ -186,7 +186,7 @@ impl Runner {
             &self.target.profile().secret_headers,
         ));
         if let Some(spec) = &step.expect.snapshot {
-            let body = snapshot::redacted_body(&exchange.body, spec, &self.redactor);
+            let body = snapshot::redacted_body(&exchange.body, spec, &self.redactor, vars);
             let label = format!("{} › {}", scenario.name, step.name);
             let check =
                 snapshot::check(self.target.snapshots(), &scenario.file, &label, spec, &body);
@@ -199,7 +199,7 @@ impl Runner {
             .extend(built_in.into_iter().map(|c| c.at(&step.origin)));
         for capture in &step.capture {
             match captured(&exchange, &capture.source) {
-                Ok(value) => vars.set(&capture.name, value),
+                Ok(value) => vars.capture(&capture.name, value),
                 Err(reason) => result.checks.push(
                     CheckResult::new(
                         "capture",

@@ -155,6 +155,8 @@ pub fn render_json(value: &Value, vars: &Vars) -> Result<Value, String> {
 #[derive(Debug, Clone)]
 pub struct Vars {
     values: HashMap<String, Value>,
+    /// String values captured from responses: they differ between runs like `unique.*`.
+    captured: Vec<String>,
     unique: UniqueSource,
     /// Learns every `env.*` value read, so it is redacted from every output.
     redactor: Option<crate::secret::Redactor>,
@@ -191,6 +193,7 @@ impl Vars {
     pub fn new(unique: UniqueSource) -> Self {
         Vars {
             values: HashMap::new(),
+            captured: Vec::new(),
             unique,
             redactor: None,
         }
@@ -203,6 +206,27 @@ impl Vars {
 
     pub fn set(&mut self, name: &str, value: Value) {
         self.values.insert(name.to_string(), value);
+    }
+
+    /// Sets a value captured from a response, remembering it as one that changes between
+    /// runs.
+    pub fn capture(&mut self, name: &str, value: Value) {
+        if let Value::String(text) = &value {
+            self.captured.push(text.clone());
+        }
+        self.set(name, value);
+    }
+
+    /// What `text` is, if it is a value of this run that a snapshot must not hold: one
+    /// made by `unique.*` (it carries the run's id) or one captured from a response.
+    pub fn run_value(&self, text: &str) -> Option<&'static str> {
+        if !self.unique.run_id.is_empty() && text.contains(&self.unique.run_id) {
+            Some("[unique]")
+        } else if self.captured.iter().any(|c| c == text) {
+            Some("[captured]")
+        } else {
+            None
+        }
     }
 
     pub fn get(&self, name: &str) -> Result<Value, String> {
