@@ -411,3 +411,50 @@ fn report_diff_counts_disappeared_checks_and_names_different_profiles() {
         .unwrap();
     assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed.stdout));
 }
+
+/// Every run option but `--insecure` and `--update-snapshots` also comes from a
+/// `TOLLGATE_*` variable, and `run --help` says so, names the key variables and shows
+/// examples.
+#[test]
+fn run_options_come_from_the_environment_and_help_names_the_keys() {
+    let help = text(&tollgate(&["run", "--help"]).output().unwrap().stdout);
+    // clap wraps long lines: compare words, not line breaks.
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for expected in [
+        "[env: TOLLGATE_TARGET=]",
+        "[env: TOLLGATE_REPORT_DIR=]",
+        "OURO_API_KEY_READONLY",
+        "Examples:",
+    ] {
+        assert!(help.contains(expected), "{expected} missing:\n{help}");
+    }
+    let reports = TempDir::new("cli_run-env");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let output = tollgate(&["run"])
+        .env("TOLLGATE_TARGET", &url)
+        .env("TOLLGATE_ONLY", "contract")
+        .env("TOLLGATE_REPORT_DIR", reports.str())
+        .env("OURO_API_KEY", "sk_test_env_options")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(&format!("cannot reach {url}")), "{stderr}");
+    let folders = std::fs::read_dir(reports.path()).unwrap().count();
+    assert_eq!(folders, 1, "the reports went to TOLLGATE_REPORT_DIR");
+    // A flag set to true from the environment, as CI systems write it.
+    let output = tollgate(&["run", "--class", "read"])
+        .env("TOLLGATE_TARGET", "http://10.255.255.1:1")
+        .env("TOLLGATE_ALLOW_LOAD", "yes")
+        .env("TOLLGATE_DURATION_SCALE", "0")
+        .env("OURO_API_KEY", "sk_test_env_options")
+        .output()
+        .unwrap();
+    assert!(
+        text(&output.stderr).contains("--duration-scale must be in (0, 20]"),
+        "{}",
+        text(&output.stderr)
+    );
+}

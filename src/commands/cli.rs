@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use super::serve::ServeArgs;
@@ -12,16 +13,32 @@ pub use super::serve::ServeArgs;
     version,
     about = "Contract and rate-limit conformance harness for HTTP APIs",
     after_help = "Exit codes: 0 all checks passed, 1 a check failed, 2 usage/parse/lint error, \
-                  3 runtime error (target unreachable, I/O), 130 interrupted."
+                  3 runtime error (target unreachable, I/O, --deadline), 4 nothing was \
+                  checked, 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// `tollgate run --help`'s epilogue: where the keys come from, and examples.
+const RUN_HELP: &str = "\
+API keys come from the environment, never from arguments: the profile's `keys:` names the
+variables (tollgate.yaml: OURO_API_KEY, and OURO_API_KEY_2, OURO_TEST_API_KEY,
+OURO_API_KEY_READONLY, OURO_API_KEY_REVOKED for the checks that need them). Most options
+can also be set through the environment variable shown beside them; --insecure and
+--update-snapshots only on the command line, where a reviewer sees them.
+
+Examples:
+  tollgate run                                   # the embedded reference server
+  OURO_API_KEY=... tollgate run --target https://staging.example.com --only contract
+  tollgate run --target http://127.0.0.1:8080 --class search --deadline 10m
+  tollgate run --scenarios scenarios/ouro/users.yaml --only contract";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a deployment (the embedded reference server when no target is given).
+    #[command(after_help = RUN_HELP)]
     Run(RunArgs),
     /// Run the embedded reference server.
     Serve(ServeArgs),
@@ -83,52 +100,57 @@ pub enum Phase {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Base URL of the API under test; absent: start the embedded reference server.
-    #[arg(long)]
+    #[arg(long, env = "TOLLGATE_TARGET")]
     pub target: Option<String>,
     /// Target profile.
-    #[arg(long, default_value = "tollgate.yaml")]
+    #[arg(long, env = "TOLLGATE_PROFILE", default_value = "tollgate.yaml")]
     pub profile: PathBuf,
     /// Scenario file or folder (default: the profile's `scenarios`, else scenarios/).
-    #[arg(long)]
+    #[arg(long, env = "TOLLGATE_SCENARIOS")]
     pub scenarios: Option<PathBuf>,
     /// Run only one phase.
-    #[arg(long, value_enum)]
+    #[arg(long, env = "TOLLGATE_ONLY", value_enum)]
     pub only: Option<Phase>,
     /// Rate classes to load (repeatable); default: all.
-    #[arg(long = "class", value_name = "NAME")]
+    #[arg(
+        long = "class",
+        value_name = "NAME",
+        env = "TOLLGATE_CLASSES",
+        value_delimiter = ','
+    )]
     pub classes: Vec<String>,
     /// Where run folders with reports (report.json, junit.xml, summary.md) are written.
-    #[arg(long, default_value = "reports")]
+    #[arg(long, env = "TOLLGATE_REPORT_DIR", default_value = "reports")]
     pub report_dir: PathBuf,
     /// An earlier report.json to compare against: regressions beyond the profile's
     /// `baseline` thresholds fail the run.
-    #[arg(long)]
+    #[arg(long, env = "TOLLGATE_BASELINE")]
     pub baseline: Option<PathBuf>,
     /// Rewrite response snapshots instead of comparing them.
     #[arg(long)]
     pub update_snapshots: bool,
     /// Allow load against a non-loopback target.
-    #[arg(long)]
+    #[arg(long, env = "TOLLGATE_ALLOW_LOAD", value_parser = BoolishValueParser::new())]
     pub allow_load: bool,
     /// Multiply every load phase's duration (longer runs, tighter estimates).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, env = "TOLLGATE_DURATION_SCALE", default_value_t = 1.0)]
     pub duration_scale: f64,
     /// Cap the request rate of every load schedule.
-    #[arg(long)]
+    #[arg(long, env = "TOLLGATE_MAX_RPS")]
     pub max_rps: Option<f64>,
     /// Seed for unique values and jitter.
-    #[arg(long)]
+    #[arg(long, env = "TOLLGATE_SEED")]
     pub seed: Option<u64>,
     /// Wait out the Retry-After of minute and hour limits (up to a window and 10 s) to
     /// test the back-off promise; without it a longer promise is recorded, not judged.
-    #[arg(long)]
+    #[arg(long, env = "TOLLGATE_LONG_WINDOWS", value_parser = BoolishValueParser::new())]
     pub long_windows: bool,
     /// Accept any TLS certificate (self-signed staging servers); never for production.
     #[arg(long)]
     pub insecure: bool,
     /// Stop the whole run after this long (e.g. `90s`, `10m`), write what was measured as
     /// an incomplete report, and exit 3.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TOLLGATE_DEADLINE", value_parser = humantime::parse_duration)]
     pub deadline: Option<std::time::Duration>,
 }
 

@@ -10,11 +10,12 @@ use super::KEY_VARS;
 pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 
 /// Variables besides the keys that would change what the CLI writes: GitHub Actions
-/// annotations and the step summary, and `serve`'s request log.
-const NOT_INHERITED: [&str; 3] = ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "TOLLGATE_LOG"];
+/// annotations and the step summary.
+const NOT_INHERITED: [&str; 2] = ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"];
 
-/// `tollgate ARGS` with `NO_COLOR=1` and none of [`KEY_VARS`] or the GitHub Actions
-/// variables inherited; a test sets what it needs with `.env(…)`.
+/// `tollgate ARGS` with `NO_COLOR=1` and none of [`KEY_VARS`], the GitHub Actions
+/// variables or any `TOLLGATE_*` option (`TOLLGATE_TARGET`, `serve`'s `TOLLGATE_LOG`, …)
+/// inherited; a test sets what it needs with `.env(…)`.
 pub fn tollgate(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).env("NO_COLOR", "1");
@@ -23,6 +24,11 @@ pub fn tollgate(args: &[&str]) -> Command {
     }
     for var in NOT_INHERITED {
         command.env_remove(var);
+    }
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("TOLLGATE_") {
+            command.env_remove(var);
+        }
     }
     command
 }
