@@ -140,6 +140,6 @@ fn the_gitlab_example_is_valid_and_documented() {
     assert_eq!(job["artifacts"]["when"].as_str(), Some("always"));
     assert_eq!(
         job["artifacts"]["reports"]["junit"].as_str(),
-        Some("reports/*/junit.xml")
+        Some("reports/*T*Z-*/junit.xml")
     );
 }

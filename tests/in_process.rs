@@ -38,7 +38,7 @@ fn a_run_stopped_by_its_deadline_does_not_stop_the_next_one() {
         run_passed(),
         "the second run must not inherit the first one's stop"
     );
-    let folders = std::fs::read_dir(reports.path()).unwrap().count();
+    let folders = common::cli::run_folders(reports.path()).len();
     assert_eq!(folders, 2, "each run wrote its own report folder");
 }
 

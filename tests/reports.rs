@@ -687,3 +687,23 @@ fn encoded_echoes_of_every_secret_appear_in_no_output() {
     }
     assert!(stdout.contains("[redacted]"), "{stdout}");
 }
+
+/// `--format json` puts report.json on stdout, exactly as written to the run folder, and the
+/// human lines on stderr; `latest` in the report folder points at the run.
+#[test]
+fn format_json_prints_the_report_and_latest_points_at_the_run() {
+    let dir = TempDir::new("reports-json");
+    let (output, folder) = run(&["--only", "contract", "--format", "json"], &[], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stderr}"));
+    assert_eq!(
+        printed,
+        validated(&folder),
+        "stdout is the written report.json"
+    );
+    assert!(stderr.contains("PASSED in"), "{stderr}");
+    let latest = std::fs::read_link(dir.path().join("latest")).unwrap();
+    assert_eq!(latest, folder.file_name().unwrap());
+}

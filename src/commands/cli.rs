@@ -91,6 +91,16 @@ pub struct BenchArgs {
     pub memory_seconds: u64,
 }
 
+/// What `run` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// A line per step and a summary.
+    #[default]
+    Human,
+    /// report.json (the lines per step go to stderr).
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Phase {
     Contract,
@@ -119,7 +129,12 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub classes: Vec<String>,
-    /// Where run folders with reports (report.json, junit.xml, summary.md) are written.
+    /// What stdout gets: the human lines, or report.json for a program to read (the human
+    /// lines then go to stderr).
+    #[arg(long, env = "TOLLGATE_FORMAT", value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Where run folders with reports (report.json, junit.xml, summary.md) are written;
+    /// `latest` in it points at the newest.
     #[arg(long, env = "TOLLGATE_REPORT_DIR", default_value = "reports")]
     pub report_dir: PathBuf,
     /// An earlier report.json to compare against: regressions beyond the profile's

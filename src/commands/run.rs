@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use super::cli::{Phase, RunArgs};
+use super::cli::{Format, Phase, RunArgs};
 use super::lint::load_scenarios;
 use crate::contract;
 use crate::error::{exit, Error};
@@ -124,7 +124,8 @@ async fn execute(
     for warning in transport_warnings(&target) {
         eprintln!("warning: {warning}");
     }
-    let mut console = Console::new(&target, new_report(&target, &embedded, inputs.seed));
+    let report = new_report(&target, &embedded, inputs.seed);
+    let mut console = Console::new(&target, report, args.format == Format::Json);
     console.show(&terminal::header(&console.report));
     let ending = match preflight(&target, &stop).await {
         Reach::Reached => Ending {
@@ -285,6 +286,16 @@ fn finish(
         "reports: {}/ (report.json, junit.xml, summary.md, report.html, terminal.txt)\n",
         folder.display()
     ));
+    link_latest(&args.report_dir, &folder);
+    if args.format == Format::Json {
+        // The file as written (redacted), so stdout and the artifact never differ.
+        let json = std::fs::read_to_string(folder.join("report.json"))
+            .map_err(|e| Error::Runtime(format!("cannot read back report.json: {e}")))?;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout
+            .write_all(json.as_bytes())
+            .and_then(|_| stdout.flush());
+    }
     let regressed = baseline.is_some_and(|old| compare(&mut console, old));
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         console.show(&report::markdown::annotations(&console.report));
@@ -500,10 +511,29 @@ fn run_id(seed: u64) -> String {
     format!("{stamp}-{:04x}", seed & 0xffff)
 }
 
-/// The run's terminal and report: every event is shown (redacted) and collected. Once
-/// stdout is closed (`| head`), it stays quiet instead of failing.
+/// `<report dir>/latest` → the newest run folder (a relative symlink), for scripts and
+/// people alike. A file system without symlinks only loses the convenience.
+fn link_latest(dir: &Path, folder: &Path) {
+    let (Some(name), latest) = (folder.file_name(), dir.join("latest")) else {
+        return;
+    };
+    let _ = std::fs::remove_file(&latest);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink(name, &latest) {
+        eprintln!(
+            "warning: cannot point {} at this run: {e}",
+            latest.display()
+        );
+    }
+}
+
+/// The run's terminal and report: every event is shown (redacted) and collected. The
+/// human lines go to stdout, or to stderr when stdout carries report.json. Once that stream
+/// is closed (`| head`), it stays quiet instead of failing.
 struct Console {
     report: Report,
+    /// The human lines go to stderr (stdout is for report.json).
+    to_stderr: bool,
     redactor: Redactor,
     style: Style,
     thresholds: report::diff::Thresholds,
@@ -513,17 +543,23 @@ struct Console {
 }
 
 impl Console {
-    fn new(target: &Target, report: Report) -> Self {
+    fn new(target: &Target, report: Report, to_stderr: bool) -> Self {
+        let terminal = if to_stderr {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
         Console {
             report,
+            to_stderr,
             // Every line and artifact passes through it: a target that echoes a key must not
             // make tollgate print or store that key.
             redactor: target.redactor(),
             style: Style {
-                color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                color: terminal && std::env::var_os("NO_COLOR").is_none(),
             },
             thresholds: target.profile().baseline,
-            live: Live::new(std::io::stdout().is_terminal()),
+            live: Live::new(terminal),
             load_started: false,
             closed: false,
         }
@@ -547,13 +583,17 @@ impl Console {
             return;
         }
         let text = self.redactor.redact(text);
-        let mut stdout = std::io::stdout().lock();
-        if stdout
-            .write_all(text.as_bytes())
-            .and_then(|_| stdout.flush())
-            .is_err()
-        {
-            self.closed = true;
-        }
+        let written = if self.to_stderr {
+            let mut stderr = std::io::stderr().lock();
+            stderr
+                .write_all(text.as_bytes())
+                .and_then(|_| stderr.flush())
+        } else {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|_| stdout.flush())
+        };
+        self.closed = written.is_err();
     }
 }

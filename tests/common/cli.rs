@@ -51,12 +51,20 @@ pub fn run(args: &[&str], env: &[(String, String)], reports: &Path) -> (Output, 
     (output, folder)
 }
 
-/// The one run folder under `reports`.
-pub fn run_folder(reports: &Path, output: &Output) -> PathBuf {
-    let folders: Vec<PathBuf> = std::fs::read_dir(reports)
+/// The run folders under `reports` (not the `latest` link to the newest).
+pub fn run_folders(reports: &Path) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(reports)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "latest"))
         .collect();
+    folders.sort();
+    folders
+}
+
+/// The one run folder under `reports`.
+pub fn run_folder(reports: &Path, output: &Output) -> PathBuf {
+    let folders = run_folders(reports);
     assert_eq!(
         folders.len(),
         1,
