@@ -143,3 +143,146 @@ fn the_gitlab_example_is_valid_and_documented() {
         Some("reports/*T*Z-*/junit.xml")
     );
 }
+
+/// The composite GitHub Action (`action.yml`): inputs reach tollgate only through the
+/// `TOLLGATE_*` variables its parser knows (never spliced into a shell line, where an input
+/// could inject commands), the reports are uploaded even when the gate fails, and the
+/// README documents it.
+#[test]
+fn the_github_action_passes_inputs_as_known_variables_and_keeps_the_reports() {
+    use clap::CommandFactory;
+    let action = load("action.yml");
+    assert_eq!(action["runs"]["using"].as_str(), Some("composite"));
+    let run_args = Cli::command();
+    let run = run_args.find_subcommand("run").expect("a run subcommand");
+    let known: Vec<String> = run
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    let steps = action["runs"]["steps"].as_vec().expect("steps");
+    let mut uses_tollgate = false;
+    for step in steps {
+        if let Some(script) = step["run"].as_str() {
+            assert!(
+                !script.contains("${{ inputs."),
+                "an input spliced into a shell line: {script}"
+            );
+            if !script.contains("tollgate run") {
+                continue;
+            }
+            uses_tollgate = true;
+        }
+        for (name, _) in step["env"].as_hash().into_iter().flatten() {
+            let name = name.as_str().unwrap();
+            assert!(
+                known.iter().any(|k| k == name),
+                "{name} is not a variable `tollgate run` reads ({known:?})"
+            );
+        }
+    }
+    assert!(uses_tollgate, "the action runs tollgate");
+    let upload = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .expect("the reports are uploaded");
+    assert_eq!(upload["if"].as_str(), Some("always()"));
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    assert!(
+        readme.contains("action.yml"),
+        "the README documents the action"
+    );
+}
+
+/// The Dockerfile builds with a toolchain no older than Cargo.toml's `rust-version`, copies
+/// every folder the build reads, and runs tollgate as a user without privileges. (No
+/// container builder is installed here, so it is checked by reading it.)
+#[test]
+fn the_dockerfile_is_in_step_with_cargo_toml() {
+    let dockerfile = std::fs::read_to_string("Dockerfile").unwrap();
+    let cargo = std::fs::read_to_string("Cargo.toml").unwrap();
+    let rust_version = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .expect("Cargo.toml names a rust-version");
+    let image = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("FROM rust:"))
+        .expect("a rust build stage");
+    let image_version = image.split(['-', ' ']).next().unwrap();
+    let parse = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap()).collect() };
+    assert!(
+        parse(image_version) >= parse(&rust_version),
+        "rust:{image_version} is older than rust-version {rust_version}"
+    );
+    // Everything compiled in: the sources, and what include_str! pulls from beside them.
+    let copied: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter(|l| !l.starts_with("--from"))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words[..words.len() - 1].to_vec()
+        })
+        .collect();
+    for needed in ["Cargo.toml", "Cargo.lock", "src", "schemas"] {
+        assert!(
+            copied.contains(&needed),
+            "the build needs {needed}: {copied:?}"
+        );
+    }
+    for source in &copied {
+        assert!(
+            std::path::Path::new(source).exists(),
+            "COPY of a missing {source}"
+        );
+    }
+    assert!(
+        dockerfile.contains("--locked"),
+        "the build uses the lockfile"
+    );
+    let user = dockerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("the runtime image names a user");
+    assert_ne!(user.trim(), "root");
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["tollgate"]"#));
+}
+
+/// The crate is ready to publish: `cargo package --list` warns about nothing, ships the
+/// code, the schemas and the shipped suites, and leaves the tests and their stacks home.
+#[test]
+fn the_package_holds_what_users_need_and_nothing_else() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["package", "--list", "--allow-dirty", "--offline"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let files = String::from_utf8_lossy(&output.stdout);
+    for needed in [
+        "src/main.rs",
+        "schemas/error.schema.json",
+        "tollgate.yaml",
+        "scenarios/ouro/users.yaml",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+    ] {
+        assert!(
+            files.lines().any(|f| f == needed),
+            "{needed} is not packaged"
+        );
+    }
+    assert!(
+        !files.lines().any(|f| f.starts_with("tests/")),
+        "tests are not packaged"
+    );
+}

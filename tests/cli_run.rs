@@ -458,3 +458,25 @@ fn run_options_come_from_the_environment_and_help_names_the_keys() {
         text(&output.stderr)
     );
 }
+
+/// Shell completions and the manual page come from the same argument definition, so they
+/// know every subcommand and option.
+#[test]
+fn completions_and_the_man_page_know_the_commands() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = tollgate(&["completions", shell]).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = text(&output.stdout);
+        // fish names long options without their dashes (`-l target`).
+        for word in ["target", "report-dir", "lint", "serve"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let man = text(&tollgate(&["man"]).output().unwrap().stdout);
+    assert!(man.contains(".TH tollgate 1"), "{man}");
+    for subcommand in ["run", "serve", "lint", "report", "bench", "completions"] {
+        assert!(man.contains(subcommand), "the man page lacks {subcommand}");
+    }
+    let refused = tollgate(&["completions", "cmd"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}

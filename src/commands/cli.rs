@@ -50,6 +50,14 @@ pub enum Command {
     /// Measure the load runner (pacing, throughput beside oha and wrk, memory) against a
     /// reference server with limits off.
     Bench(BenchArgs),
+    /// Print a shell completion script (e.g. `tollgate completions bash >
+    /// ~/.local/share/bash-completion/completions/tollgate`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `tollgate man | man -l -`).
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -21,6 +21,28 @@ pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
         Command::Lint(args) => lint::lint(args),
         Command::Report(command) => report::report(command),
         Command::Bench(args) => bench::bench(args),
+        Command::Completions { shell } => print_generated(|out| {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "tollgate", out);
+            Ok(())
+        }),
+        Command::Man => print_generated(|out| {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(out)
+        }),
+    }
+}
+
+/// Writes what `generate` makes to stdout; a closed pipe (`| head`) is not an error.
+fn print_generated(
+    generate: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<ExitCode, Error> {
+    let mut stdout = std::io::stdout().lock();
+    match generate(&mut stdout) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Runtime(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 
