@@ -17,10 +17,12 @@ use crate::scenario::RequestSpec;
 use crate::secret::{Redactor, Secret};
 
 /// How a run treats the target beyond what its profile says.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Accept any TLS certificate (`--insecure`, for staging servers).
     pub insecure: bool,
+    /// Certificate authorities trusted besides the system's (`--ca-cert`, a private CA).
+    pub roots: Vec<reqwest::Certificate>,
     /// Rewrite snapshots instead of comparing with them (`--update-snapshots`).
     pub update_snapshots: bool,
 }
@@ -103,7 +105,7 @@ impl Target {
                 update: options.update_snapshots,
             },
             redactor: Redactor::new(keys.values().cloned()),
-            client: client::build(options.insecure),
+            client: client::build(options.insecure, &options.roots),
             profile,
             keys,
             options,
@@ -112,7 +114,7 @@ impl Target {
 
     /// The same target with other options (the client is rebuilt from them).
     pub fn with_options(mut self, options: Options) -> Target {
-        self.client = client::build(options.insecure);
+        self.client = client::build(options.insecure, &options.roots);
         self.snapshots.update = options.update_snapshots;
         self.options = options;
         self
@@ -126,8 +128,8 @@ impl Target {
         &self.profile
     }
 
-    pub fn options(&self) -> Options {
-        self.options
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 
     pub fn snapshots(&self) -> &SnapshotStore {

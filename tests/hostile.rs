@@ -125,8 +125,14 @@ fn resetting_server() -> String {
 /// `alpn` and answers every request with `{"ok":true}`. On its own thread and runtime, so
 /// both in-process runners and the CLI can use it.
 fn tls_server(alpn: &[&str]) -> String {
+    tls_server_with_cert(alpn).0
+}
+
+/// [`tls_server`], and its self-signed certificate in PEM (the CA a client must trust).
+fn tls_server_with_cert(alpn: &[&str]) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let pem = certified.cert.pem();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -171,7 +177,7 @@ fn tls_server(alpn: &[&str]) -> String {
             }
         });
     });
-    format!("https://{addr}")
+    (format!("https://{addr}"), pem)
 }
 
 /// A cleartext HTTP/2-only server (h2c with prior knowledge): whatever it is sent, it
@@ -453,7 +459,7 @@ async fn transport_failures_name_their_cause() {
         (
             tls_server(&["http/1.1"]),
             "transport.tls",
-            "the server's certificate is not trusted; for a staging server with a self-signed certificate, pass --insecure",
+            "the server's certificate is not trusted; for a staging server behind a private CA, pass --ca-cert with that CA; for a self-signed certificate, pass --insecure",
         ),
         (
             h2c_only_server(),
@@ -512,6 +518,52 @@ async fn insecure_accepts_a_self_signed_certificate() {
     assert_eq!(steps[0].verdict(), Verdict::Passed, "{:?}", steps[0]);
 }
 
+/// `--ca-cert` trusts a private CA without --insecure: the step passes against a server
+/// whose certificate only that file vouches for; a file without a certificate is refused
+/// before anything is sent.
+#[test]
+fn a_private_ca_is_trusted_through_ca_cert() {
+    let (url, pem) = tls_server_with_cert(&["http/1.1"]);
+    let dir = TempDir::new("hostile-ca");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let run = |ca: &std::path::Path| {
+        cli::run_command(
+            &[
+                "--target",
+                &url,
+                "--only",
+                "contract",
+                "--scenarios",
+                "tests/scenarios/tls.yaml",
+                "--ca-cert",
+                ca.to_str().unwrap(),
+            ],
+            &primary_key(),
+            &dir.path().join("reports"),
+        )
+        .output()
+        .unwrap()
+    };
+    let trusted = run(&ca);
+    assert_eq!(
+        trusted.status.code(),
+        Some(0),
+        "{}{}",
+        cli::text(&trusted.stdout),
+        cli::text(&trusted.stderr)
+    );
+    let refused = run(&not_pem);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        cli::text(&refused.stderr).contains("no PEM certificate in it"),
+        "{}",
+        cli::text(&refused.stderr)
+    );
+}
+
 /// The primary key the CLI runs here are given.
 fn primary_key() -> Vec<(String, String)> {
     vec![("OURO_API_KEY".into(), "tollgate-test-key-7c1d".into())]
@@ -535,7 +587,7 @@ fn an_untrusted_certificate_stops_the_run_and_names_insecure() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains(&format!("cannot reach {url}: TLS handshake failed: invalid peer certificate: UnknownIssuer; the server's certificate is not trusted; for a staging server with a self-signed certificate, pass --insecure")),
+        stderr.contains(&format!("cannot reach {url}: TLS handshake failed: invalid peer certificate: UnknownIssuer; the server's certificate is not trusted; for a staging server behind a private CA, pass --ca-cert with that CA; for a self-signed certificate, pass --insecure")),
         "{stderr}"
     );
 

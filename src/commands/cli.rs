@@ -168,6 +168,10 @@ pub struct RunArgs {
     /// test the back-off promise; without it a longer promise is recorded, not judged.
     #[arg(long, env = "TOLLGATE_LONG_WINDOWS", value_parser = BoolishValueParser::new())]
     pub long_windows: bool,
+    /// Trust the certificate authorities in this PEM file besides the system's (a staging
+    /// server behind a private CA): the safe alternative to --insecure.
+    #[arg(long, env = "TOLLGATE_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
     /// Accept any TLS certificate (self-signed staging servers); never for production.
     #[arg(long)]
     pub insecure: bool,

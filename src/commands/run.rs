@@ -357,6 +357,7 @@ async fn resolve_target(
 ) -> Result<(Arc<Target>, Option<target::Embedded>), Error> {
     let options = target::Options {
         insecure: args.insecure,
+        roots: trusted_roots(args.ca_cert.as_deref())?,
         update_snapshots: args.update_snapshots,
     };
     let url = args.target.clone().or_else(|| profile.base_url.clone());
@@ -372,6 +373,24 @@ async fn resolve_target(
     let target = Target::external(&url, profile, |var| std::env::var(var).ok(), options)
         .map_err(Error::Usage)?;
     Ok((Arc::new(target), None))
+}
+
+/// Largest CA bundle read (the system's whole bundle is about 200 KiB).
+const MAX_CA_BYTES: u64 = 1 << 20;
+
+/// The certificate authorities of `--ca-cert`: a PEM bundle, read bounded; a file with no
+/// certificate in it is a usage error, not a silently empty trust store.
+fn trusted_roots(path: Option<&Path>) -> Result<Vec<reqwest::Certificate>, Error> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let refused = |why: String| Error::Usage(format!("--ca-cert `{}`: {why}", path.display()));
+    let pem = crate::files::read_bounded(path, MAX_CA_BYTES).map_err(|e| refused(e.to_string()))?;
+    match reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
+        Ok(roots) if !roots.is_empty() => Ok(roots),
+        Ok(_) => Err(refused("no PEM certificate in it".into())),
+        Err(e) => Err(refused(format!("not a PEM certificate bundle ({e})"))),
+    }
 }
 
 /// Refuses a load phase aimed at a remote target without `--allow-load`.

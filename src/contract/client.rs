@@ -287,8 +287,9 @@ fn tls_error(cause: &(dyn std::error::Error + 'static)) -> Option<TransportError
     let tls = wrapped::<rustls::Error>(cause)?;
     let hint = match tls {
         rustls::Error::InvalidCertificate(_) => {
-            "the server's certificate is not trusted; for a staging server with a self-signed \
-             certificate, pass --insecure (never in production)"
+            "the server's certificate is not trusted; for a staging server behind a private \
+             CA, pass --ca-cert with that CA; for a self-signed certificate, pass --insecure \
+             (never in production)"
         }
         rustls::Error::NoApplicationProtocol
         | rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol) => {
@@ -409,18 +410,25 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 
 /// How every client of a run connects: the same TLS trust, name resolution and redirect
 /// rule for the load phase, the probes and the preflight.
-pub fn build(insecure: bool) -> reqwest::Client {
-    builder(insecure, redirect_policy())
+pub fn build(insecure: bool, roots: &[reqwest::Certificate]) -> reqwest::Client {
+    builder(insecure, roots, redirect_policy())
 }
 
 /// The contract steps' client: it follows no redirect itself, so [`send`] can follow the
 /// same-origin ones and show each in the step.
-pub fn build_step_client(insecure: bool) -> reqwest::Client {
-    builder(insecure, reqwest::redirect::Policy::none())
+pub fn build_step_client(insecure: bool, roots: &[reqwest::Certificate]) -> reqwest::Client {
+    builder(insecure, roots, reqwest::redirect::Policy::none())
 }
 
-fn builder(insecure: bool, redirects: reqwest::redirect::Policy) -> reqwest::Client {
-    reqwest::Client::builder()
+fn builder(
+    insecure: bool,
+    roots: &[reqwest::Certificate],
+    redirects: reqwest::redirect::Policy,
+) -> reqwest::Client {
+    let builder = roots.iter().fold(reqwest::Client::builder(), |b, root| {
+        b.add_root_certificate(root.clone())
+    });
+    builder
         .redirect(redirects)
         // Servers close idle connections (ours after 30 s); dropping them first means no
         // request is ever written into a connection the server is closing.

@@ -52,7 +52,8 @@ pub async fn run(
     events: mpsc::UnboundedSender<Event>,
 ) {
     // The steps' own client: it lets `client::send` follow and show each redirect.
-    let client = client::build_step_client(target.options().insecure);
+    let options = target.options();
+    let client = client::build_step_client(options.insecure, &options.roots);
     let runner = Arc::new(Runner {
         pacer: Pacer::new(
             &target.profile().rate_limits,
