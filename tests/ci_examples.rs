@@ -46,6 +46,18 @@ fn command_lines(lines: &[String], vars: &Yaml) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// The step that uploads the reports (there must be one).
+fn upload_step(steps: &[Yaml]) -> &Yaml {
+    steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .expect("the reports are uploaded")
+}
+
 fn check_commands(path: &str, commands: &[(String, Vec<String>)]) {
     assert!(!commands.is_empty(), "{path} runs no tollgate command");
     let readme = std::fs::read_to_string("README.md").unwrap();
@@ -109,14 +121,7 @@ fn the_github_actions_example_is_valid_and_documented() {
     check_key_variables(path, &gate["env"], |name, value| {
         value == format!("${{{{ secrets.{name} }}}}")
     });
-    let upload = steps
-        .iter()
-        .find(|s| {
-            s["uses"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
-        })
-        .expect("the reports are uploaded");
+    let upload = upload_step(steps);
     assert_eq!(
         upload["if"].as_str(),
         Some("always()"),
@@ -182,14 +187,7 @@ fn the_github_action_passes_inputs_as_known_variables_and_keeps_the_reports() {
         }
     }
     assert!(uses_tollgate, "the action runs tollgate");
-    let upload = steps
-        .iter()
-        .find(|s| {
-            s["uses"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
-        })
-        .expect("the reports are uploaded");
+    let upload = upload_step(steps);
     assert_eq!(upload["if"].as_str(), Some("always()"));
     let readme = std::fs::read_to_string("README.md").unwrap();
     assert!(
