@@ -216,7 +216,13 @@ impl Bench {
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| Error::Runtime(format!("cannot read the server's arrival counts (is it running with --test-hooks?): {}", crate::contract::client::classify(&e, Duration::from_secs(30)))))?
+            .map_err(|e| {
+                let why = crate::contract::client::classify(&e, Duration::from_secs(30));
+                Error::Runtime(format!(
+                    "cannot read the server's arrival counts \
+                     (is it running with --test-hooks?): {why}"
+                ))
+            })?
             .json()
             .await
             .map_err(|e| Error::Runtime(format!("the arrival counts are not JSON: {e}")))?;
@@ -266,7 +272,10 @@ impl Bench {
         connections: usize,
         rounds: usize,
     ) -> Result<(), Error> {
-        println!("\n### Throughput at saturation: {connections} connections, {seconds} s per run, median of {rounds} alternating runs, counted by the server\n");
+        println!(
+            "\n### Throughput at saturation: {connections} connections, {seconds} s per run, \
+             median of {rounds} alternating runs, counted by the server\n"
+        );
         println!("| tool | version | requests/s (median) | runs | vs oha |");
         println!("|---|---|---:|---|---:|");
         let header = format!("{}: {}", self.header.0, self.header.1);
@@ -412,7 +421,8 @@ impl Bench {
         let last = samples.last().map(|s| s.1);
         if let (Some(early), Some(last)) = (after_10, last) {
             println!(
-                "\nPeak RSS {:.1} MiB; from 10% of the run to its end RSS changed by {:+.1} MiB while the requests sent grew {:.0}×.",
+                "\nPeak RSS {:.1} MiB; from 10% of the run to its end RSS changed by {:+.1} MiB \
+                 while the requests sent grew {:.0}×.",
                 peak as f64 / 1024.0,
                 (last as f64 - early as f64) / 1024.0,
                 seconds as f64 / (seconds as f64 * 0.1).max(1.0)

@@ -5,6 +5,7 @@
 pub mod model;
 pub mod parse;
 pub mod predicate;
+mod schema;
 pub mod template;
 
 use std::path::{Path, PathBuf};

@@ -15,6 +15,17 @@ pub struct Origin {
     pub col: usize,
 }
 
+impl Origin {
+    /// Where `node` stands in the file `dec` reads.
+    pub fn of(dec: &crate::decode::Decoder, node: &crate::yaml::Node) -> Origin {
+        Origin {
+            file: dec.file.clone(),
+            line: node.pos.line,
+            col: node.pos.col,
+        }
+    }
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Line 0 is "the file (or flag) as a whole": `:0:0` would point nowhere.

@@ -2,12 +2,13 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::model::*;
 use super::predicate;
+pub use super::schema::load_schema;
+use super::schema::schema_ref;
 use super::template::{json_variables, Template, UNIQUE};
 use crate::decode::{Decoder, Fields};
 use crate::diagnostic::{did_you_mean, Diagnostic};
@@ -99,11 +100,7 @@ fn display(path: &Path) -> String {
 }
 
 fn origin(dec: &Decoder, node: &Node) -> Origin {
-    Origin {
-        file: dec.file.clone(),
-        line: node.pos.line,
-        col: node.pos.col,
-    }
+    Origin::of(dec, node)
 }
 
 impl Loader {
@@ -300,7 +297,8 @@ impl Loader {
                         node,
                         format!("environment variable `{var}` is not set"),
                         format!(
-                            "export it, or add `skip_if_unset: [{var}]` to the step to skip the step without it"
+                            "export it, or add `skip_if_unset: [{var}]` to the step \
+                             to skip the step without it"
                         ),
                     );
                 }
@@ -312,7 +310,8 @@ impl Loader {
                 None => dec.error_with_help(
                     node,
                     message,
-                    "define it in `vars`, capture it in an earlier step, or use unique.email / unique.id / unique.name",
+                    "define it in `vars`, capture it in an earlier step, \
+                     or use unique.email / unique.id / unique.name",
                 ),
             }
         }
@@ -591,7 +590,8 @@ impl Loader {
             _ if keys.iter().any(|k| matches!(*k, "present" | "absent")) => {
                 dec.error(
                     node,
-                    "`present` and `absent` stand alone: a header that must match something is present",
+                    "`present` and `absent` stand alone: \
+                     a header that must match something is present",
                 );
                 None
             }
@@ -735,46 +735,6 @@ fn json_path(text: &str, node: &Node, dec: &mut Decoder) -> Option<serde_json_pa
             None
         }
     }
-}
-
-fn schema_ref(node: &Node, dir: &Path, dec: &mut Decoder) -> Option<SchemaRef> {
-    let fields = dec.fields(node, "`schema`", &["$ref"], &["$ref"])?;
-    let ref_node = fields.get("$ref")?;
-    let relative = dec.string(ref_node, "`$ref`")?;
-    let path = crate::files::normalize(&dir.join(&relative));
-    let compiled = load_schema(&path);
-    match compiled {
-        Ok(validator) => Some(SchemaRef {
-            path,
-            validator,
-            origin: origin(dec, ref_node),
-        }),
-        Err(message) => {
-            dec.error_with_help(ref_node, message, "`$ref` is relative to this file");
-            None
-        }
-    }
-}
-
-/// Reads and compiles a JSON Schema file; `$ref`s inside it resolve against its own
-/// location on disk (never the network).
-pub fn load_schema(path: &Path) -> Result<Arc<jsonschema::Validator>, String> {
-    let name = display(path);
-    if path.exists() {
-        crate::files::inside_project(path)?;
-    }
-    let text =
-        crate::yaml::read_source(path).map_err(|e| format!("cannot read schema `{name}`: {e}"))?;
-    let schema: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("schema `{name}` is not valid JSON: {e}"))?;
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let base = format!("file://{}", absolute.to_string_lossy());
-    jsonschema::options()
-        .with_base_uri(base)
-        .with_retriever(crate::files::ProjectFiles)
-        .build(&schema)
-        .map(Arc::new)
-        .map_err(|e| format!("schema `{name}` does not compile: {e}"))
 }
 
 fn retry_policy(node: &Node, dec: &mut Decoder) -> Option<RetryPolicy> {
