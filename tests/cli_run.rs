@@ -131,9 +131,7 @@ fn a_real_target_needs_the_primary_key_from_the_environment() {
 
 #[test]
 fn an_unreachable_target_is_a_runtime_error() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = common::closed_port();
     let output = run_against(
         &url,
         &[("OURO_API_KEY".into(), "k".into())],
@@ -429,9 +427,7 @@ fn run_options_come_from_the_environment_and_help_names_the_keys() {
         assert!(help.contains(expected), "{expected} missing:\n{help}");
     }
     let reports = TempDir::new("cli_run-env");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = common::closed_port();
     let output = tollgate(&["run"])
         .env("TOLLGATE_TARGET", &url)
         .env("TOLLGATE_ONLY", "contract")

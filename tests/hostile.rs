@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
 use common::cli::{self, tollgate};
-use common::TempDir;
+use common::{closed_port, TempDir};
 use tollgate::contract::{self, Target};
 use tollgate::event::{StepResult, Verdict};
 use tollgate::scenario::parse;
@@ -319,13 +319,6 @@ async fn landed(request: axum::extract::Request) -> impl IntoResponse {
         .await
         .unwrap_or_default();
     axum::Json(serde_json::json!({ "method": method, "body": !body.is_empty() }))
-}
-
-fn closed_port() -> String {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
-    url
 }
 
 fn scenario() -> tollgate::scenario::Scenario {

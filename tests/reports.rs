@@ -479,9 +479,7 @@ fn a_run_past_its_deadline_stops_and_says_so() {
 #[test]
 fn an_unreachable_target_still_writes_every_report() {
     let dir = TempDir::new("reports-unreachable");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = common::closed_port();
     let env = [(
         "OURO_API_KEY".to_string(),
         "sk_test_unreachable_canary".to_string(),

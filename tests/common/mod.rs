@@ -337,3 +337,11 @@ async fn join_statuses(
     }
     statuses
 }
+
+/// A loopback URL nothing listens on (bound, then released): connections are refused.
+pub fn closed_port() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    url
+}
