@@ -38,4 +38,5 @@ pub mod secret;
 pub mod server;
 pub mod stop;
 pub mod target;
+pub mod transport;
 pub mod yaml;

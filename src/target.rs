@@ -15,14 +15,13 @@ use crate::profile::{AuthSpec, Profile};
 use crate::scenario::template::{render_json, Vars};
 use crate::scenario::RequestSpec;
 use crate::secret::{Redactor, Secret};
+use crate::transport::Transport;
 
 /// How a run treats the target beyond what its profile says.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Accept any TLS certificate (`--insecure`, for staging servers).
-    pub insecure: bool,
-    /// Certificate authorities trusted besides the system's (`--ca-cert`, a private CA).
-    pub roots: Vec<reqwest::Certificate>,
+    /// How every client connects: TLS trust, client certificate, HTTP version, proxies.
+    pub transport: Transport,
     /// Rewrite snapshots instead of comparing with them (`--update-snapshots`).
     pub update_snapshots: bool,
 }
@@ -104,8 +103,8 @@ impl Target {
                 dir: profile.snapshots.clone(),
                 update: options.update_snapshots,
             },
-            redactor: Redactor::new(keys.values().cloned()),
-            client: client::build(options.insecure, &options.roots),
+            redactor: redactor(&keys, &options.transport),
+            client: client::build(&options.transport),
             profile,
             keys,
             options,
@@ -114,7 +113,10 @@ impl Target {
 
     /// The same target with other options (the client is rebuilt from them).
     pub fn with_options(mut self, options: Options) -> Target {
-        self.client = client::build(options.insecure, &options.roots);
+        self.client = client::build(&options.transport);
+        for password in options.transport.proxies.passwords() {
+            self.redactor.add(Secret::new(password));
+        }
         self.snapshots.update = options.update_snapshots;
         self.options = options;
         self
@@ -290,4 +292,10 @@ fn invalid_key() -> Secret {
     getrandom::fill(&mut bytes).expect("the operating system's random source is available");
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Secret::new(format!("tg_invalid_{hex}"))
+}
+
+/// The redactor of a run: every key, and the passwords in proxy URLs.
+fn redactor(keys: &HashMap<Credential, Secret>, transport: &Transport) -> Redactor {
+    let proxies = transport.proxies.passwords().into_iter().map(Secret::new);
+    Redactor::new(keys.values().cloned().chain(proxies))
 }

@@ -18,6 +18,7 @@ use tollgate::contract::{self, Target};
 use tollgate::event::{StepResult, Verdict};
 use tollgate::scenario::parse;
 use tollgate::target::Options;
+use tollgate::transport::{HttpVersion, Transport};
 
 /// Routes that each break HTTP or JSON in one way.
 fn hostile() -> Router {
@@ -347,7 +348,10 @@ fn target_with(base_url: String, insecure: bool) -> Arc<Target> {
     let primary = profile.keys.primary.clone();
     let env = |var: &str| (var == primary).then(|| "sk_test_hostile_canary".to_string());
     let options = Options {
-        insecure,
+        transport: Transport {
+            insecure,
+            ..Transport::default()
+        },
         ..Options::default()
     };
     Arc::new(Target::external(&base_url, profile, env, options).unwrap())
@@ -483,9 +487,27 @@ async fn transport_failures_name_their_cause() {
     }
 }
 
+/// A server that offers only h2 to a run held to HTTP/1.1 (`--http 1.1`): the handshake
+/// failure says no protocol was agreed on.
 #[tokio::test]
-async fn a_tls_server_that_speaks_only_http2_is_named() {
-    let insecure = target_with(tls_server(&["h2"]), true);
+async fn a_tls_server_that_accepts_none_of_the_offered_protocols_is_named() {
+    let mut profile = tollgate::profile::load(Path::new("tollgate.yaml"))
+        .unwrap()
+        .profile
+        .unwrap();
+    profile.contract.timeout_ms = 1500;
+    let primary = profile.keys.primary.clone();
+    let env = |var: &str| (var == primary).then(|| "sk_test_hostile_canary".to_string());
+    let options = Options {
+        transport: Transport {
+            insecure: true,
+            http: HttpVersion::Http1,
+            ..Transport::default()
+        },
+        ..Options::default()
+    };
+    let url = tls_server(&["h2"]);
+    let insecure = Arc::new(Target::external(&url, profile, env, options).unwrap());
     let steps = contract::collect(
         insecure,
         vec![scenario_at("tests/scenarios/tls.yaml")],
@@ -495,7 +517,10 @@ async fn a_tls_server_that_speaks_only_http2_is_named() {
     .await;
     let (id, text) = failure(&steps, "a JSON answer");
     assert_eq!(id, "transport.tls");
-    assert!(text.contains("it may be HTTP/2 only"), "{text}");
+    assert!(
+        text.contains("the server accepts none of the protocols offered"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

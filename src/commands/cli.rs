@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::transport::HttpVersion;
+
 pub use super::serve::ServeArgs;
 
 #[derive(Debug, Parser)]
@@ -28,6 +30,9 @@ variables (tollgate.yaml: OURO_API_KEY, and OURO_API_KEY_2, OURO_TEST_API_KEY,
 OURO_API_KEY_READONLY, OURO_API_KEY_REVOKED for the checks that need them). Most options
 can also be set through the environment variable shown beside them; --insecure and
 --update-snapshots only on the command line, where a reviewer sees them.
+
+Proxies come from HTTPS_PROXY, HTTP_PROXY and ALL_PROXY (NO_PROXY exempts hosts), as
+curl reads them; a loopback target (localhost, 127.0.0.0/8, ::1) never goes through one.
 
 Examples:
   tollgate run                                   # the embedded reference server
@@ -172,6 +177,28 @@ pub struct RunArgs {
     /// server behind a private CA): the safe alternative to --insecure.
     #[arg(long, env = "TOLLGATE_CA_CERT", value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
+    /// Show this client certificate (PEM file) to servers that ask for one (mTLS);
+    /// needs --key.
+    #[arg(
+        long,
+        env = "TOLLGATE_CLIENT_CERT",
+        value_name = "PEM",
+        requires = "key"
+    )]
+    pub cert: Option<PathBuf>,
+    /// The private key of --cert (PEM file). A file, never an API key: those come from the
+    /// environment.
+    #[arg(
+        long,
+        env = "TOLLGATE_CLIENT_KEY",
+        value_name = "PEM",
+        requires = "cert"
+    )]
+    pub key: Option<PathBuf>,
+    /// HTTP version: `auto` (HTTP/1.1, or HTTP/2 where TLS negotiates it), `1.1`, or `2`
+    /// (HTTP/2 only; h2c with prior knowledge on http:// targets).
+    #[arg(long, env = "TOLLGATE_HTTP", value_enum, default_value_t = HttpVersion::Auto)]
+    pub http: HttpVersion,
     /// Accept any TLS certificate (self-signed staging servers); never for production.
     #[arg(long)]
     pub insecure: bool,

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::cli::{Format, Phase, RunArgs};
 use super::lint::load_scenarios;
 use crate::contract;
+use crate::contract::client::TransportError;
 use crate::error::{exit, Error};
 use crate::event::{Attempt, CheckResult, Event, StepResult, Verdict};
 use crate::load::{self, LoadPlan};
@@ -26,6 +27,7 @@ use crate::scenario::{Origin, Scenario};
 use crate::secret::Redactor;
 use crate::stop::StopSignal;
 use crate::target::{self, Target};
+use crate::transport::{self, HttpVersion, Proxies, Transport};
 
 /// How long a stopped run waits for the interrupted phase to report what it measured.
 const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -123,6 +125,11 @@ async fn execute(
     confirm_load(&args, &target)?;
     for warning in transport_warnings(&target) {
         eprintln!("warning: {warning}");
+    }
+    if !is_loopback(target.base_url()) {
+        for proxy in target.options().transport.proxies.describe() {
+            eprintln!("proxy: {proxy}");
+        }
     }
     let report = new_report(&target, &embedded, inputs.seed);
     let mut console = Console::new(&target, report, args.format == Format::Json);
@@ -356,8 +363,7 @@ async fn resolve_target(
     profile: Profile,
 ) -> Result<(Arc<Target>, Option<target::Embedded>), Error> {
     let options = target::Options {
-        insecure: args.insecure,
-        roots: trusted_roots(args.ca_cert.as_deref())?,
+        transport: transport_of(args, |var| std::env::var(var).ok())?,
         update_snapshots: args.update_snapshots,
     };
     let url = args.target.clone().or_else(|| profile.base_url.clone());
@@ -375,22 +381,28 @@ async fn resolve_target(
     Ok((Arc::new(target), None))
 }
 
-/// Largest CA bundle read (the system's whole bundle is about 200 KiB).
-const MAX_CA_BYTES: u64 = 1 << 20;
-
-/// The certificate authorities of `--ca-cert`: a PEM bundle, read bounded; a file with no
-/// certificate in it is a usage error, not a silently empty trust store.
-fn trusted_roots(path: Option<&Path>) -> Result<Vec<reqwest::Certificate>, Error> {
-    let Some(path) = path else {
-        return Ok(Vec::new());
+/// The connection settings of the run's options and the proxy variables, all checked
+/// before anything is sent: a CA file with no certificate, a key that does not match its
+/// certificate or an unusable proxy URL is a usage error, never silently ignored.
+fn transport_of(args: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<Transport, Error> {
+    let roots = match &args.ca_cert {
+        Some(path) => transport::trusted_roots(path)
+            .map_err(|why| Error::Usage(format!("--ca-cert `{}`: {why}", path.display())))?,
+        None => Vec::new(),
     };
-    let refused = |why: String| Error::Usage(format!("--ca-cert `{}`: {why}", path.display()));
-    let pem = crate::files::read_bounded(path, MAX_CA_BYTES).map_err(|e| refused(e.to_string()))?;
-    match reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
-        Ok(roots) if !roots.is_empty() => Ok(roots),
-        Ok(_) => Err(refused("no PEM certificate in it".into())),
-        Err(e) => Err(refused(format!("not a PEM certificate bundle ({e})"))),
-    }
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            Some(transport::client_identity(cert, key).map_err(Error::Usage)?)
+        }
+        _ => None,
+    };
+    Ok(Transport {
+        insecure: args.insecure,
+        roots,
+        identity,
+        http: args.http,
+        proxies: Proxies::from_env(env).map_err(Error::Usage)?,
+    })
 }
 
 /// Refuses a load phase aimed at a remote target without `--allow-load`.
@@ -455,7 +467,7 @@ fn transport_warnings(target: &Target) -> Vec<String> {
             target.base_url()
         ));
     }
-    if target.options().insecure {
+    if target.options().transport.insecure {
         warnings.push(
             "--insecure: TLS certificates are not checked, so the target's identity is not either"
                 .into(),
@@ -490,6 +502,10 @@ async fn preflight(target: &Target, stop: &StopSignal) -> Reach {
         },
         () = stop.stopped() => return Reach::Stopped(stop.reason().unwrap_or(Stop::Interrupted)),
     };
+    let error = tokio::select! {
+        diagnosed = diagnosed_over_http1(target, error, timeout) => diagnosed,
+        () = stop.stopped() => return Reach::Stopped(stop.reason().unwrap_or(Stop::Interrupted)),
+    };
     let message = format!("cannot reach {}: {error}", target.base_url());
     let origin = Origin {
         file: target.profile().file.clone(),
@@ -512,6 +528,38 @@ async fn preflight(target: &Target, stop: &StopSignal) -> Reach {
         ],
     };
     Reach::Unreachable(Box::new(step), message)
+}
+
+/// Over HTTP/2 a TLS alert that comes after the handshake (TLS 1.3's "certificate
+/// required", a refused client certificate) closes the connection, and the request only
+/// learns "channel closed". One more request over HTTP/1.1 reads the alert itself, so the
+/// message can say what to do; any other answer leaves the first error as it was.
+async fn diagnosed_over_http1(
+    target: &Target,
+    error: TransportError,
+    timeout: Duration,
+) -> TransportError {
+    let transport = &target.options().transport;
+    let vague = !matches!(
+        error,
+        TransportError::Tls { .. } | TransportError::Dns { .. } | TransportError::Timeout(_)
+    );
+    if !vague || !target.base_url().starts_with("https://") || transport.http != HttpVersion::Auto {
+        return error;
+    }
+    let http1 = Transport {
+        http: HttpVersion::Http1,
+        ..transport.clone()
+    };
+    let answer = contract::client::build(&http1)
+        .get(target.base_url())
+        .timeout(timeout)
+        .send()
+        .await;
+    match answer.map_err(|e| contract::client::classify(&e, timeout)) {
+        Err(tls @ TransportError::Tls { .. }) => tls,
+        _ => error,
+    }
 }
 
 fn random_seed() -> u64 {

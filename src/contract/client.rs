@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderMap;
 
 use crate::secret::Secret;
+use crate::transport::Transport;
 
 /// Largest response body read; anything beyond is reported, never buffered.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -193,8 +194,8 @@ impl std::fmt::Display for TransportError {
             }
             TransportError::NotHttp1(e) => write!(
                 f,
-                "the answer is not HTTP/1.x ({e}); the target may speak HTTP/2 only (h2c), \
-                 which tollgate does not: point it at an endpoint that accepts HTTP/1.1"
+                "the answer is not HTTP/1.x ({e}); the target may speak HTTP/2 only (h2c): \
+                 pass --http 2 to speak HTTP/2 with prior knowledge"
             ),
             TransportError::Timeout(t) => write!(f, "no response within {} ms", t.as_millis()),
             TransportError::TooLarge => {
@@ -293,7 +294,20 @@ fn tls_error(cause: &(dyn std::error::Error + 'static)) -> Option<TransportError
         }
         rustls::Error::NoApplicationProtocol
         | rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol) => {
-            "the server accepts no protocol tollgate speaks (HTTP/1.1); it may be HTTP/2 only"
+            "the server accepts none of the protocols offered (ALPN: h2 and HTTP/1.1, or only \
+             the one --http names)"
+        }
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            "the server asks for a client certificate: pass --cert and --key"
+        }
+        rustls::Error::AlertReceived(
+            rustls::AlertDescription::BadCertificate
+            | rustls::AlertDescription::UnknownCA
+            | rustls::AlertDescription::CertificateUnknown
+            | rustls::AlertDescription::AccessDenied,
+        ) => {
+            "the server refused the client certificate: check that --cert is issued by a CA \
+             the server trusts and is still valid"
         }
         _ => "check that the URL's port serves HTTPS",
     };
@@ -410,33 +424,26 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 
 /// How every client of a run connects: the same TLS trust, name resolution and redirect
 /// rule for the load phase, the probes and the preflight.
-pub fn build(insecure: bool, roots: &[reqwest::Certificate]) -> reqwest::Client {
-    builder(insecure, roots, redirect_policy())
+pub fn build(transport: &Transport) -> reqwest::Client {
+    builder(transport, redirect_policy())
 }
 
 /// The contract steps' client: it follows no redirect itself, so [`send`] can follow the
 /// same-origin ones and show each in the step.
-pub fn build_step_client(insecure: bool, roots: &[reqwest::Certificate]) -> reqwest::Client {
-    builder(insecure, roots, reqwest::redirect::Policy::none())
+pub fn build_step_client(transport: &Transport) -> reqwest::Client {
+    builder(transport, reqwest::redirect::Policy::none())
 }
 
-fn builder(
-    insecure: bool,
-    roots: &[reqwest::Certificate],
-    redirects: reqwest::redirect::Policy,
-) -> reqwest::Client {
-    let builder = roots.iter().fold(reqwest::Client::builder(), |b, root| {
-        b.add_root_certificate(root.clone())
-    });
-    builder
+fn builder(transport: &Transport, redirects: reqwest::redirect::Policy) -> reqwest::Client {
+    transport
+        .apply(reqwest::Client::builder())
         .redirect(redirects)
         // Servers close idle connections (ours after 30 s); dropping them first means no
         // request is ever written into a connection the server is closing.
         .pool_idle_timeout(POOL_IDLE)
         .dns_resolver(std::sync::Arc::new(Resolver))
-        .tls_danger_accept_invalid_certs(insecure)
         .build()
-        .expect("a client with default TLS settings builds")
+        .expect("a client from checked transport settings builds")
 }
 
 /// Sends `request` and reads its answer, bounded in time and size. On a client that does

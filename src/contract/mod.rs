@@ -52,8 +52,7 @@ pub async fn run(
     events: mpsc::UnboundedSender<Event>,
 ) {
     // The steps' own client: it lets `client::send` follow and show each redirect.
-    let options = target.options();
-    let client = client::build_step_client(options.insecure, &options.roots);
+    let client = client::build_step_client(&target.options().transport);
     let runner = Arc::new(Runner {
         pacer: Pacer::new(
             &target.profile().rate_limits,

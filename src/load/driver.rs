@@ -103,7 +103,7 @@ pub async fn drive_with_users(
         (schedule_secs + timeout.as_secs_f64()).ceil() as u64 + 1
     ));
     config.timeout = Some(format!("{}", timeout.as_secs().max(1)));
-    config.accept_invalid_certs = attack.target.options().insecure;
+    config.accept_invalid_certs = attack.target.options().transport.insecure;
     config.quiet = 1;
     config.no_print_metrics = true;
     // Our recorder measures every answer; goose's own per-request metrics would only cost
@@ -141,7 +141,7 @@ pub async fn drive_with_users(
         let client = GooseClientBuilder::new()
             .without_cookies()
             .timeout(timeout.max(Duration::from_secs(1)))
-            .accept_invalid_certs(attack.target.options().insecure);
+            .accept_invalid_certs(attack.target.options().transport.insecure);
         goose.and_then(|goose| goose.set_client_builder_without_cookies(client))
     } else {
         goose

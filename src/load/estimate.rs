@@ -24,18 +24,53 @@ pub fn offered_rate(timeline: &Timeline) -> Option<f64> {
     (sent > 1 && last > first).then(|| f64::from(sent - 1) / (last - first))
 }
 
+/// Why no rate could be estimated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoEstimate {
+    TooFewRequests,
+    NoRejection {
+        offered: f64,
+    },
+    /// The burst left less than a whole window of the phase: a burst larger than the
+    /// phase can show, or a phase shortened too far (`--duration-scale`).
+    TooShort {
+        first_rejection: f64,
+        window: f64,
+    },
+}
+
+impl std::fmt::Display for NoEstimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoEstimate::TooFewRequests => write!(f, "too few requests to estimate anything"),
+            NoEstimate::NoRejection { offered } => {
+                write!(f, "no request was rejected at {offered:.1}/s")
+            }
+            NoEstimate::TooShort {
+                first_rejection,
+                window,
+            } => write!(
+                f,
+                "the burst lasted until {first_rejection:.2} s: less than one whole {window} s \
+                 window of steady load was left"
+            ),
+        }
+    }
+}
+
 /// The sustained rate over the whole windows after the first rejection, and the burst.
-pub fn estimate(timeline: &Timeline, window: f64) -> Result<Estimate, String> {
-    let offered = offered_rate(timeline).ok_or("too few requests to estimate anything")?;
+pub fn estimate(timeline: &Timeline, window: f64) -> Result<Estimate, NoEstimate> {
+    let offered = offered_rate(timeline).ok_or(NoEstimate::TooFewRequests)?;
     let first_rejection = timeline
         .first_rejection()
-        .ok_or_else(|| format!("no request was rejected at {offered:.1}/s"))?;
+        .ok_or(NoEstimate::NoRejection { offered })?;
     let (first, last) = timeline.span().expect("an offered rate needs sends");
     let windows = ((last - first_rejection) / window).floor();
     if windows < 1.0 {
-        return Err(format!(
-            "the burst lasted until {first_rejection:.2} s: less than one whole {window} s window of steady load was left"
-        ));
+        return Err(NoEstimate::TooShort {
+            first_rejection,
+            window,
+        });
     }
     let from = last - windows * window;
     let in_steady = f64::from(timeline.between(from, last).accepted);
@@ -90,10 +125,12 @@ mod tests {
         let unlimited = simulate(1000, 1000, 100.0, 2.0);
         assert!(estimate(&unlimited, 1.0)
             .unwrap_err()
+            .to_string()
             .contains("no request was rejected"));
         let short = simulate(100, 100, 150.0, 2.5);
         assert!(estimate(&short, 1.0)
             .unwrap_err()
+            .to_string()
             .contains("less than one whole"));
     }
 }

@@ -218,6 +218,7 @@ impl LoadRunner {
         let mut checks = vec![enforced(
             c,
             &estimated,
+            self.plan.duration_scale < 1.0,
             fingerprint.as_ref(),
             spacing.as_ref(),
             over.rate,

@@ -4,7 +4,7 @@
 //! against the limiter simulator for each family and burst (see the tests below and
 //! docs/rate-limit-maths.md for where each tolerance comes from).
 
-use super::estimate::Estimate;
+use super::estimate::{Estimate, NoEstimate};
 use super::fingerprint::{Family, Fingerprint};
 use super::headers;
 use super::record::{self, HeaderSummary};
@@ -151,7 +151,8 @@ pub(super) struct Spacing {
 /// `rate.<class>.enforced`: the sustained rate over the limit, judged by the limiter family.
 pub(super) fn enforced(
     class: &str,
-    estimated: &Result<Estimate, String>,
+    estimated: &Result<Estimate, NoEstimate>,
+    shortened: bool,
     fingerprint: Option<&Fingerprint>,
     spacing: Option<&Spacing>,
     requested: f64,
@@ -159,10 +160,16 @@ pub(super) fn enforced(
 ) -> CheckResult {
     let id = format!("rate.{class}.enforced");
     match estimated {
+        // A phase cut shorter than the burst needs is the run's doing, not the target's.
+        Err(reason @ NoEstimate::TooShort { .. }) if shortened => CheckResult::new(
+            id,
+            Verdict::Skipped,
+            format!("{reason}: --duration-scale shortened the phase below what this burst needs"),
+        ),
         Err(reason) => CheckResult::failed(
             id,
             format!("a sustained rate near {limit:.1}/s over the limit"),
-            reason.clone(),
+            reason.to_string(),
         ),
         Ok(e) if e.offered < 1.4 * limit => CheckResult::new(
             id,

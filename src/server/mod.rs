@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::{middleware, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -234,12 +236,17 @@ pub async fn run(
         // Small JSON answers on keep-alive connections: Nagle's algorithm would add delays.
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
+        // HTTP/1.1, or HTTP/2 for a client that opens with its preface (h2c with prior
+        // knowledge, and h2 behind a TLS terminator).
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
-            .max_buf_size(MAX_READ_BUFFER)
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+            .max_buf_size(MAX_READ_BUFFER);
+        builder.http2().timer(TokioTimer::new());
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             let _ = connection.await;
         });

@@ -9,9 +9,20 @@ use super::KEY_VARS;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 
-/// Variables besides the keys that would change what the CLI writes: GitHub Actions
-/// annotations and the step summary.
-const NOT_INHERITED: [&str; 2] = ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"];
+/// Variables besides the keys that would change what the CLI does: GitHub Actions
+/// annotations and the step summary, and the proxies (a test sets its own).
+const NOT_INHERITED: [&str; 10] = [
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
 
 /// `tollgate ARGS` with `NO_COLOR=1` and none of [`KEY_VARS`], the GitHub Actions
 /// variables or any `TOLLGATE_*` option (`TOLLGATE_TARGET`, `serve`'s `TOLLGATE_LOG`, …)

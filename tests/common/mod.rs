@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod front;
 pub mod load;
 pub mod stacks;
 mod temp;

@@ -58,6 +58,7 @@ fn judge(
         enforced(
             "c",
             &estimated,
+            false,
             print.as_ref(),
             spacing.as_ref(),
             2.0 * limit,
@@ -407,4 +408,20 @@ fn a_past_http_date_is_named_as_clock_skew() {
     assert_eq!(check.verdict, Verdict::Warning, "{check:?}");
     assert!(check.message.contains("clock skew"), "{check:?}");
     assert!(check.actual.unwrap().contains("already past"));
+}
+
+/// A phase too short to leave a window after the burst: skipped when `--duration-scale`
+/// shortened it (the run's doing), failed otherwise (a burst larger than the phase shows).
+#[test]
+fn a_shortened_phase_that_cannot_estimate_is_skipped_not_failed() {
+    let over = simulate(Algorithm::Gcra, 100, 100, 2.0, 1.8, 0.0, &mut Lcg(7));
+    let estimated = estimate(&over, 1.0);
+    assert!(
+        matches!(estimated, Err(NoEstimate::TooShort { .. })),
+        "{estimated:?}"
+    );
+    let judged = |shortened| enforced("c", &estimated, shortened, None, None, 200.0, 100.0);
+    assert_eq!(judged(true).verdict, Verdict::Skipped);
+    assert!(judged(true).message.contains("--duration-scale"));
+    assert_eq!(judged(false).verdict, Verdict::Failed);
 }
