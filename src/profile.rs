@@ -205,10 +205,21 @@ pub struct LoadedProfile {
     pub source: String,
 }
 
+/// Why a profile could not be read; a missing one says how to get one.
+fn missing_profile_hint(name: &str, e: impl std::fmt::Display) -> String {
+    let message = format!("cannot read profile `{name}`: {e}");
+    if Path::new(name).exists() {
+        return message;
+    }
+    format!(
+        "{message}; `tollgate init` writes a commented one (and a first scenario) here, or \
+         pass --profile FILE"
+    )
+}
+
 pub fn load(path: &Path) -> Result<LoadedProfile, String> {
     let name = path.to_string_lossy().into_owned();
-    let source =
-        crate::yaml::read_source(path).map_err(|e| format!("cannot read profile `{name}`: {e}"))?;
+    let source = crate::yaml::read_source(path).map_err(|e| missing_profile_hint(&name, e))?;
     let mut dec = Decoder::new(&name);
     let profile = match yaml::parse(&source) {
         Ok(root) => decode(&root, path, &mut dec),

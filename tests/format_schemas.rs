@@ -21,8 +21,10 @@ fn problems(schema: &str, file: &Path) -> Vec<String> {
 
 #[test]
 fn every_shipped_scenario_matches_the_scenario_schema() {
-    let files = scenario::discover(Path::new("scenarios")).unwrap();
+    let mut files = scenario::discover(Path::new("scenarios")).unwrap();
     assert!(files.len() >= 6);
+    // What `tollgate init` writes.
+    files.extend(scenario::discover(Path::new("templates/init/scenarios")).unwrap());
     for file in files {
         assert_eq!(
             problems("schemas/scenario.schema.json", &file),
@@ -39,6 +41,7 @@ fn every_shipped_profile_matches_the_profile_schema() {
         "tollgate.yaml",
         "profiles/x-api-key.yaml",
         "profiles/users-v1.yaml",
+        "templates/init/tollgate.yaml",
     ] {
         assert_eq!(
             problems("schemas/profile.schema.json", Path::new(file)),

@@ -42,6 +42,9 @@ Examples:
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented tollgate.yaml, a first scenario and their JSON Schemas into a
+    /// folder, ready to run against the embedded reference server and to edit for your API.
+    Init(InitArgs),
     /// Check a deployment (the embedded reference server when no target is given).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
@@ -206,6 +209,16 @@ pub struct RunArgs {
     /// an incomplete report, and exit 3.
     #[arg(long, env = "TOLLGATE_DEADLINE", value_parser = humantime::parse_duration)]
     pub deadline: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write into (created if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod bench;
 pub mod cli;
+mod init;
 mod lint;
 mod report;
 mod run;
@@ -16,6 +17,7 @@ use cli::{Cli, Command};
 
 pub fn execute(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
+        Command::Init(args) => init::init(args),
         Command::Serve(args) => serve::serve(args),
         Command::Run(args) => run::run(args),
         Command::Lint(args) => lint::lint(args),

@@ -1,0 +1,120 @@
+//! `tollgate init`: a commented profile, a first scenario and the JSON Schemas an editor
+//! validates them with, written into a folder. The profile describes the embedded
+//! reference server, so `tollgate init && tollgate run` passes before anything is edited;
+//! its comments say what to change for the user's own API.
+//!
+//! Nothing is overwritten without `--force`: a folder that already holds any of the files
+//! is refused, and every clashing file is named.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::cli::InitArgs;
+use crate::error::Error;
+
+/// Every file `init` writes, relative to the folder, and its content. The schemas are the
+/// ones this binary validates with, so an editor and `tollgate lint` agree.
+const FILES: [(&str, &str); 6] = [
+    (
+        "tollgate.yaml",
+        include_str!("../../templates/init/tollgate.yaml"),
+    ),
+    (
+        "scenarios/example.yaml",
+        include_str!("../../templates/init/scenarios/example.yaml"),
+    ),
+    (
+        "scenarios/auth.yaml",
+        include_str!("../../templates/init/scenarios/auth.yaml"),
+    ),
+    (
+        "schemas/error.schema.json",
+        include_str!("../../schemas/error.schema.json"),
+    ),
+    (
+        "schemas/profile.schema.json",
+        include_str!("../../schemas/profile.schema.json"),
+    ),
+    (
+        "schemas/scenario.schema.json",
+        include_str!("../../schemas/scenario.schema.json"),
+    ),
+];
+
+pub fn init(args: InitArgs) -> Result<ExitCode, Error> {
+    for path in write_project(&args.dir, args.force)? {
+        println!("wrote {}", path.display());
+    }
+    println!("{}", next_steps(&args.dir));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes every file of [`FILES`] under `dir`; without `force`, refuses (writing nothing)
+/// when any of them exists.
+fn write_project(dir: &Path, force: bool) -> Result<Vec<PathBuf>, Error> {
+    let paths: Vec<PathBuf> = FILES.iter().map(|(name, _)| dir.join(name)).collect();
+    let existing: Vec<String> = paths
+        .iter()
+        .filter(|p| p.symlink_metadata().is_ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !force && !existing.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} already exist{}: nothing was written (pass --force to overwrite)",
+            existing.join(", "),
+            if existing.len() == 1 { "s" } else { "" }
+        )));
+    }
+    for ((_, content), path) in FILES.iter().zip(&paths) {
+        let failed =
+            |e: std::io::Error| Error::Runtime(format!("cannot write `{}`: {e}", path.display()));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        // A symlink in the way is replaced, never followed (it could point anywhere).
+        if force && path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+            std::fs::remove_file(path).map_err(failed)?;
+        }
+        std::fs::write(path, content).map_err(failed)?;
+    }
+    Ok(paths)
+}
+
+fn next_steps(dir: &Path) -> String {
+    let cd = if dir == Path::new(".") {
+        String::new()
+    } else {
+        format!("  cd {}\n", dir.display())
+    };
+    format!(
+        "\nNext:\n{cd}  tollgate lint                # check the profile and scenarios/\n  \
+         tollgate run                 # against the embedded reference server: passes as written\n  \
+         API_KEY=... tollgate run --target https://staging.example.com --only contract\n\n\
+         Then edit tollgate.yaml (auth, keys, errors, rate_limits) and scenarios/ to match your API."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_existing_file_is_named_and_nothing_is_written() {
+        let dir = std::env::temp_dir().join(format!("tollgate-init-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+        std::fs::write(dir.join("scenarios/example.yaml"), "mine").unwrap();
+        let e = write_project(&dir, false).unwrap_err().to_string();
+        assert!(e.contains("scenarios/example.yaml already exists"), "{e}");
+        assert!(!dir.join("tollgate.yaml").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("scenarios/example.yaml")).unwrap(),
+            "mine"
+        );
+        write_project(&dir, true).unwrap();
+        assert!(std::fs::read_to_string(dir.join("scenarios/example.yaml"))
+            .unwrap()
+            .contains("name: users"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
