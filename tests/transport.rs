@@ -11,6 +11,8 @@ use common::cli;
 use common::front::{Front, Pki, Proxy, TlsFront};
 use common::{faulty_server, TempDir};
 use serde_json::Value;
+use tokio::runtime::Runtime;
+use tollgate::server::RunningServer;
 
 fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);
@@ -45,6 +47,28 @@ fn passed(verdicts: &[(String, String)], id: &str) -> bool {
     verdicts.iter().any(|(i, v)| i == id && v == "passed")
 }
 
+/// A TLS front offering h2 and HTTP/1.1 before `server`, its certificate issued by `pki`;
+/// it asks for a client certificate issued by `clients` when given.
+fn tls_front(runtime: &Runtime, server: &RunningServer, pki: &Pki, clients: Option<&Pki>) -> Front {
+    runtime.block_on(Front::tls(
+        server.addr(),
+        TlsFront {
+            pki,
+            alpn: &["h2", "http/1.1"],
+            client_ca: clients,
+        },
+    ))
+}
+
+/// Every connection `front` saw spoke `protocol`, and there was at least one.
+fn spoke_only(front: &Front, protocol: &str) {
+    let seen = front.seen();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|p| p == protocol),
+        "{seen:?}"
+    );
+}
+
 fn shown(output: &std::process::Output) -> String {
     format!("{}{}", cli::text(&output.stdout), cli::text(&output.stderr))
 }
@@ -58,14 +82,7 @@ const CONTRACT_AND_READ: [&str; 2] = ["--class", "read"];
 fn http2_is_negotiated_over_tls_in_every_phase() {
     let (runtime, server, env) = faulty_server(&[]);
     let pki = Pki::new("tollgate test CA");
-    let front = runtime.block_on(Front::tls(
-        server.addr(),
-        TlsFront {
-            pki: &pki,
-            alpn: &["h2", "http/1.1"],
-            client_ca: None,
-        },
-    ));
+    let front = tls_front(&runtime, &server, &pki, None);
     let dir = TempDir::new("transport-h2");
     let ca = write(&dir, "ca.pem", &pki.ca_pem());
     let url = format!("https://127.0.0.1:{}", front.addr.port());
@@ -73,11 +90,7 @@ fn http2_is_negotiated_over_tls_in_every_phase() {
     args.extend(CONTRACT_AND_READ);
     let (output, folder) = cli::run(&args, &env, &dir.path().join("reports"));
     assert_eq!(output.status.code(), Some(0), "{}", shown(&output));
-    let seen = front.seen();
-    assert!(
-        !seen.is_empty() && seen.iter().all(|p| p == "h2"),
-        "{seen:?}"
-    );
+    spoke_only(&front, "h2");
     let verdicts = verdicts(&folder);
     assert!(passed(&verdicts, "rate.read.enforced"), "{verdicts:?}");
     assert!(passed(&verdicts, "auth.none.status"), "{verdicts:?}");
@@ -95,11 +108,7 @@ fn http2_prior_knowledge_speaks_h2c_and_the_default_does_not() {
     args.extend(CONTRACT_AND_READ);
     let (output, folder) = cli::run(&args, &env, &dir.path().join("reports"));
     assert_eq!(output.status.code(), Some(0), "{}", shown(&output));
-    let seen = front.seen();
-    assert!(
-        !seen.is_empty() && seen.iter().all(|p| p == "h2c"),
-        "{seen:?}"
-    );
+    spoke_only(&front, "h2c");
     assert!(passed(&verdicts(&folder), "rate.read.enforced"));
 
     front.seen.lock().unwrap().clear();
@@ -111,11 +120,7 @@ fn http2_prior_knowledge_speaks_h2c_and_the_default_does_not() {
     .output()
     .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", shown(&output));
-    let seen = front.seen();
-    assert!(
-        !seen.is_empty() && seen.iter().all(|p| p == "http/1.1"),
-        "{seen:?}"
-    );
+    spoke_only(&front, "http/1.1");
 }
 
 /// `--http 1.1` offers only HTTP/1.1 in the TLS handshake, even to a server that prefers h2.
@@ -123,14 +128,7 @@ fn http2_prior_knowledge_speaks_h2c_and_the_default_does_not() {
 fn http1_can_be_forced_over_tls() {
     let (runtime, server, env) = faulty_server(&[]);
     let pki = Pki::new("tollgate test CA");
-    let front = runtime.block_on(Front::tls(
-        server.addr(),
-        TlsFront {
-            pki: &pki,
-            alpn: &["h2", "http/1.1"],
-            client_ca: None,
-        },
-    ));
+    let front = tls_front(&runtime, &server, &pki, None);
     let dir = TempDir::new("transport-h1");
     let ca = write(&dir, "ca.pem", &pki.ca_pem());
     let url = format!("https://127.0.0.1:{}", front.addr.port());
@@ -148,11 +146,7 @@ fn http1_can_be_forced_over_tls() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", shown(&output));
-    let seen = front.seen();
-    assert!(
-        !seen.is_empty() && seen.iter().all(|p| p == "http/1.1"),
-        "{seen:?}"
-    );
+    spoke_only(&front, "http/1.1");
 }
 
 /// A server that asks for a client certificate: the run passes with `--cert`/`--key`
@@ -163,14 +157,7 @@ fn client_certificates_are_shown_and_their_absence_is_named() {
     let (runtime, server, env) = faulty_server(&[]);
     let pki = Pki::new("tollgate test CA");
     let clients = Pki::new("tollgate client CA");
-    let front = runtime.block_on(Front::tls(
-        server.addr(),
-        TlsFront {
-            pki: &pki,
-            alpn: &["h2", "http/1.1"],
-            client_ca: Some(&clients),
-        },
-    ));
+    let front = tls_front(&runtime, &server, &pki, Some(&clients));
     let dir = TempDir::new("transport-mtls");
     let ca = write(&dir, "ca.pem", &pki.ca_pem());
     let client = clients.issue(&["tollgate-ci"]);
@@ -317,14 +304,7 @@ fn http_proxy_is_used_except_for_loopback_and_no_proxy() {
 fn https_proxy_tunnels_and_sees_no_key() {
     let (runtime, server, mut env) = faulty_server(&[]);
     let pki = Pki::new("tollgate test CA");
-    let front = runtime.block_on(Front::tls(
-        server.addr(),
-        TlsFront {
-            pki: &pki,
-            alpn: &["h2", "http/1.1"],
-            client_ca: None,
-        },
-    ));
+    let front = tls_front(&runtime, &server, &pki, None);
     let proxy = runtime.block_on(Proxy::start(front.addr));
     let dir = TempDir::new("transport-connect");
     let ca = write(&dir, "ca.pem", &pki.ca_pem());
@@ -361,7 +341,7 @@ fn https_proxy_tunnels_and_sees_no_key() {
         );
         assert!(!head.contains(&primary), "the proxy saw the key: {head}");
     }
-    assert!(front.seen().iter().all(|p| p == "h2"), "{:?}", front.seen());
+    spoke_only(&front, "h2");
     assert!(
         shown(&output).contains("http://ci:***@127.0.0.1:"),
         "{}",
