@@ -37,6 +37,8 @@ pub struct Target {
     redactor: Redactor,
     options: Options,
     client: reqwest::Client,
+    /// The load phase's and the probes' client (see [`Target::load_client`]).
+    load_client: reqwest::Client,
 }
 
 /// How a request presents credentials.
@@ -105,6 +107,7 @@ impl Target {
             },
             redactor: redactor(&keys, &options.transport),
             client: client::build(&options.transport),
+            load_client: client::build(&options.transport.for_load()),
             profile,
             keys,
             options,
@@ -114,6 +117,7 @@ impl Target {
     /// The same target with other options (the client is rebuilt from them).
     pub fn with_options(mut self, options: Options) -> Target {
         self.client = client::build(&options.transport);
+        self.load_client = client::build(&options.transport.for_load());
         for password in options.transport.proxies.passwords() {
             self.redactor.add(Secret::new(password));
         }
@@ -253,6 +257,13 @@ impl Target {
     /// probes share its TLS roots, connection pool and same-origin redirect rule.
     pub fn client(&self) -> reqwest::Client {
         self.client.clone()
+    }
+
+    /// The client of goose's load and the probes beside it: HTTP/1.1 unless `--http 2`
+    /// asked for HTTP/2, so hundreds of requests in flight are hundreds of connections, not
+    /// streams queued behind one connection's concurrency cap (100–128 at most fronts).
+    pub fn load_client(&self) -> reqwest::Client {
+        self.load_client.clone()
     }
 
     /// The run's shared redactor: every key, and every `{{ env.NAME }}` value once read.

@@ -17,8 +17,31 @@ use crate::files;
 /// The largest certificate or key file read (a CA bundle of a few hundred certificates).
 const MAX_PEM_BYTES: u64 = 4 << 20;
 
-/// Names that never go through a proxy, whatever `NO_PROXY` says.
-const LOOPBACK: &str = "localhost, .localhost, 127.0.0.0/8, ::1";
+/// Names that never go through a proxy, whatever `NO_PROXY` says: loopback, and the
+/// unspecified addresses a local server prints (connecting to them reaches this machine).
+const LOOPBACK: &str = "localhost, .localhost, localhost., 127.0.0.0/8, ::1, \
+                        ::ffff:127.0.0.0/104, 0.0.0.0, ::";
+
+/// Whether `url` names this machine (the [`LOOPBACK`] list): never proxied, and loaded
+/// without `--allow-load`.
+pub fn is_local(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
+    }
+}
 
 /// The HTTP version a run speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -48,6 +71,19 @@ pub struct Transport {
 }
 
 impl Transport {
+    /// The settings of the load phase's client: HTTP/1.1 unless HTTP/2 was asked for
+    /// (see `Target::load_client`).
+    pub fn for_load(&self) -> Transport {
+        let http = match self.http {
+            HttpVersion::Auto => HttpVersion::Http1,
+            other => other,
+        };
+        Transport {
+            http,
+            ..self.clone()
+        }
+    }
+
     /// Applies these settings to a client under construction.
     pub fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         let builder = self
@@ -74,15 +110,25 @@ pub struct Proxies {
     proxies: Vec<Proxy>,
     /// `NO_PROXY` as given, and the loopback names after it.
     no_proxy: String,
+    /// Variables whose value cannot be used, and why: an error only for a target that
+    /// one of them would have served ([`Proxies::check`]).
+    unusable: Vec<(Scheme, String)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Proxy {
     /// The variable it came from (`HTTPS_PROXY`).
     variable: &'static str,
     /// Which target URLs it serves.
     serves: Scheme,
     url: url::Url,
+}
+
+/// Without the URL's credentials: a `{:?}` of a target must never print them.
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.variable, shown(&self.url))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,63 +138,123 @@ enum Scheme {
     All,
 }
 
-/// The variables read, in curl's order of precedence (upper case first, then lower).
+/// The variables read: lower case first, as curl reads them (curl reads no upper-case
+/// `HTTP_PROXY` at all, a guard for CGI scripts; tollgate is none, and CI systems often
+/// set only the upper-case form, so it is read after the lower-case one).
 const VARIABLES: [(&str, &str, Scheme); 3] = [
-    ("HTTPS_PROXY", "https_proxy", Scheme::Https),
-    ("HTTP_PROXY", "http_proxy", Scheme::Http),
-    ("ALL_PROXY", "all_proxy", Scheme::All),
+    ("https_proxy", "HTTPS_PROXY", Scheme::Https),
+    ("http_proxy", "HTTP_PROXY", Scheme::Http),
+    ("all_proxy", "ALL_PROXY", Scheme::All),
 ];
 
 impl Proxies {
-    /// Reads the proxy variables through `env`. An unusable proxy URL is an error, not a
-    /// proxy silently skipped: the user meant the traffic to go through it.
-    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Proxies, String> {
-        let read = |upper: &str, lower: &str| {
-            env(upper)
-                .or_else(|| env(lower))
-                .filter(|v| !v.trim().is_empty())
+    /// Reads the proxy variables through `env` (an empty value counts as unset).
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Proxies {
+        let read = |first: &str, then: &str| {
+            let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+            set(first)
+                .map(|v| (first.to_string(), v))
+                .or_else(|| set(then).map(|v| (then.to_string(), v)))
         };
-        let mut proxies = Vec::new();
-        for (upper, lower, serves) in VARIABLES {
-            let Some(value) = read(upper, lower) else {
+        let mut proxies = Proxies::default();
+        for (first, then, serves) in VARIABLES {
+            let Some((name, value)) = read(first, then) else {
                 continue;
             };
-            let url = proxy_url(&value).map_err(|why| format!("{upper}: {why}"))?;
-            proxies.push(Proxy {
-                variable: upper,
-                serves,
-                url,
-            });
+            match proxy_url(&value) {
+                Ok(url) => proxies.proxies.push(Proxy {
+                    variable: if name == first { first } else { then },
+                    serves,
+                    url,
+                }),
+                Err(why) => proxies.unusable.push((serves, format!("{name}: {why}"))),
+            }
         }
-        let no_proxy = match read("NO_PROXY", "no_proxy") {
-            Some(list) => format!("{list}, {LOOPBACK}"),
+        proxies.no_proxy = match read("no_proxy", "NO_PROXY") {
+            Some((_, list)) => format!("{list}, {LOOPBACK}"),
             None => LOOPBACK.to_string(),
         };
-        Ok(Proxies { proxies, no_proxy })
+        proxies
     }
 
-    /// One line per proxy for the run's header, without credentials.
-    pub fn describe(&self) -> Vec<String> {
-        self.proxies
+    /// An unusable proxy variable is an error when it would have served `target`: the
+    /// user meant that traffic to go through it. For a local target it is ignored (a
+    /// `socks5://` ALL_PROXY on a laptop must not stop a run of the embedded server).
+    pub fn check(&self, target: &str) -> Result<(), String> {
+        let Ok(url) = url::Url::parse(target) else {
+            return Ok(());
+        };
+        if is_local(target) || self.exempts(&url) {
+            return Ok(());
+        }
+        let serves = |scheme: Scheme| match scheme {
+            Scheme::All => true,
+            Scheme::Http => url.scheme() == "http",
+            Scheme::Https => url.scheme() == "https",
+        };
+        match self.unusable.iter().find(|(scheme, _)| serves(*scheme)) {
+            Some((_, why)) => Err(why.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The proxy that carries requests to `target`, if any: described without its
+    /// password, for the run's header.
+    pub fn used_for(&self, target: &str) -> Option<String> {
+        let url = url::Url::parse(target).ok()?;
+        if is_local(target) || self.exempts(&url) {
+            return None;
+        }
+        let scheme = if url.scheme() == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        let proxy = self
+            .proxies
             .iter()
-            .map(|p| {
-                let what = match p.serves {
-                    Scheme::Http => "http:// targets",
-                    Scheme::Https => "https:// targets",
-                    Scheme::All => "targets no other variable covers",
-                };
-                format!("{} {} for {what}", p.variable, shown(&p.url))
-            })
-            .collect()
+            .find(|p| p.serves == scheme)
+            .or_else(|| self.proxies.iter().find(|p| p.serves == Scheme::All))?;
+        Some(format!("{} {}", proxy.variable, shown(&proxy.url)))
     }
 
-    /// The passwords in proxy URLs: secrets the redactor must know.
+    /// Whether `NO_PROXY` (or the loopback list) exempts `url`, by the matcher reqwest
+    /// itself applies.
+    fn exempts(&self, url: &url::Url) -> bool {
+        let Ok(uri) = url.as_str().parse::<hyper::Uri>() else {
+            return false;
+        };
+        // A stand-in proxy: only whether the host is exempt matters here.
+        let matcher = hyper_util::client::proxy::matcher::Matcher::builder()
+            .all("http://proxy.invalid".to_string())
+            .no(self.no_proxy.clone())
+            .build();
+        matcher.intercept(&uri).is_none()
+    }
+
+    /// Whether any usable proxy is `https://` (its certificate is checked like the
+    /// target's, so `--insecure` stops that too).
+    pub fn any_https(&self) -> bool {
+        self.proxies.iter().any(|p| p.url.scheme() == "https")
+    }
+
+    /// The credentials in proxy URLs, as reqwest sends them: secrets the redactor must
+    /// know. The password; `user:password` (whose base64 is a Proxy-Authorization the
+    /// redactor then also knows); a user name without a password is a token.
     pub fn passwords(&self) -> Vec<String> {
-        self.proxies
-            .iter()
-            .filter_map(|p| p.url.password())
-            .map(percent_decoded)
-            .collect()
+        let mut secrets = Vec::new();
+        for url in self.proxies.iter().map(|p| &p.url) {
+            let user = percent_decoded(url.username());
+            match url.password().map(percent_decoded) {
+                Some(password) => {
+                    secrets.push(format!("{user}:{password}"));
+                    secrets.push(password);
+                }
+                None if !user.is_empty() => secrets.push(user),
+                None => {}
+            }
+        }
+        secrets
     }
 
     fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
@@ -196,15 +302,25 @@ fn proxy_url(value: &str) -> Result<url::Url, String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("`{}` names no host", shown_raw(value)));
     }
+    // `http://u:12#ab@proxy` is host `u`, port 12 and a fragment: not what was meant.
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{}` is not a proxy URL (a proxy URL has no path, query or fragment; \
+             percent-encode `#`, `?` and `/` in a password)",
+            shown_raw(value)
+        ));
+    }
     reqwest::Proxy::all(url.as_str()).map_err(|e| format!("`{}`: {e}", shown(&url)))?;
     Ok(url)
 }
 
-/// A proxy URL without its password.
+/// A proxy URL without its password (or its user name, when that is a bare token).
 fn shown(url: &url::Url) -> String {
     let mut url = url.clone();
     if url.password().is_some() {
         let _ = url.set_password(Some("***"));
+    } else if !url.username().is_empty() {
+        let _ = url.set_username("***");
     }
     url.as_str().trim_end_matches('/').to_string()
 }
@@ -220,11 +336,11 @@ fn shown_raw(value: &str) -> String {
     }
 }
 
+/// A URL's user-info part as reqwest sends it: percent-decoded, `+` kept.
 fn percent_decoded(text: &str) -> String {
-    url::form_urlencoded::parse(format!("p={text}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| text.to_string())
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Reads `--ca-cert`: a PEM bundle with at least one certificate.
@@ -286,7 +402,7 @@ pub fn client_identity(cert: &Path, key: &Path) -> Result<reqwest::Identity, Str
 mod tests {
     use super::*;
 
-    fn from(vars: &[(&str, &str)]) -> Result<Proxies, String> {
+    fn from(vars: &[(&str, &str)]) -> Proxies {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -295,49 +411,80 @@ mod tests {
     }
 
     #[test]
-    fn upper_case_wins_and_a_bare_host_is_http() {
+    fn lower_case_wins_an_empty_value_is_unset_and_a_bare_host_is_http() {
         let proxies = from(&[
-            ("HTTPS_PROXY", "proxy.corp:3128"),
-            ("https_proxy", "http://other:1"),
-        ])
-        .unwrap();
-        assert_eq!(
-            proxies.describe(),
-            ["HTTPS_PROXY http://proxy.corp:3128 for https:// targets"]
-        );
+            ("https_proxy", "proxy.corp:3128"),
+            ("HTTPS_PROXY", "http://stale:1"),
+            ("http_proxy", " "),
+            ("HTTP_PROXY", "http://upper:2"),
+        ]);
+        let https = proxies.used_for("https://api.example.com");
+        assert_eq!(https.as_deref(), Some("https_proxy http://proxy.corp:3128"));
+        let http = proxies.used_for("http://api.example.com");
+        assert_eq!(http.as_deref(), Some("HTTP_PROXY http://upper:2"));
     }
 
     #[test]
-    fn loopback_is_always_exempt() {
-        assert_eq!(from(&[]).unwrap().no_proxy, LOOPBACK);
-        let proxies = from(&[("no_proxy", "internal.corp")]).unwrap();
-        assert_eq!(proxies.no_proxy, format!("internal.corp, {LOOPBACK}"));
+    fn all_proxy_serves_only_the_schemes_without_their_own_variable() {
+        let proxies = from(&[("ALL_PROXY", "http://all:1"), ("HTTP_PROXY", "http://h:2")]);
+        let http = proxies.used_for("http://api.example.com");
+        assert_eq!(http.as_deref(), Some("HTTP_PROXY http://h:2"));
+        let https = proxies.used_for("https://api.example.com");
+        assert_eq!(https.as_deref(), Some("ALL_PROXY http://all:1"));
     }
 
     #[test]
-    fn credentials_are_never_shown_but_are_known_to_the_redactor() {
-        let proxies = from(&[("HTTP_PROXY", "http://ci:s%40cret@proxy:8080")]).unwrap();
-        let line = proxies.describe().join("");
-        assert!(
-            !line.contains("s%40cret") && !line.contains("s@cret"),
-            "{line}"
-        );
-        assert!(line.contains("http://ci:***@proxy:8080"), "{line}");
-        assert_eq!(proxies.passwords(), ["s@cret"]);
+    fn local_targets_and_no_proxy_hosts_are_never_proxied() {
+        let proxies = from(&[("ALL_PROXY", "http://p:1"), ("NO_PROXY", ".internal.corp")]);
+        for local in [
+            "http://localhost:8080",
+            "http://localhost.:8080",
+            "http://api.localhost",
+            "http://127.0.0.1:1",
+            "http://127.1",
+            "http://[::1]:1",
+            "http://0.0.0.0:8080",
+            "http://[::]:1",
+            "http://[::ffff:127.0.0.1]:1",
+            "https://db.internal.corp",
+        ] {
+            assert_eq!(proxies.used_for(local), None, "{local}");
+        }
+        assert!(proxies.used_for("https://api.example.com").is_some());
     }
 
     #[test]
-    fn unusable_proxies_are_errors_that_quote_no_password() {
-        let socks = from(&[("ALL_PROXY", "socks5://proxy:1080")]).unwrap_err();
+    fn credentials_are_never_shown_and_are_decoded_as_reqwest_sends_them() {
+        let proxies = from(&[("HTTP_PROXY", "http://ci:a+b%2Bc%40d@proxy:8080")]);
+        let line = proxies.used_for("http://api.example.com").unwrap();
+        assert_eq!(line, "HTTP_PROXY http://ci:***@proxy:8080");
+        assert!(!format!("{proxies:?}").contains("a+b"), "{proxies:?}");
+        assert_eq!(proxies.passwords(), ["ci:a+b+c@d", "a+b+c@d"]);
+        let token = from(&[("HTTPS_PROXY", "http://tok3n@proxy:1")]);
+        let line = token.used_for("https://api.example.com").unwrap();
+        assert_eq!(line, "HTTPS_PROXY http://***@proxy:1");
+        assert_eq!(token.passwords(), ["tok3n"]);
+    }
+
+    #[test]
+    fn unusable_proxies_are_errors_only_where_they_would_serve_and_quote_no_password() {
+        let socks = from(&[("ALL_PROXY", "socks5://u:secret@proxy:1080")]);
+        assert_eq!(socks.check("http://127.0.0.1:8080"), Ok(()));
+        let e = socks.check("https://api.example.com").unwrap_err();
         assert!(
-            socks.contains("`socks5://` proxies are not supported"),
-            "{socks}"
+            e.contains("ALL_PROXY: `socks5://` proxies are not supported"),
+            "{e}"
         );
-        let bad = from(&[("HTTP_PROXY", "http://u:pw@[bad")]).unwrap_err();
+        let bad = from(&[("HTTP_PROXY", "http://u:pw@[bad")]);
+        assert_eq!(bad.check("https://api.example.com"), Ok(()));
+        let e = bad.check("http://api.example.com").unwrap_err();
         assert!(
-            bad.starts_with("HTTP_PROXY: `http://***@[bad` is not a proxy URL"),
-            "{bad}"
+            e.starts_with("HTTP_PROXY: `http://***@[bad` is not a proxy URL"),
+            "{e}"
         );
-        assert!(!bad.contains("pw"), "{bad}");
+        let fragment = from(&[("HTTPS_PROXY", "http://u:12#ab@proxy")]);
+        let e = fragment.check("https://api.example.com").unwrap_err();
+        assert!(e.contains("has no path, query or fragment"), "{e}");
+        assert!(!e.contains("#ab"), "{e}");
     }
 }

@@ -370,5 +370,15 @@ async fn slow_and_idle_connections_are_closed() {
     let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "an idle kept-alive connection stayed open");
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 404"));
+
+    // Before a byte tells HTTP/1.1 from HTTP/2: silence, and a preface that stops halfway.
+    for opening in [&b""[..], b"PRI * HTTP/2.0\r\n"] {
+        let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        silent.write_all(opening).await.unwrap();
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "{opening:?} kept its connection open");
+    }
     server.stop().await;
 }

@@ -31,8 +31,9 @@ OURO_API_KEY_READONLY, OURO_API_KEY_REVOKED for the checks that need them). Most
 can also be set through the environment variable shown beside them; --insecure and
 --update-snapshots only on the command line, where a reviewer sees them.
 
-Proxies come from HTTPS_PROXY, HTTP_PROXY and ALL_PROXY (NO_PROXY exempts hosts), as
-curl reads them; a loopback target (localhost, 127.0.0.0/8, ::1) never goes through one.
+Proxies come from https_proxy, http_proxy and all_proxy (no_proxy exempts hosts; lower
+case first, then upper case, as curl reads them); a target on this machine (localhost,
+127.0.0.0/8, ::1, 0.0.0.0) never goes through one.
 
 Examples:
   tollgate run                                   # the embedded reference server

@@ -126,10 +126,13 @@ async fn execute(
     for warning in transport_warnings(&target) {
         eprintln!("warning: {warning}");
     }
-    if !is_loopback(target.base_url()) {
-        for proxy in target.options().transport.proxies.describe() {
-            eprintln!("proxy: {proxy}");
-        }
+    if let Some(proxy) = target
+        .options()
+        .transport
+        .proxies
+        .used_for(target.base_url())
+    {
+        eprintln!("proxy: {proxy}");
     }
     let report = new_report(&target, &embedded, inputs.seed);
     let mut console = Console::new(&target, report, args.format == Format::Json);
@@ -363,7 +366,7 @@ async fn resolve_target(
     profile: Profile,
 ) -> Result<(Arc<Target>, Option<target::Embedded>), Error> {
     let options = target::Options {
-        transport: transport_of(args, |var| std::env::var(var).ok())?,
+        transport: transport_of(args, environment)?,
         update_snapshots: args.update_snapshots,
     };
     let url = args.target.clone().or_else(|| profile.base_url.clone());
@@ -376,6 +379,7 @@ async fn resolve_target(
         return Ok((Arc::new(target), Some(server)));
     };
     profile::validate_base_url(&url).map_err(Error::Usage)?;
+    check_proxy_for(&options.transport, &url)?;
     let target = Target::external(&url, profile, |var| std::env::var(var).ok(), options)
         .map_err(Error::Usage)?;
     Ok((Arc::new(target), None))
@@ -401,8 +405,34 @@ fn transport_of(args: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<
         roots,
         identity,
         http: args.http,
-        proxies: Proxies::from_env(env).map_err(Error::Usage)?,
+        proxies: Proxies::from_env(env),
     })
+}
+
+/// A variable of the process environment; one that is not UTF-8 reads as a value no
+/// parser accepts, so a proxy variable that cannot be read is an error, not silently unset.
+fn environment(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotUnicode(_)) => Some("(not UTF-8)".into()),
+        Err(std::env::VarError::NotPresent) => None,
+    }
+}
+
+/// The proxy that would carry the requests to `url` must be usable, and able to carry
+/// what `--http` asks for.
+fn check_proxy_for(transport: &Transport, url: &str) -> Result<(), Error> {
+    transport.proxies.check(url).map_err(Error::Usage)?;
+    let proxied = transport.proxies.used_for(url);
+    if let (Some(proxy), HttpVersion::Http2, true) =
+        (proxied, transport.http, url.starts_with("http://"))
+    {
+        return Err(Error::Usage(format!(
+            "--http 2 on an http:// target speaks h2c, which a forward proxy ({proxy}) does \
+             not carry: exempt the host with NO_PROXY, use https://, or drop --http 2"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a load phase aimed at a remote target without `--allow-load`.
@@ -416,17 +446,9 @@ fn confirm_load(args: &RunArgs, target: &Target) -> Result<(), Error> {
     )))
 }
 
-/// Load goes only where the user meant it to: loopback, or anything with --allow-load.
+/// Load goes only where the user meant it to: this machine, or anything with --allow-load.
 fn is_loopback(url: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+    transport::is_local(url)
 }
 
 /// Usage errors of the load options, before anything is sent.
@@ -467,11 +489,23 @@ fn transport_warnings(target: &Target) -> Vec<String> {
             target.base_url()
         ));
     }
-    if target.options().transport.insecure {
+    let transport = &target.options().transport;
+    if transport.insecure {
         warnings.push(
             "--insecure: TLS certificates are not checked, so the target's identity is not either"
                 .into(),
         );
+        if transport.proxies.any_https() {
+            warnings.push(
+                "--insecure also stops the https:// proxy's certificate from being checked: its \
+                 password goes to whoever answers"
+                    .into(),
+            );
+        }
+    }
+    if transport.identity.is_some() && transport.proxies.any_https() {
+        warnings
+            .push("the client certificate (--cert) is also offered to the https:// proxy".into());
     }
     warnings
 }

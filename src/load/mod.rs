@@ -320,7 +320,7 @@ impl LoadRunner {
             key: Credential::PRIMARY,
             label: format!("{} {name}", class.name),
             recorder: recorder.clone(),
-            client: Some(self.target.client()),
+            client: Some(self.target.load_client()),
             stop: self.stop.clone(),
         };
         let ticker = self.progress_ticker(class, name, recorder.clone());

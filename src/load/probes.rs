@@ -48,7 +48,7 @@ impl Prober {
     pub fn new(target: Arc<Target>) -> Self {
         let timeout = Duration::from_millis(target.profile().contract.timeout_ms);
         Prober {
-            client: target.client(),
+            client: target.load_client(),
             target,
             timeout,
         }

@@ -218,7 +218,8 @@ impl LoadRunner {
         let mut checks = vec![enforced(
             c,
             &estimated,
-            self.plan.duration_scale < 1.0,
+            // The full-length phase, when --duration-scale shortened this one.
+            (self.plan.duration_scale < 1.0).then_some(OVER_WINDOWS * window),
             fingerprint.as_ref(),
             spacing.as_ref(),
             over.rate,

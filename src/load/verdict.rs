@@ -152,7 +152,7 @@ pub(super) struct Spacing {
 pub(super) fn enforced(
     class: &str,
     estimated: &Result<Estimate, NoEstimate>,
-    shortened: bool,
+    full_length: Option<f64>,
     fingerprint: Option<&Fingerprint>,
     spacing: Option<&Spacing>,
     requested: f64,
@@ -160,8 +160,15 @@ pub(super) fn enforced(
 ) -> CheckResult {
     let id = format!("rate.{class}.enforced");
     match estimated {
-        // A phase cut shorter than the burst needs is the run's doing, not the target's.
-        Err(reason @ NoEstimate::TooShort { .. }) if shortened => CheckResult::new(
+        // A phase that --duration-scale cut shorter than the burst needs is the run's
+        // doing, not the target's: skipped when the phase at full length (`full_length`
+        // seconds) would have left a whole window after this burst, failed otherwise.
+        Err(
+            reason @ NoEstimate::TooShort {
+                first_rejection,
+                window,
+            },
+        ) if full_length.is_some_and(|full| first_rejection + window <= full) => CheckResult::new(
             id,
             Verdict::Skipped,
             format!("{reason}: --duration-scale shortened the phase below what this burst needs"),

@@ -28,7 +28,7 @@ use axum::routing::get;
 use axum::{middleware, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -236,24 +236,63 @@ pub async fn run(
         // Small JSON answers on keep-alive connections: Nagle's algorithm would add delays.
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        // HTTP/1.1, or HTTP/2 for a client that opens with its preface (h2c with prior
-        // knowledge, and h2 behind a TLS terminator).
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_read_timeout)
-            .max_buf_size(MAX_READ_BUFFER);
-        builder.http2().timer(TokioTimer::new());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _ = connection.await;
+            if !opened_in_time(&stream, header_read_timeout).await {
+                return;
+            }
+            let connection = connection_builder(header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            let _ = watcher.watch(connection).await;
         });
     }
     // Open requests finish; idle connections close at once.
     graceful.shutdown().await;
     Ok(())
+}
+
+/// HTTP/1.1, or HTTP/2 for a client that opens with its preface (h2c with prior knowledge,
+/// and h2 behind a TLS terminator). Both close what stalls: HTTP/1.1 a head not read within
+/// `header_read_timeout`, HTTP/2 a connection that stops answering pings.
+fn connection_builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_READ_BUFFER);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(header_read_timeout)
+        .keep_alive_timeout(header_read_timeout)
+        // Big enough for the gate to answer oversized headers with its JSON 431.
+        .max_header_list_size(MAX_READ_BUFFER as u32);
+    builder
+}
+
+/// Whether the client showed, within `limit`, which protocol it speaks. The auto builder
+/// reads the first bytes with no timeout of its own (to tell HTTP/2's preface from
+/// HTTP/1.1), so a client that connects and stays silent, or stops inside the preface,
+/// would keep its socket forever.
+async fn opened_in_time(stream: &TcpStream, limit: Duration) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let decided = async {
+        let mut first = [0u8; PREFACE.len()];
+        loop {
+            let n = match stream.peek(&mut first).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if n == PREFACE.len() || first[..n] != PREFACE[..n] {
+                return true;
+            }
+            // More of a preface may come: peek returns at once while bytes wait.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(limit, decided).await.unwrap_or(false)
 }
 
 /// A server running in this process, on its own task (tests, and `tollgate run` with no

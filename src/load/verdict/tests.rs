@@ -58,7 +58,7 @@ fn judge(
         enforced(
             "c",
             &estimated,
-            false,
+            None,
             print.as_ref(),
             spacing.as_ref(),
             2.0 * limit,
@@ -411,7 +411,8 @@ fn a_past_http_date_is_named_as_clock_skew() {
 }
 
 /// A phase too short to leave a window after the burst: skipped when `--duration-scale`
-/// shortened it (the run's doing), failed otherwise (a burst larger than the phase shows).
+/// shortened it and the full-length phase would have left one (the run's doing); failed
+/// when it was not shortened, or when even the full length could not show this burst.
 #[test]
 fn a_shortened_phase_that_cannot_estimate_is_skipped_not_failed() {
     let over = simulate(Algorithm::Gcra, 100, 100, 2.0, 1.8, 0.0, &mut Lcg(7));
@@ -420,8 +421,17 @@ fn a_shortened_phase_that_cannot_estimate_is_skipped_not_failed() {
         matches!(estimated, Err(NoEstimate::TooShort { .. })),
         "{estimated:?}"
     );
-    let judged = |shortened| enforced("c", &estimated, shortened, None, None, 200.0, 100.0);
-    assert_eq!(judged(true).verdict, Verdict::Skipped);
-    assert!(judged(true).message.contains("--duration-scale"));
-    assert_eq!(judged(false).verdict, Verdict::Failed);
+    let judged = |full_length| enforced("c", &estimated, full_length, None, None, 200.0, 100.0);
+    assert_eq!(judged(Some(4.0)).verdict, Verdict::Skipped);
+    assert!(judged(Some(4.0)).message.contains("--duration-scale"));
+    assert_eq!(judged(None).verdict, Verdict::Failed);
+    // A burst of ~3.5 s at 2x: a 4 s phase could not have shown it either.
+    let huge = simulate(Algorithm::Gcra, 350, 100, 2.0, 3.8, 0.0, &mut Lcg(7));
+    let estimated = estimate(&huge, 1.0);
+    assert!(
+        matches!(estimated, Err(NoEstimate::TooShort { .. })),
+        "{estimated:?}"
+    );
+    let judged = enforced("c", &estimated, Some(4.0), None, None, 200.0, 100.0);
+    assert_eq!(judged.verdict, Verdict::Failed, "{judged:?}");
 }
