@@ -157,7 +157,7 @@ pub fn rates(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
         heading(&head, &title, &annotation(phases), &legend)?;
         let mut chart = ChartBuilder::on(&body)
             .margin_right(14)
-            .x_label_area_size(32)
+            .x_label_area_size(42)
             .y_label_area_size(52)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)
             .map_err(text)?;
@@ -266,7 +266,7 @@ pub fn latency(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
         heading(&head, &title, note, &legend)?;
         let mut chart = ChartBuilder::on(&body)
             .margin_right(14)
-            .x_label_area_size(32)
+            .x_label_area_size(42)
             .y_label_area_size(52)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)
             .map_err(text)?;
