@@ -227,6 +227,23 @@ impl PhaseStats {
             0.0
         }
     }
+
+    /// The slices merged `k` at a time (the last group may be shorter), and their width:
+    /// for readers that want fewer, fuller slices than the report keeps.
+    pub fn coarsened(&self, k: usize) -> (u64, Vec<SliceCounts>) {
+        let k = k.max(1);
+        let merged = self
+            .slices
+            .chunks(k)
+            .map(|chunk| SliceCounts {
+                offset_ms: chunk[0].offset_ms,
+                offered: chunk.iter().map(|s| s.offered).sum(),
+                accepted: chunk.iter().map(|s| s.accepted).sum(),
+                limited: chunk.iter().map(|s| s.limited).sum(),
+            })
+            .collect();
+        (self.slice_ms * k as u64, merged)
+    }
 }
 
 /// Why a run ended before it finished.

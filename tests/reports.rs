@@ -182,7 +182,7 @@ fn rendered_in_a_browser(html: &Path) {
     let dom = String::from_utf8_lossy(&output.stdout);
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(
-        dom.contains("<svg") && dom.contains("requests per second, per 50 ms slice"),
+        dom.contains("<svg") && dom.contains("search: requests per second, per 200 ms slice"),
         "the rate chart is rendered: {log}"
     );
     assert!(

@@ -1,8 +1,8 @@
 //! The SVG charts of `report.html`, per rate class, every phase on one time axis: requests
-//! per 50 ms slice (accepted and 429 stacked, offered as a line, the published limit, the
-//! phases as shaded bands, the estimate and the fingerprint written above), and latency
-//! percentiles per second. At 50 ms a limiter's burst and refill are visible; per whole
-//! second they were averaged away.
+//! per 50 ms slice (wider for limits under 80/s), accepted and 429 stacked, offered as a
+//! line, the published limit, the phases as shaded bands, the estimate and the fingerprint
+//! written above; and latency percentiles per second. At 50 ms a limiter's burst and refill
+//! are visible; per whole second they were averaged away.
 //!
 //! The legends sit in a strip above the plot so they never cover data.
 
@@ -67,9 +67,37 @@ impl Axis {
     }
 }
 
-/// A slice's count as a rate, so slices and published limits share one unit.
-fn rate(p: &PhaseStats, n: u64) -> f64 {
-    n as f64 * 1000.0 / p.slice_ms.max(1) as f64
+/// Requests the limit admits per slice below which a bar is mostly noise: a 20/s class at
+/// 50 ms sees 0, 1 or 2 requests a slice. Slower classes are drawn with wider slices.
+const MIN_PER_SLICE: f64 = 4.0;
+
+/// One phase's slices as drawn: the report's 50 ms, or merged for slow limits.
+struct Bars<'a> {
+    phase: &'a PhaseStats,
+    width_ms: u64,
+    slices: Vec<SliceCounts>,
+}
+
+impl<'a> Bars<'a> {
+    fn of(phase: &'a PhaseStats) -> Bars<'a> {
+        let per_slice = phase.limit_per_second * phase.slice_ms as f64 / 1000.0;
+        let k = if per_slice > 0.0 {
+            (MIN_PER_SLICE / per_slice).ceil().clamp(1.0, 20.0) as usize
+        } else {
+            1
+        };
+        let (width_ms, slices) = phase.coarsened(k);
+        Bars {
+            phase,
+            width_ms,
+            slices,
+        }
+    }
+
+    /// A slice's count as a rate, so slices and published limits share one unit.
+    fn rate(&self, n: u64) -> f64 {
+        n as f64 * 1000.0 / self.width_ms.max(1) as f64
+    }
 }
 
 /// Title, one line of annotation and the legend, in the strip above a plot.
@@ -123,9 +151,9 @@ fn annotation(phases: &[&PhaseStats]) -> String {
     note
 }
 
-/// The slice width the class's charts use (its phases' widest).
-fn slice_ms(phases: &[&PhaseStats]) -> u64 {
-    phases.iter().map(|p| p.slice_ms).max().unwrap_or(50)
+/// The slice width the class's chart draws (its phases' widest).
+fn slice_ms(bars: &[Bars]) -> u64 {
+    bars.iter().map(|b| b.width_ms).max().unwrap_or(50)
 }
 
 /// Requests per slice of every phase of one class.
@@ -133,9 +161,10 @@ pub fn rates(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
     let axis = Axis::of(phases);
     let limit = phases.first().map_or(0.0, |p| p.limit_per_second);
     let x_max = axis.max(phases);
-    let peak = phases
+    let bars: Vec<Bars> = phases.iter().map(|p| Bars::of(p)).collect();
+    let peak = bars
         .iter()
-        .flat_map(|p| p.slices.iter().map(move |s| rate(p, s.offered)))
+        .flat_map(|b| b.slices.iter().map(|s| b.rate(s.offered)))
         .fold(limit, f64::max);
     let y_max = peak * 1.2 + 1.0;
     let mut svg = String::new();
@@ -145,7 +174,7 @@ pub fn rates(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
         let (head, body) = root.split_vertically(HEAD);
         let title = format!(
             "{class}: requests per second, per {} ms slice",
-            slice_ms(phases)
+            slice_ms(&bars)
         );
         let legend = [
             ("accepted (2xx)", ACCEPTED, false),
@@ -183,13 +212,13 @@ pub fn rates(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
                 Text::new(p.phase.clone(), at, (FONT, 15).into_font().color(&BLACK))
             }))
             .map_err(text)?;
-        for p in phases {
-            let start = axis.start(p);
-            chart.draw_series(stacked(p, start)).map_err(text)?;
-            let offered = p
+        for b in &bars {
+            let start = axis.start(b.phase);
+            chart.draw_series(stacked(b, start)).map_err(text)?;
+            let offered = b
                 .slices
                 .iter()
-                .map(|s| (middle(p, s, start), rate(p, s.offered)));
+                .map(|s| (middle(b, s, start), b.rate(s.offered)));
             chart
                 .draw_series(LineSeries::new(offered, OFFERED.stroke_width(2)))
                 .map_err(text)?;
@@ -218,31 +247,31 @@ pub fn rates(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
 }
 
 /// The middle of a slice on the class's axis.
-fn middle(p: &PhaseStats, s: &SliceCounts, start: f64) -> f64 {
-    start + (s.offset_ms as f64 + p.slice_ms as f64 / 2.0) / 1000.0
+fn middle(b: &Bars, s: &SliceCounts, start: f64) -> f64 {
+    start + (s.offset_ms as f64 + b.width_ms as f64 / 2.0) / 1000.0
 }
 
 /// Accepted at the bottom of each slice, its 429s on top; empty bars are left out.
-fn stacked(p: &PhaseStats, start: f64) -> Vec<Rectangle<(f64, f64)>> {
-    let width = p.slice_ms as f64 / 1000.0;
-    let mut bars = Vec::new();
-    for s in &p.slices {
+fn stacked(b: &Bars, start: f64) -> Vec<Rectangle<(f64, f64)>> {
+    let width = b.width_ms as f64 / 1000.0;
+    let mut rectangles = Vec::new();
+    for s in &b.slices {
         let x0 = start + s.offset_ms as f64 / 1000.0;
-        let (accepted, limited) = (rate(p, s.accepted), rate(p, s.limited));
+        let (accepted, limited) = (b.rate(s.accepted), b.rate(s.limited));
         if s.accepted > 0 {
-            bars.push(Rectangle::new(
+            rectangles.push(Rectangle::new(
                 [(x0, 0.0), (x0 + width, accepted)],
                 ACCEPTED.filled(),
             ));
         }
         if s.limited > 0 {
-            bars.push(Rectangle::new(
+            rectangles.push(Rectangle::new(
                 [(x0, accepted), (x0 + width, accepted + limited)],
                 LIMITED.filled(),
             ));
         }
     }
-    bars
+    rectangles
 }
 
 /// p50/p95/p99 of each second of every phase, on the same axis as `rates`.
@@ -337,6 +366,16 @@ mod tests {
         // refill slices have both.
         let bars = svg.matches("<rect").count();
         assert!(bars >= 40 + 80 + 60, "{bars} rectangles");
+    }
+
+    #[test]
+    fn slow_limits_are_drawn_with_wider_slices() {
+        let mut phases = phases();
+        for p in &mut phases {
+            p.limit_per_second = 20.0;
+        }
+        let svg = rates("search", &phases.iter().collect::<Vec<_>>()).unwrap();
+        assert!(svg.contains("search: requests per second, per 200 ms slice"));
     }
 
     #[test]

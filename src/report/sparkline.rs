@@ -22,27 +22,12 @@ fn level(value: f64, full: f64) -> char {
     LEVELS[eighths as usize]
 }
 
-/// The phase's slices merged so the line fits in `MAX_CHARS`; returns them with their width.
-fn coarse(p: &PhaseStats) -> (u64, Vec<SliceCounts>) {
-    let per_char = p.slices.len().div_ceil(MAX_CHARS).max(1);
-    let merged = p
-        .slices
-        .chunks(per_char)
-        .map(|chunk| SliceCounts {
-            offset_ms: chunk[0].offset_ms,
-            offered: chunk.iter().map(|s| s.offered).sum(),
-            accepted: chunk.iter().map(|s| s.accepted).sum(),
-            limited: chunk.iter().map(|s| s.limited).sum(),
-        })
-        .collect();
-    (p.slice_ms * per_char as u64, merged)
-}
-
 /// A fenced block: offered, accepted and 429 per character, all on one scale (the highest
 /// offered rate fills a cell), the published limit as the character it would be, and the
 /// estimate and fingerprint above.
 pub fn phase_block(p: &PhaseStats) -> String {
-    let (width_ms, slices) = coarse(p);
+    // Merged so the line fits in `MAX_CHARS`.
+    let (width_ms, slices) = p.coarsened(p.slices.len().div_ceil(MAX_CHARS));
     let per_s = |n: u64| n as f64 * 1000.0 / width_ms.max(1) as f64;
     let full = slices
         .iter()
