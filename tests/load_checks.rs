@@ -204,6 +204,27 @@ fn the_over_phase_slices_show_a_token_buckets_burst_then_its_refill() {
     );
 }
 
+/// The same series tells a fixed window apart at a glance: at twice the limit it admits a
+/// whole window's quota at once, then nothing until the window turns, over and over.
+#[test]
+fn the_over_phase_slices_show_a_fixed_windows_on_off_pattern() {
+    let configure =
+        |config: &mut tollgate::server::ServerConfig| config.algorithm = Algorithm::FixedWindow;
+    let run = run_load_configured(configure, &[], &["read"], &[], ouro(), 1.0);
+    let over = run.phases.iter().find(|p| p.phase == "over").unwrap();
+    let per_slice = over.limit_per_second * 0.05;
+    // Four 1 s windows, each half open (all 10 admitted) and half closed (none).
+    let middle = &over.slices[4..over.slices.len() - 4];
+    let closed = middle.iter().filter(|s| s.accepted == 0).count();
+    let open = middle
+        .iter()
+        .filter(|s| s.accepted as f64 >= 1.6 * per_slice)
+        .count();
+    eprintln!("of {} slices: {closed} closed, {open} open", middle.len());
+    assert!(closed >= 15, "{closed} slices admitted nothing");
+    assert!(open >= 15, "{open} slices admitted the whole offer");
+}
+
 /// Minute windows are checked through the headers: 100/min on the users v1 API.
 #[test]
 fn a_per_minute_limit_is_checked_through_its_headers() {
