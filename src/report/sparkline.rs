@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::event::{PhaseStats, SliceCounts};
 
-/// The widest line: 4 windows of 1 s at 100 ms a character.
+/// The widest line: a 4 s over phase (80 slices of 50 ms) is drawn at 100 ms a character.
 const MAX_CHARS: usize = 60;
 
 /// Eighths of a character cell, and a dot for nothing at all (a 0 is worth telling from a
