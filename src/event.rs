@@ -134,6 +134,28 @@ pub struct SecondCounts {
     pub other: u64,
 }
 
+/// Requests of one slice of a load phase (50 ms unless the phase is long: see `slice_ms`),
+/// the resolution at which a limiter's burst and refill can be seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SliceCounts {
+    /// Milliseconds from the phase's start to the start of the slice.
+    pub offset_ms: u64,
+    pub offered: u64,
+    pub accepted: u64,
+    pub limited: u64,
+}
+
+/// Latency percentiles of the requests sent in one second of a load phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecondLatency {
+    /// Whole seconds from the phase's start.
+    pub offset_s: u64,
+    pub requests: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Latency {
@@ -160,6 +182,14 @@ pub struct PhaseStats {
     pub limited: u64,
     pub other: u64,
     pub seconds: Vec<SecondCounts>,
+    /// When the phase's schedule started, in Unix milliseconds: lines phases up on one axis.
+    pub started_ms: u64,
+    /// The width of each slice of `slices` (50 ms, wider for phases over 100 s).
+    pub slice_ms: u64,
+    /// Counts per slice from the start, every slice up to the last send (empty ones too).
+    pub slices: Vec<SliceCounts>,
+    /// Per second from the start: coordinated-omission corrected latency percentiles.
+    pub latency_seconds: Vec<SecondLatency>,
     /// From each request's scheduled time (coordinated omission corrected).
     pub latency: Latency,
     /// From each request's actual send.
@@ -197,6 +227,23 @@ impl PhaseStats {
             0.0
         }
     }
+
+    /// The slices merged `k` at a time (the last group may be shorter), and their width:
+    /// for readers that want fewer, fuller slices than the report keeps.
+    pub fn coarsened(&self, k: usize) -> (u64, Vec<SliceCounts>) {
+        let k = k.max(1);
+        let merged = self
+            .slices
+            .chunks(k)
+            .map(|chunk| SliceCounts {
+                offset_ms: chunk[0].offset_ms,
+                offered: chunk.iter().map(|s| s.offered).sum(),
+                accepted: chunk.iter().map(|s| s.accepted).sum(),
+                limited: chunk.iter().map(|s| s.limited).sum(),
+            })
+            .collect();
+        (self.slice_ms * k as u64, merged)
+    }
 }
 
 /// Why a run ended before it finished.
@@ -212,7 +259,8 @@ pub enum Stop {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StepFinished(StepResult),
-    PhaseFinished(PhaseStats),
+    /// Boxed: a phase carries its series, many times the size of the other events.
+    PhaseFinished(Box<PhaseStats>),
     Progress(Progress),
     /// The last event of a run: it finished, or was stopped (and by what).
     RunFinished {

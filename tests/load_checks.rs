@@ -10,7 +10,8 @@ mod common;
 use std::path::Path;
 
 use common::load::{ouro, run_load, run_load_configured};
-use tollgate::event::Verdict;
+use tollgate::event::{SliceCounts, Verdict};
+use tollgate::limits::Algorithm;
 use tollgate::profile;
 use tollgate::server::config::{HeaderDialect, RetryAfterForm};
 use tollgate::server::Fault;
@@ -165,6 +166,63 @@ fn the_rate_estimate_is_within_3_percent_at_50_100_and_200_per_second() {
             run.describe()
         );
     }
+}
+
+/// Accepted requests per 50 ms slice, averaged over `slices`.
+fn accepted_per_slice(slices: &[SliceCounts]) -> f64 {
+    slices.iter().map(|s| s.accepted).sum::<u64>() as f64 / slices.len().max(1) as f64
+}
+
+/// The report's 50 ms series shows what a per-second series hides: a token bucket (100/s,
+/// burst 100) at twice its rate admits everything it is offered until the burst is spent,
+/// then one refill's worth (limit × 0.05 = 5) per slice.
+#[test]
+fn the_over_phase_slices_show_a_token_buckets_burst_then_its_refill() {
+    let configure =
+        |config: &mut tollgate::server::ServerConfig| config.algorithm = Algorithm::TokenBucket;
+    let run = run_load_configured(configure, &[], &["read"], &[], ouro(), 1.0);
+    let over = run.phases.iter().find(|p| p.phase == "over").unwrap();
+    assert_eq!(over.slice_ms, 50);
+    let per_slice = over.limit_per_second * 0.05;
+    // At 200/s the burst of 100 lasts about a second: its first half is all accepted.
+    let burst = accepted_per_slice(&over.slices[..10]);
+    // From the second second on only the refill is admitted.
+    let refill = accepted_per_slice(&over.slices[40..over.slices.len() - 4]);
+    eprintln!("per slice: burst {burst:.1}, refill {refill:.1}, limit {per_slice:.1}");
+    assert!(burst >= 1.6 * per_slice, "burst {burst:.1} per slice");
+    assert!(
+        (refill - per_slice).abs() <= 0.2 * per_slice,
+        "refill {refill:.1} per slice against {per_slice:.1}"
+    );
+    assert!(
+        over.slices[40..].iter().any(|s| s.limited > 0),
+        "429s after the burst"
+    );
+    assert!(
+        !over.latency_seconds.is_empty(),
+        "latency per second is reported"
+    );
+}
+
+/// The same series tells a fixed window apart at a glance: at twice the limit it admits a
+/// whole window's quota at once, then nothing until the window turns, over and over.
+#[test]
+fn the_over_phase_slices_show_a_fixed_windows_on_off_pattern() {
+    let configure =
+        |config: &mut tollgate::server::ServerConfig| config.algorithm = Algorithm::FixedWindow;
+    let run = run_load_configured(configure, &[], &["read"], &[], ouro(), 1.0);
+    let over = run.phases.iter().find(|p| p.phase == "over").unwrap();
+    let per_slice = over.limit_per_second * 0.05;
+    // Four 1 s windows, each half open (all 10 admitted) and half closed (none).
+    let middle = &over.slices[4..over.slices.len() - 4];
+    let closed = middle.iter().filter(|s| s.accepted == 0).count();
+    let open = middle
+        .iter()
+        .filter(|s| s.accepted as f64 >= 1.6 * per_slice)
+        .count();
+    eprintln!("of {} slices: {closed} closed, {open} open", middle.len());
+    assert!(closed >= 15, "{closed} slices admitted nothing");
+    assert!(open >= 15, "{open} slices admitted the whole offer");
 }
 
 /// Minute windows are checked through the headers: 100/min on the users v1 API.

@@ -108,6 +108,15 @@ fn a_passing_run_with_load_leaves_valid_artifacts() {
     let text = |name: &str| std::fs::read_to_string(folder.join(name)).unwrap();
     assert!(text("terminal.txt").contains("limiter: burst-then-steady"));
     assert!(text("summary.md").contains("### Limiters"));
+    // The over phase as sparklines, and far below GitHub's 1 MiB job-summary cap.
+    assert!(text("summary.md").contains("**search · over**"));
+    let summary = text("summary.md").len();
+    assert!(summary < 24 * 1024, "summary.md is {summary} bytes");
+    let over_slices = over["slices"].as_array().unwrap().len();
+    assert!(
+        (60..=100).contains(&over_slices),
+        "4 s at 50 ms: {over_slices}"
+    );
     assert!(text("report.html").contains(&format!("{worst} accepted</b>")));
     for name in [
         "report.json",
@@ -173,8 +182,12 @@ fn rendered_in_a_browser(html: &Path) {
     let dom = String::from_utf8_lossy(&output.stdout);
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(
-        dom.contains("<svg") && dom.contains("requests per second"),
-        "the chart is rendered: {log}"
+        dom.contains("<svg") && dom.contains("search: requests per second, per 200 ms slice"),
+        "the rate chart is rendered: {log}"
+    );
+    assert!(
+        dom.contains("latency per second"),
+        "the latency chart is rendered: {log}"
     );
     let console_errors: Vec<&str> = log
         .lines()
@@ -274,6 +287,12 @@ fn a_failing_run_points_at_lines_and_never_leaks_a_key() {
         .unwrap()
         .replace_all(&markdown, "…");
     insta::assert_snapshot!(normalized);
+    // What needs attention comes first in both; what passed is folded.
+    let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    let at = |text: &str, needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at(&html, "<tr class=\"failed\">") < at(&html, "<details class=\"passed\">"));
+    assert!(at(&html, "<details class=\"passed\">") < at(&html, "<tr class=\"passed\">"));
+    assert!(at(&markdown, "| ❌ |") < at(&markdown, "passed checks</summary>"));
 
     // The canary: no key value in stdout, stderr or any file of the run.
     assert_no_key(&every_output(&output, &folder), &env);

@@ -28,6 +28,7 @@ mod backoff;
 mod cleanup;
 mod concurrency;
 mod isolation;
+mod latency_series;
 mod long_window;
 mod quiet;
 mod saturate;

@@ -10,6 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::headers::{self, Reset, RetryAfter};
+use super::latency_series::LatencySeries;
 use super::timeline::Timeline;
 
 /// A drift-free open-model schedule: slot k is due at start + k / rate, whoever sends it.
@@ -292,6 +293,8 @@ struct Tally {
     header_summary: HeaderSummary,
     corrected: Histogram<u64>,
     service: Histogram<u64>,
+    /// The corrected latency again, second by second (the report's latency chart).
+    per_second: LatencySeries,
     evidence: LimitEvidence,
     samples: Vec<RemainingSample>,
     failures: TransportFailures,
@@ -333,6 +336,7 @@ impl Recorder {
                 header_summary: HeaderSummary::default(),
                 corrected: histogram(),
                 service: histogram(),
+                per_second: LatencySeries::default(),
                 evidence: LimitEvidence::default(),
                 samples: Vec::new(),
                 failures: TransportFailures::default(),
@@ -392,9 +396,9 @@ impl Recorder {
                     });
                 }
             }
-            tally
-                .corrected
-                .saturating_record(micros(done.saturating_duration_since(due)));
+            let corrected = micros(done.saturating_duration_since(due));
+            tally.corrected.saturating_record(corrected);
+            tally.per_second.record(sent_ms, corrected);
             tally
                 .service
                 .saturating_record(micros(done.saturating_duration_since(sent)));
@@ -417,6 +421,11 @@ impl Recorder {
     pub fn latencies(&self) -> (Histogram<u64>, Histogram<u64>) {
         let tally = lock(&self.tally);
         (tally.corrected.clone(), tally.service.clone())
+    }
+
+    /// Corrected latency percentiles, second by second of the phase.
+    pub fn latency_seconds(&self) -> Vec<crate::event::SecondLatency> {
+        lock(&self.tally).per_second.percentiles()
     }
 
     /// Every answer the phase's bucket gave while it was measured, by the millisecond its

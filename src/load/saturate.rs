@@ -141,7 +141,7 @@ impl LoadRunner {
             failures: recorder.failures(),
             latency,
         };
-        let _ = self.events.send(Event::PhaseFinished(stats));
+        let _ = self.events.send(Event::PhaseFinished(Box::new(stats)));
         under
     }
 
@@ -195,7 +195,7 @@ impl LoadRunner {
             .and_then(|e| fingerprint::fingerprint(&timeline, class.policy.quota, window, e.rate));
         let mut stats = phase_stats(class, "over", recorder, estimated.as_ref().ok());
         stats.fingerprint = fingerprint.clone();
-        let _ = self.events.send(Event::PhaseFinished(stats));
+        let _ = self.events.send(Event::PhaseFinished(Box::new(stats)));
         // A flat limiter's rate is its spacing, which 2x the limit cannot resolve.
         let spacing = match &fingerprint {
             Some(f) if f.family == Family::Flat && !self.stop.is_stopped() => {
@@ -276,7 +276,7 @@ impl LoadRunner {
         let end = recorder.schedule.end().unwrap_or_else(Instant::now);
         let timeline = recorder.timeline();
         let stats = phase_stats(class, "spacing", &recorder, None);
-        let _ = self.events.send(Event::PhaseFinished(stats));
+        let _ = self.events.send(Event::PhaseFinished(Box::new(stats)));
         let spacing = Spacing {
             offered: estimate::offered_rate(&timeline).unwrap_or(rate),
             gap: fingerprint::median_gap(&fingerprint::accepted_times(&timeline)),

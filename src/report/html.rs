@@ -1,93 +1,18 @@
 //! `report.html`: one self-contained file (no network needed to view it) with the summary,
-//! the check table, and per rate class an SVG chart of offered / accepted / 429 per second
-//! against the published limit, plus latency percentiles.
+//! per rate class its charts (`chart.rs`) and numbers, and the checks: failed and warnings
+//! first, skipped and passed ones folded.
 
 use std::fmt::Write as _;
 
-use plotters::prelude::*;
-
+use super::chart;
 use super::model::Report;
-use crate::event::{PhaseStats, Verdict};
+use crate::event::{CheckResult, PhaseStats, StepResult, Verdict};
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// A named line of the chart and its colour.
-type Series<'a> = (&'a str, &'a Vec<(f64, f64)>, RGBColor);
-
-/// The chart of one class: every phase on one timeline, one point per wall-clock second.
-pub fn chart(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
-    let first = phases
-        .iter()
-        .flat_map(|p| p.seconds.first())
-        .map(|s| s.second)
-        .min()
-        .unwrap_or(0);
-    let points = |f: &dyn Fn(&crate::event::SecondCounts) -> u64| -> Vec<(f64, f64)> {
-        phases
-            .iter()
-            .flat_map(|p| p.seconds.iter())
-            .map(|s| ((s.second - first) as f64, f(s) as f64))
-            .collect()
-    };
-    let offered = points(&|s| s.offered);
-    let accepted = points(&|s| s.accepted);
-    let limited = points(&|s| s.limited);
-    let limit = phases.first().map(|p| p.limit_per_second).unwrap_or(0.0);
-    let x_max = offered.iter().map(|p| p.0).fold(1.0, f64::max) + 1.0;
-    let y_max = offered.iter().map(|p| p.1).fold(limit, f64::max) * 1.15 + 1.0;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 300)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{class}: requests per second"), ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(45)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds")
-            .y_desc("requests / s")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        let series: [Series; 3] = [
-            ("offered", &offered, RGBColor(70, 110, 200)),
-            ("accepted", &accepted, RGBColor(40, 150, 70)),
-            ("429", &limited, RGBColor(210, 60, 50)),
-        ];
-        for (name, data, color) in series {
-            chart
-                .draw_series(LineSeries::new(data.iter().copied(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, limit), (x_max, limit)],
-                BLACK.stroke_width(1),
-            ))
-            .map_err(|e| e.to_string())?
-            .label(format!("published limit {limit:.0}/s"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
 }
 
 pub fn render(report: &Report) -> String {
@@ -129,18 +54,16 @@ pub fn render(report: &Report) -> String {
     }
     for class in classes {
         let phases: Vec<&PhaseStats> = report.phases.iter().filter(|p| p.class == class).collect();
-        match chart(class, &phases) {
-            Ok(svg) => {
-                let _ = writeln!(
-                    out,
-                    "<figure class=\"chart\" id=\"chart-{}\">{svg}</figure>",
-                    escape(class)
-                );
-            }
-            Err(e) => {
-                let _ = writeln!(out, "<p>chart unavailable: {}</p>", escape(&e));
-            }
-        }
+        figure(
+            &mut out,
+            &format!("chart-{class}"),
+            chart::rates(class, &phases),
+        );
+        figure(
+            &mut out,
+            &format!("latency-{class}"),
+            chart::latency(class, &phases),
+        );
         out.push_str("<table><tr><th>phase</th><th>offered/s</th><th>accepted</th><th>429</th><th>other</th><th>estimate/s</th><th>burst</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
         for p in &phases {
             let _ = writeln!(
@@ -175,38 +98,103 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    out.push_str("<h2>Checks</h2>\n<table class=\"checks\"><tr><th></th><th>check</th><th>step</th><th>expected</th><th>actual</th><th>where</th></tr>\n");
-    for step in &report.steps {
-        for check in &step.checks {
-            let (mark, class) = match check.verdict {
-                Verdict::Passed => ("✓", "passed"),
-                Verdict::Failed => ("✗", "failed"),
-                Verdict::Skipped => ("–", "skipped"),
-                Verdict::Warning => ("!", "warning"),
-            };
-            let actual = [
-                check.actual.as_deref().unwrap_or(""),
-                check.message.as_str(),
-            ]
-            .iter()
-            .filter(|s| !s.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" — ");
+    checks_section(&mut out, report);
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// One chart, or why there is none (a report is never lost for a chart).
+fn figure(out: &mut String, id: &str, svg: Result<String, String>) {
+    match svg {
+        Ok(svg) => {
             let _ = writeln!(
                 out,
-                "<tr class=\"{class}\"><td>{mark}</td><td><code>{}</code></td><td>{} › {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&check.id),
-                escape(&step.scenario),
-                escape(&step.step),
-                escape(check.expected.as_deref().unwrap_or("")),
-                escape(&actual),
-                check.origin.as_ref().map(|o| escape(&o.to_string())).unwrap_or_default()
+                "<figure class=\"chart\" id=\"{}\">{svg}</figure>",
+                escape(id)
             );
         }
+        Err(e) => {
+            let _ = writeln!(out, "<p>chart unavailable: {}</p>", escape(&e));
+        }
     }
-    out.push_str("</table>\n</body></html>\n");
-    out
+}
+
+/// Checks by what needs attention: failed, then warnings, in the open; skipped and passed
+/// folded, so a long passing run does not bury the one failure.
+fn checks_section(out: &mut String, report: &Report) {
+    let with = |verdicts: &[Verdict]| -> Vec<(&StepResult, &CheckResult)> {
+        verdicts
+            .iter()
+            .flat_map(|v| {
+                report
+                    .steps
+                    .iter()
+                    .flat_map(move |s| s.checks.iter().map(move |c| (s, c)))
+                    .filter(move |(_, c)| c.verdict == *v)
+            })
+            .collect()
+    };
+    out.push_str("<h2>Checks</h2>\n");
+    let notable = with(&[Verdict::Failed, Verdict::Warning]);
+    if notable.is_empty() {
+        out.push_str("<p>No failed checks and no warnings.</p>\n");
+    } else {
+        check_table(out, "notable", &notable);
+    }
+    for (verdict, label) in [(Verdict::Skipped, "skipped"), (Verdict::Passed, "passed")] {
+        let rows = with(&[verdict]);
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "<details class=\"{label}\"><summary>{} {label} checks</summary>",
+            rows.len()
+        );
+        check_table(out, label, &rows);
+        out.push_str("</details>\n");
+    }
+}
+
+fn check_table(out: &mut String, id: &str, rows: &[(&StepResult, &CheckResult)]) {
+    let _ = writeln!(
+        out,
+        "<table class=\"checks\" id=\"checks-{id}\"><tr><th></th><th>check</th><th>step</th>\
+         <th>expected</th><th>actual</th><th>where</th></tr>"
+    );
+    for (step, check) in rows {
+        let (mark, class) = match check.verdict {
+            Verdict::Passed => ("✓", "passed"),
+            Verdict::Failed => ("✗", "failed"),
+            Verdict::Skipped => ("–", "skipped"),
+            Verdict::Warning => ("!", "warning"),
+        };
+        let actual = [
+            check.actual.as_deref().unwrap_or(""),
+            check.message.as_str(),
+        ]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" — ");
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td>{mark}</td><td><code>{}</code></td><td>{} › {}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&check.id),
+            escape(&step.scenario),
+            escape(&step.step),
+            escape(check.expected.as_deref().unwrap_or("")),
+            escape(&actual),
+            check
+                .origin
+                .as_ref()
+                .map(|o| escape(&o.to_string()))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
@@ -214,4 +202,32 @@ h1.passed{color:#1b7f3b}h1.failed{color:#b3261e}h1.interrupted,h1.deadline{color
 table{border-collapse:collapse;margin:0.5rem 0 1.5rem;font-size:0.85rem}\
 td,th{border:1px solid #ddd;padding:0.25rem 0.5rem;text-align:left;vertical-align:top}\
 tr.failed td{background:#fde7e7}tr.warning td{background:#fff6da}tr.skipped td{color:#777}\
-figure.chart{margin:0}code{font-size:0.85em}";
+figure.chart{margin:0}code{font-size:0.85em}\
+details{margin:0.5rem 0}summary{cursor:pointer;font-weight:600}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_checks_and_warnings_come_first_and_passed_ones_are_folded() {
+        let html = render(&super::super::fixture::report());
+        let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+        assert!(at("<tr class=\"failed\">") < at("<tr class=\"warning\">"));
+        assert!(at("<tr class=\"warning\">") < at("<tr class=\"passed\">"));
+        let folded = at("<details class=\"passed\"><summary>2 passed checks</summary>");
+        assert!(
+            folded < at("<tr class=\"passed\">"),
+            "passed rows sit in <details>"
+        );
+        assert!(!html[..folded].contains("class=\"passed\""));
+    }
+
+    #[test]
+    fn every_class_has_its_rate_and_latency_charts() {
+        let html = render(&super::super::fixture::report());
+        assert!(html.contains("<figure class=\"chart\" id=\"chart-read\"><svg"));
+        assert!(html.contains("<figure class=\"chart\" id=\"latency-read\"><svg"));
+        assert!(html.contains("read: requests per second, per 50 ms slice"));
+    }
+}

@@ -1,9 +1,12 @@
-//! `summary.md`: a compact table for humans, also appended to `$GITHUB_STEP_SUMMARY`; and
-//! GitHub annotations that point failed checks at their scenario line.
+//! `summary.md`: a compact table for humans, also appended to `$GITHUB_STEP_SUMMARY` (which
+//! GitHub caps at 1 MiB: this stays a few KB plus one short row per check): failed checks
+//! and warnings first, each over phase as sparklines, passed and skipped checks folded;
+//! and GitHub annotations that point failed checks at their scenario line.
 
 use std::fmt::Write as _;
 
 use super::model::Report;
+use super::sparkline;
 use crate::event::Verdict;
 
 fn cell(text: &str) -> String {
@@ -39,12 +42,14 @@ pub fn render(report: &Report) -> String {
         checks.skipped,
         checks.warnings
     );
-    let notable: Vec<_> = report
+    let mut notable: Vec<_> = report
         .steps
         .iter()
         .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
         .filter(|(_, c)| matches!(c.verdict, Verdict::Failed | Verdict::Warning))
         .collect();
+    // Failures before warnings; the sort is stable, so each keeps the run's order.
+    notable.sort_by_key(|(_, c)| c.verdict != Verdict::Failed);
     if !notable.is_empty() {
         let _ = writeln!(out, "### Failed checks and warnings\n\n| | check | step | expected | actual | where |\n|---|---|---|---|---|---|");
         for (step, check) in notable {
@@ -125,8 +130,53 @@ pub fn render(report: &Report) -> String {
                 );
             }
         }
+        out.push_str("\n### Over phases\n\n");
+        for p in report.phases.iter().filter(|p| p.phase == "over") {
+            out.push_str(&sparkline::phase_block(p));
+            out.push('\n');
+        }
     }
+    folded(&mut out, report);
     out
+}
+
+/// Skipped checks (with their reasons) and passed ones in `<details>` blocks: one short
+/// row each (report.html has the rest).
+fn folded(out: &mut String, report: &Report) {
+    for (verdict, label) in [(Verdict::Skipped, "skipped"), (Verdict::Passed, "passed")] {
+        let rows: Vec<_> = report
+            .steps
+            .iter()
+            .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+            .filter(|(_, c)| c.verdict == verdict)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let (head, rule) = match verdict {
+            Verdict::Skipped => ("| check | step | why |", "|---|---|---|"),
+            _ => ("| check | step |", "|---|---|"),
+        };
+        let _ = writeln!(
+            out,
+            "<details><summary>{} {label} checks</summary>\n\n{head}\n{rule}",
+            rows.len()
+        );
+        for (step, check) in rows {
+            let _ = write!(
+                out,
+                "| `{}` | {} › {} |",
+                check.id,
+                cell(&step.scenario),
+                cell(&step.step)
+            );
+            if verdict == Verdict::Skipped {
+                let _ = write!(out, " {} |", cell(&check.message));
+            }
+            out.push('\n');
+        }
+        out.push_str("\n</details>\n\n");
+    }
 }
 
 /// `::error file=…,line=…::` lines for GitHub Actions, one per failed check.
@@ -160,4 +210,29 @@ pub fn annotations(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_checks_come_first_and_passed_ones_are_folded() {
+        let md = render(&super::super::fixture::report());
+        let at = |needle: &str| md.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+        assert!(at("| ❌ | `expect.status`") < at("| ⚠️ | `rate.read.headers`"));
+        let folded = at("<details><summary>2 passed checks</summary>");
+        assert!(at("### Failed checks and warnings") < folded);
+        assert!(
+            folded < at("| `expect.json` |"),
+            "passed rows sit in <details>"
+        );
+    }
+
+    #[test]
+    fn the_over_phase_is_drawn_in_sparklines_and_the_summary_stays_small() {
+        let md = render(&super::super::fixture::report());
+        assert!(md.len() < 8 * 1024, "{} bytes", md.len());
+        insta::assert_snapshot!(md);
+    }
 }

@@ -1,13 +1,17 @@
 //! Reports: one model built from runner events, and one module per output format.
 //! Only this module formats results; every artifact passes through the redactor.
 
+pub mod chart;
 pub mod diff;
+#[cfg(test)]
+mod fixture;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod progress;
+pub mod sparkline;
 pub mod terminal;
 
 use std::io::Write;

@@ -52,7 +52,7 @@ impl Report {
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::StepFinished(step) => self.steps.push(step),
-            Event::PhaseFinished(phase) => self.phases.push(phase),
+            Event::PhaseFinished(phase) => self.phases.push(*phase),
             Event::Progress(_) => {}
             Event::RunFinished { stopped_by } => {
                 self.complete = stopped_by.is_none();

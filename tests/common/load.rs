@@ -112,7 +112,7 @@ pub fn run_load_configured(
         while let Some(event) = receiver.recv().await {
             match event {
                 Event::StepFinished(step) => run.steps.push(step),
-                Event::PhaseFinished(phase) => run.phases.push(phase),
+                Event::PhaseFinished(phase) => run.phases.push(*phase),
                 Event::Progress(_) | Event::RunFinished { .. } => {}
             }
         }
