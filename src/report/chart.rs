@@ -6,6 +6,7 @@
 //!
 //! The legends sit in a strip above the plot so they never cover data.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -27,6 +28,8 @@ const PERCENTILES: [(&str, RGBColor); 3] = [
 ];
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+/// A plot on `Area`: seconds across, a count, rate or latency up.
+type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn text<E: ToString>(e: E) -> String {
     e.to_string()
@@ -98,6 +101,39 @@ impl<'a> Bars<'a> {
     fn rate(&self, n: u64) -> f64 {
         n as f64 * 1000.0 / self.width_ms.max(1) as f64
     }
+}
+
+/// The plot both charts share: the time axis, each phase as a shaded band, the mesh.
+fn phase_plot<'a, 'b>(
+    body: &'a Area<'b>,
+    phases: &[&PhaseStats],
+    axis: &Axis,
+    (x_max, y_max): (f64, f64),
+    y_desc: &str,
+) -> Result<Plot<'a, 'b>, String> {
+    let mut chart = ChartBuilder::on(body)
+        .margin_right(14)
+        .x_label_area_size(42)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(text)?;
+    chart
+        .draw_series(phases.iter().map(|p| {
+            let band = [(axis.start(p), 0.0), (axis.end(p), y_max)];
+            Rectangle::new(band, shade(&p.phase).filled())
+        }))
+        .map_err(text)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(WHITE.mix(0.0))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .x_desc("seconds since the class's first phase started")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(text)?;
+    Ok(chart)
 }
 
 /// Title, one line of annotation and the legend, in the strip above a plot.
@@ -184,28 +220,7 @@ pub fn rates(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
             ("estimate", ESTIMATE, true),
         ];
         heading(&head, &title, &annotation(phases), &legend)?;
-        let mut chart = ChartBuilder::on(&body)
-            .margin_right(14)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-            .map_err(text)?;
-        chart
-            .draw_series(phases.iter().map(|p| {
-                let band = [(axis.start(p), 0.0), (axis.end(p), y_max)];
-                Rectangle::new(band, shade(&p.phase).filled())
-            }))
-            .map_err(text)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE.mix(0.0))
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
-            .x_desc("seconds since the class's first phase started")
-            .y_desc("requests / s")
-            .draw()
-            .map_err(text)?;
+        let mut chart = phase_plot(&body, phases, &axis, (x_max, y_max), "requests / s")?;
         chart
             .draw_series(phases.iter().map(|p| {
                 let at = (axis.start(p) + x_max * 0.004, y_max);
@@ -293,28 +308,7 @@ pub fn latency(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
         let title = format!("{class}: latency per second");
         let note = "from each request's scheduled send time (coordinated omission corrected)";
         heading(&head, &title, note, &legend)?;
-        let mut chart = ChartBuilder::on(&body)
-            .margin_right(14)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-            .map_err(text)?;
-        chart
-            .draw_series(phases.iter().map(|p| {
-                let band = [(axis.start(p), 0.0), (axis.end(p), y_max)];
-                Rectangle::new(band, shade(&p.phase).filled())
-            }))
-            .map_err(text)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE.mix(0.0))
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
-            .x_desc("seconds since the class's first phase started")
-            .y_desc("ms")
-            .draw()
-            .map_err(text)?;
+        let mut chart = phase_plot(&body, phases, &axis, (x_max, y_max), "ms")?;
         for p in phases {
             let start = axis.start(p) + 0.5;
             for (i, (_, color)) in PERCENTILES.iter().enumerate() {
