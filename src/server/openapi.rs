@@ -174,7 +174,7 @@ fn self_operation() -> Value {
 
 /// `tollgate bench`'s arrival counts, served only with `--test-hooks`.
 fn arrivals_operation() -> Value {
-    let ms = json!({ "type": "integer", "minimum": 0 });
+    let ms = json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX });
     json!({
         "operationId": "arrivals",
         "summary": "Requests counted by the millisecond they arrived (test hook)",
@@ -266,7 +266,7 @@ fn parameters(config: &ServerConfig, op: &Op) -> Value {
         }
         list.extend(page_parameters());
         if op.kind == RouteKind::Search && config.test_hooks {
-            let ms = json!({ "type": "integer", "minimum": 0 });
+            let ms = json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX });
             list.push(query(
                 "delay_ms",
                 false,
@@ -292,7 +292,8 @@ fn page_parameters() -> [Value; 2] {
         query(
             "offset",
             false,
-            json!({ "type": "integer", "minimum": 0, "default": 0 }),
+            // The store parses a usize: beyond it is a 400, not an empty page.
+            json!({ "type": "integer", "minimum": 0, "maximum": usize::MAX, "default": 0 }),
             "Items to skip.",
         ),
     ]
@@ -342,8 +343,7 @@ fn responses(config: &ServerConfig, op: &Op) -> Value {
     if op.path.ends_with("{id}") {
         responses.insert("404".into(), error("No such resource.", limited.clone()));
     }
-    if op.method == "post" {
-        let conflict = "The Idempotency-Key was already used with another body.";
+    if let Some(conflict) = conflict(config, op) {
         responses.insert("409".into(), error(conflict, limited.clone()));
     }
     if op.method == "post" || op.method == "put" {
@@ -370,11 +370,27 @@ fn responses(config: &ServerConfig, op: &Op) -> Value {
     Value::Object(responses)
 }
 
+/// A taken email is a 409, except where the users v1 document makes it a 400 (`store.rs`).
+fn conflict(config: &ServerConfig, op: &Op) -> Option<&'static str> {
+    let email = op.kind == RouteKind::Write
+        && matches!(op.method, "post" | "put")
+        && config.profile.resources() == Resources::Ouro;
+    match (op.method, email) {
+        ("post", true) => Some(
+            "The email is already in use, or the Idempotency-Key was already used with \
+            another body.",
+        ),
+        ("post", false) => Some("The Idempotency-Key was already used with another body."),
+        (_, true) => Some("The email is already in use."),
+        _ => None,
+    }
+}
+
 fn bad_request_causes(op: &Op) -> &'static str {
     match (op.method, op.path.ends_with("{id}")) {
         ("post" | "put", _) => {
             "A body that is not JSON or breaks the schema's rules, an email \
-            already in use, an invalid Idempotency-Key, or a malformed path."
+            already in use (bearer-v1), an invalid Idempotency-Key, or a malformed path."
         }
         ("get", false) => "A query parameter out of range or malformed.",
         _ => "A path that is not valid percent-encoded UTF-8.",
