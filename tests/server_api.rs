@@ -76,9 +76,10 @@ async fn user_validation_answers_400_with_the_documented_messages() {
             &json!({ "name": "C2", "email": user["email"], "password": "securepassword123" }),
         )
         .await;
+    // A taken email conflicts with the data: 409 (bearer-v1 keeps its document's 400).
     assert_eq!(
         (duplicate.status, duplicate.error()),
-        (400, "Email address is already in use.".into())
+        (409, "Email address is already in use.".into())
     );
     let short = server
         .post(
@@ -266,7 +267,7 @@ async fn idempotency_key_replays_the_same_request_and_rejects_a_different_one() 
     let first = server.send(post(&user, "idem-1")).await;
     assert_eq!(first.status, 201);
     let replay = server.send(post(&user, "idem-1")).await;
-    assert_eq!(replay.status, 201, "a replay is not a duplicate-email 400");
+    assert_eq!(replay.status, 201, "a replay is not a duplicate-email 409");
     assert_eq!(replay.json()["id"], first.json()["id"]);
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     let conflict = server.send(post(&new_user(), "idem-1")).await;

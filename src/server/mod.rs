@@ -14,6 +14,7 @@ pub mod config;
 pub mod faults;
 pub mod gate;
 pub mod keys;
+pub mod openapi;
 pub mod response;
 pub mod routes;
 pub mod store;
@@ -24,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::routing::get;
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{middleware, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -129,30 +130,48 @@ impl App {
     }
 }
 
+/// Every gated route as `(method, path)`. The router is built from this list alone, and
+/// `openapi.rs` checks that its document names exactly these, so neither can miss a route.
+pub const ROUTES: [(&str, &str); 10] = [
+    ("GET", "/v1/users"),
+    ("POST", "/v1/users"),
+    ("GET", "/v1/users/{id}"),
+    ("PUT", "/v1/users/{id}"),
+    ("DELETE", "/v1/users/{id}"),
+    ("GET", "/v1/files"),
+    ("POST", "/v1/files"),
+    ("GET", "/v1/files/{id}"),
+    ("DELETE", "/v1/files/{id}"),
+    ("GET", "/v1/search"),
+];
+
+fn handler(method: &str, path: &str) -> MethodRouter<Arc<App>> {
+    match (method, path) {
+        ("GET", "/v1/users") => get(routes::list_users),
+        ("POST", "/v1/users") => post(routes::create_user),
+        ("GET", "/v1/users/{id}") => get(routes::get_user),
+        ("PUT", "/v1/users/{id}") => put(routes::update_user),
+        ("DELETE", "/v1/users/{id}") => delete(routes::delete_user),
+        ("GET", "/v1/files") => get(routes::list_files),
+        ("POST", "/v1/files") => post(routes::create_file),
+        ("GET", "/v1/files/{id}") => get(routes::get_file),
+        ("DELETE", "/v1/files/{id}") => delete(routes::delete_file),
+        ("GET", "/v1/search") => get(routes::search),
+        _ => unreachable!("a route in ROUTES without a handler: {method} {path}"),
+    }
+}
+
 /// The complete HTTP application for `config`.
 pub fn router(config: ServerConfig) -> Router {
     let app = Arc::new(App::new(config));
-    let api = Router::new()
-        .route(
-            "/v1/users",
-            get(routes::list_users).post(routes::create_user),
-        )
-        .route(
-            "/v1/users/{id}",
-            get(routes::get_user)
-                .put(routes::update_user)
-                .delete(routes::delete_user),
-        )
-        .route(
-            "/v1/files",
-            get(routes::list_files).post(routes::create_file),
-        )
-        .route(
-            "/v1/files/{id}",
-            get(routes::get_file).delete(routes::delete_file),
-        )
-        .route("/v1/search", get(routes::search))
+    let mut api = Router::new();
+    for (method, path) in ROUTES {
+        api = api.route(path, handler(method, path));
+    }
+    let api = api
         .route_layer(middleware::from_fn_with_state(app.clone(), gate::gate))
+        // After the gate's layer, so outside it: no key, no rate limit.
+        .route(openapi::PATH, get(openapi::serve))
         .fallback(response::not_found)
         .method_not_allowed_fallback(response::method_not_allowed);
     let api = if app.config.faults.rewrites_responses() {

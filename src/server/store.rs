@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
+use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::auth::Caller;
@@ -13,6 +14,7 @@ use super::config::Resources;
 use super::response::ApiError;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
+pub const EMAIL_TAKEN: &str = "Email address is already in use.";
 /// Largest file content accepted, in bytes of the `content` string.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
 
@@ -372,10 +374,21 @@ impl Store {
             .iter()
             .any(|(key, u)| Some(*key) != except && u.email.eq_ignore_ascii_case(email));
         if taken {
-            Err(ApiError::bad_request("Email address is already in use."))
+            Err(self.email_taken())
         } else {
             Ok(())
         }
+    }
+
+    /// The users v1 document spells out a 400 for a taken email. Elsewhere the request is
+    /// valid but conflicts with the data, which HTTP calls 409 (and a generic tool checking
+    /// our OpenAPI document expects, as no schema can say "unique").
+    fn email_taken(&self) -> ApiError {
+        let status = match self.resources {
+            Resources::UsersV1 => StatusCode::BAD_REQUEST,
+            Resources::Ouro => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, EMAIL_TAKEN)
     }
 }
 

@@ -1,0 +1,769 @@
+//! The reference server's own OpenAPI 3.1 document, served at `GET /openapi.json`.
+//!
+//! It is generated from the running [`ServerConfig`], not kept as a file: profiles differ in
+//! auth styles, resource shapes and rate classes, and flags change the limits and the rate
+//! header dialect. The schemas state the rules `store.rs` and `routes.rs` enforce, and the
+//! statuses every one the gate and the handlers can answer, so that a generic tool
+//! (`tests/server_openapi.rs`, Schemathesis in `.ci/run`) can hold the server to it.
+//!
+//! The document describes the conformant server: under a fault the server breaks it on
+//! purpose. `/openapi.json` itself is outside the gate (no key, no rate limit), so a client
+//! can read the document before it has a key.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::config::{AuthStyle, HeaderDialect, Resources, RetryAfterForm, RouteKind};
+use super::response::json_response;
+use super::store::{Page, MAX_FILE_BYTES, MIN_PASSWORD_LEN};
+use super::{App, ServerConfig};
+
+/// Where the document is served.
+pub const PATH: &str = "/openapi.json";
+
+/// `GET /openapi.json`: no key and no rate limit (the router mounts it outside the gate).
+pub async fn serve(State(app): State<Arc<App>>) -> Response {
+    json_response(StatusCode::OK, &document(&app.config))
+}
+
+/// One operation of the API: what the router serves and the gate classifies.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    kind: RouteKind,
+}
+
+/// Every gated operation, in the order of the router in `mod.rs`.
+const OPS: [Op; 10] = [
+    op(
+        "get",
+        "/v1/users",
+        "listUsers",
+        "List users",
+        RouteKind::Read,
+    ),
+    op(
+        "post",
+        "/v1/users",
+        "createUser",
+        "Create a user",
+        RouteKind::Write,
+    ),
+    op(
+        "get",
+        "/v1/users/{id}",
+        "getUser",
+        "Get a user",
+        RouteKind::Read,
+    ),
+    op(
+        "put",
+        "/v1/users/{id}",
+        "updateUser",
+        "Update a user",
+        RouteKind::Write,
+    ),
+    op(
+        "delete",
+        "/v1/users/{id}",
+        "deleteUser",
+        "Delete a user",
+        RouteKind::Write,
+    ),
+    op(
+        "get",
+        "/v1/files",
+        "listFiles",
+        "List files",
+        RouteKind::FilesRead,
+    ),
+    op(
+        "post",
+        "/v1/files",
+        "createFile",
+        "Upload a file",
+        RouteKind::FilesWrite,
+    ),
+    op(
+        "get",
+        "/v1/files/{id}",
+        "getFile",
+        "Get a file",
+        RouteKind::FilesRead,
+    ),
+    op(
+        "delete",
+        "/v1/files/{id}",
+        "deleteFile",
+        "Delete a file",
+        RouteKind::FilesWrite,
+    ),
+    op(
+        "get",
+        "/v1/search",
+        "search",
+        "Search users and files",
+        RouteKind::Search,
+    ),
+];
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    kind: RouteKind,
+) -> Op {
+    Op {
+        method,
+        path,
+        id,
+        summary,
+        kind,
+    }
+}
+
+/// The whole document for `config`.
+pub fn document(config: &ServerConfig) -> Value {
+    let mut paths = Map::new();
+    for op in &OPS {
+        let item = paths.entry(op.path).or_insert_with(|| json!({}));
+        item[op.method] = operation(config, op);
+    }
+    paths.insert(PATH.into(), json!({ "get": self_operation() }));
+    if config.test_hooks {
+        paths.insert(
+            "/_tollgate/arrivals".into(),
+            json!({ "get": arrivals_operation() }),
+        );
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": format!("tollgate reference server ({})", config.profile),
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The API the reference server implements, as this instance is \
+                configured (profile, limits, rate header dialect). Under a fault the server \
+                breaks this document on purpose. GET /openapi.json needs no key and is not \
+                rate limited; HEAD is answered wherever GET is.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "security": security_requirements(config),
+        "paths": paths,
+        "components": components(config),
+    })
+}
+
+fn self_operation() -> Value {
+    json!({
+        "operationId": "getOpenApi",
+        "summary": "This document",
+        "security": [],
+        "responses": {
+            "200": json_content("This document.", json!({ "type": "object" }), json!({})),
+            "431": error("Request header fields too large.", json!({})),
+        },
+    })
+}
+
+/// `tollgate bench`'s arrival counts, served only with `--test-hooks`.
+fn arrivals_operation() -> Value {
+    let ms = json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX });
+    json!({
+        "operationId": "arrivals",
+        "summary": "Requests counted by the millisecond they arrived (test hook)",
+        "security": [],
+        "parameters": [
+            query("from_ms", true, ms.clone(), "Epoch milliseconds, inclusive."),
+            query("to_ms", false, ms.clone(), "Epoch milliseconds, exclusive."),
+        ],
+        "responses": {
+            "200": json_content("Counts per millisecond.", json!({
+                "type": "object",
+                "required": ["from_ms", "counts"],
+                "properties": {
+                    "from_ms": ms,
+                    "counts": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
+                },
+            }), json!({})),
+            "400": error("A missing or malformed range.", json!({})),
+            "431": error("Request header fields too large.", json!({})),
+        },
+    })
+}
+
+fn operation(config: &ServerConfig, op: &Op) -> Value {
+    let mut operation = json!({
+        "operationId": op.id,
+        "summary": op.summary,
+        "description": rate_description(config, op.kind),
+        "parameters": parameters(config, op),
+        "responses": responses(config, op),
+    });
+    if let Some(body) = request_body(op) {
+        operation["requestBody"] = body;
+    }
+    operation
+}
+
+/// The rate class and its published policies, in words.
+fn rate_description(config: &ServerConfig, kind: RouteKind) -> String {
+    let class = config.profile.class_of(kind);
+    let policies = config.limits.policies(class);
+    if policies.is_empty() {
+        return format!("Rate class `{class}`: not rate limited.");
+    }
+    let items: Vec<String> = policies
+        .iter()
+        .map(|p| {
+            format!(
+                "{} per {} s (burst {})",
+                p.quota,
+                p.window.as_secs(),
+                p.burst
+            )
+        })
+        .collect();
+    format!("Rate class `{class}`: {}.", items.join(" and "))
+}
+
+fn parameters(config: &ServerConfig, op: &Op) -> Value {
+    let mut list = Vec::new();
+    if op.path.ends_with("{id}") {
+        list.push(json!({
+            "name": "id", "in": "path", "required": true,
+            "schema": { "type": "string" },
+            "example": if op.path.starts_with("/v1/files") { "file_1" } else { "usr_1" },
+        }));
+    }
+    if op.method == "post" {
+        list.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "The same key with the same body replays the first answer \
+                (`Idempotent-Replayed: true`); with another body it is a 409.",
+            "schema": {
+                "type": "string", "minLength": 1, "maxLength": 255,
+                "pattern": "^[ -~]*[!-~][ -~]*$",
+            },
+        }));
+    }
+    if op.method == "get" && !op.path.ends_with("{id}") {
+        if op.kind == RouteKind::Search {
+            let mut q = query(
+                "q",
+                true,
+                json!({ "type": "string", "pattern": NOT_BLANK }),
+                "Case-insensitive substring of a user's name or email or a file's name.",
+            );
+            q["example"] = json!("charlie");
+            list.push(q);
+        }
+        list.extend(page_parameters());
+        if op.kind == RouteKind::Search && config.test_hooks {
+            let ms = json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX });
+            list.push(query(
+                "delay_ms",
+                false,
+                ms,
+                "Test hook: answer this much later.",
+            ));
+        }
+    }
+    Value::Array(list)
+}
+
+fn page_parameters() -> [Value; 2] {
+    [
+        query(
+            "limit",
+            false,
+            json!({
+                "type": "integer", "minimum": 1, "maximum": Page::MAX_LIMIT,
+                "default": Page::DEFAULT_LIMIT,
+            }),
+            "Items per page.",
+        ),
+        query(
+            "offset",
+            false,
+            // The store parses a usize: beyond it is a 400, not an empty page.
+            json!({ "type": "integer", "minimum": 0, "maximum": usize::MAX, "default": 0 }),
+            "Items to skip.",
+        ),
+    ]
+}
+
+fn query(name: &str, required: bool, schema: Value, description: &str) -> Value {
+    json!({
+        "name": name, "in": "query", "required": required,
+        "description": description, "schema": schema,
+    })
+}
+
+/// Bodies are parsed as JSON whatever their `Content-Type` says; extra fields are ignored.
+fn request_body(op: &Op) -> Option<Value> {
+    let (schema, example) = match (op.method, op.kind) {
+        ("post", RouteKind::Write) => (
+            "UserCreate",
+            json!({
+                "name": "Charlie", "email": "charlie@example.com", "password": "correct-horse",
+            }),
+        ),
+        ("put", RouteKind::Write) => ("UserUpdate", json!({ "name": "Charles" })),
+        ("post", RouteKind::FilesWrite) => (
+            "FileCreate",
+            json!({
+                "name": "notes.txt", "content": "hello", "content_type": "text/plain",
+            }),
+        ),
+        _ => return None,
+    };
+    Some(json!({
+        "required": true,
+        "content": { "application/json": {
+            "schema": schema_ref(schema),
+            "example": example,
+        }},
+    }))
+}
+
+/// Every status `op` can answer: its success, the handler's errors, then the gate's.
+fn responses(config: &ServerConfig, op: &Op) -> Value {
+    let limited = rate_headers(config, op.kind);
+    let mut responses = Map::new();
+    let (status, success) = success(config, op, &limited);
+    responses.insert(status.into(), success);
+    responses.insert("400".into(), error(bad_request_causes(op), limited.clone()));
+    if op.path.ends_with("{id}") {
+        responses.insert("404".into(), error("No such resource.", limited.clone()));
+    }
+    if let Some(conflict) = conflict(config, op) {
+        responses.insert("409".into(), error(conflict, limited.clone()));
+    }
+    if op.method == "post" || op.method == "put" {
+        responses.insert("413".into(), error("Request body over 2 MiB.", json!({})));
+    }
+    responses.insert(
+        "401".into(),
+        error(
+            "No key in an accepted style, or a key the server never issued.",
+            json!({ "WWW-Authenticate": header_ref("WWW-Authenticate") }),
+        ),
+    );
+    let forbidden = if op.kind.is_write() {
+        "A revoked key, or a read-only key attempting a write."
+    } else {
+        "A revoked key."
+    };
+    responses.insert("403".into(), error(forbidden, json!({})));
+    responses.insert("429".into(), too_many_requests(limited));
+    responses.insert(
+        "431".into(),
+        error("Request header fields too large.", json!({})),
+    );
+    Value::Object(responses)
+}
+
+/// A taken email is a 409, except where the users v1 document makes it a 400 (`store.rs`).
+fn conflict(config: &ServerConfig, op: &Op) -> Option<&'static str> {
+    let email = op.kind == RouteKind::Write
+        && matches!(op.method, "post" | "put")
+        && config.profile.resources() == Resources::Ouro;
+    match (op.method, email) {
+        ("post", true) => Some(
+            "The email is already in use, or the Idempotency-Key was already used with \
+            another body.",
+        ),
+        ("post", false) => Some("The Idempotency-Key was already used with another body."),
+        (_, true) => Some("The email is already in use."),
+        _ => None,
+    }
+}
+
+fn bad_request_causes(op: &Op) -> &'static str {
+    match (op.method, op.path.ends_with("{id}")) {
+        ("post" | "put", _) => {
+            "A body that is not JSON or breaks the schema's rules, an email \
+            already in use (bearer-v1), an invalid Idempotency-Key, or a malformed path."
+        }
+        ("get", false) => "A query parameter out of range or malformed.",
+        _ => "A path that is not valid percent-encoded UTF-8.",
+    }
+}
+
+fn success(config: &ServerConfig, op: &Op, limited: &Value) -> (&'static str, Value) {
+    let users_v1 = config.profile.resources() == Resources::UsersV1;
+    let users = op.path.starts_with("/v1/users");
+    let schema = match (op.method, op.path.ends_with("{id}"), op.kind) {
+        ("delete", ..) => {
+            return (
+                "204",
+                json!({ "description": "Deleted.", "headers": limited }),
+            );
+        }
+        (_, _, RouteKind::Search) => "SearchResult",
+        ("get", false, _) if users && users_v1 => "UserArray",
+        ("get", false, _) if users => "UserList",
+        ("get", false, _) => "FileList",
+        ("put", ..) if users_v1 => "UserUpdated",
+        ("get" | "post" | "put", _, _) if users => "User",
+        ("get", ..) => "FileWithContent",
+        _ => "File",
+    };
+    let body = json_content("The resource.", schema_ref(schema), limited.clone());
+    if op.method != "post" {
+        return ("200", body);
+    }
+    let mut headers = limited.clone();
+    headers["Idempotent-Replayed"] = header_ref("Idempotent-Replayed");
+    ("201", json_content("Created.", schema_ref(schema), headers))
+}
+
+/// 429: over a rate limit (with the rate headers) or too many requests in flight (without).
+fn too_many_requests(limited: Value) -> Value {
+    let mut headers = limited;
+    headers["Retry-After"] = header_ref("Retry-After");
+    error(
+        "Over the rate limit of the key's class, or too many requests in flight for the key \
+        (then without rate headers).",
+        headers,
+    )
+}
+
+/// The rate headers of the configured dialect, on every answer that went through the
+/// limiter; none when the class is unlimited. Optional: 401/403 and in-flight 429s and
+/// answers never reach the limiter.
+fn rate_headers(config: &ServerConfig, kind: RouteKind) -> Value {
+    let class = config.profile.class_of(kind);
+    if config.limits.policies(class).is_empty() {
+        return json!({});
+    }
+    let names: &[&str] = match config.rate_headers {
+        HeaderDialect::Both => &[
+            "RateLimit-Policy",
+            "RateLimit",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+        ],
+        HeaderDialect::Ietf => &["RateLimit-Policy", "RateLimit"],
+        HeaderDialect::Draft => &["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        HeaderDialect::XRatelimit
+        | HeaderDialect::XRatelimitEpoch
+        | HeaderDialect::XRatelimitEpochMs => &[
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+        HeaderDialect::None => &[],
+    };
+    let headers: Map<String, Value> = names
+        .iter()
+        .map(|name| (name.to_string(), header_ref(name)))
+        .collect();
+    Value::Object(headers)
+}
+
+/// Whether a header is required is said once, in its component.
+fn header_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/headers/{name}") })
+}
+
+fn json_content(description: &str, schema: Value, headers: Value) -> Value {
+    json!({
+        "description": description,
+        "headers": headers,
+        "content": { "application/json": { "schema": schema } },
+    })
+}
+
+fn error(description: &str, headers: Value) -> Value {
+    json_content(description, schema_ref("Error"), headers)
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn components(config: &ServerConfig) -> Value {
+    json!({
+        "schemas": schemas(config),
+        "headers": headers(config),
+        "securitySchemes": security_schemes(config),
+    })
+}
+
+/// The security schemes of the profile's auth styles, one of which a request must use.
+fn security_schemes(config: &ServerConfig) -> Value {
+    let mut schemes = Map::new();
+    for style in config.profile.auth_styles() {
+        let (name, scheme) = security_scheme(*style);
+        schemes.insert(name.into(), scheme);
+    }
+    Value::Object(schemes)
+}
+
+fn security_scheme(style: AuthStyle) -> (&'static str, Value) {
+    match style {
+        AuthStyle::XApiKey => (
+            "ApiKeyHeader",
+            json!({ "type": "apiKey", "in": "header", "name": "X-API-KEY" }),
+        ),
+        AuthStyle::Bearer => ("Bearer", json!({ "type": "http", "scheme": "bearer" })),
+        // Not an IANA-registered HTTP scheme, so described as a header whose value is
+        // `apikey <key>`.
+        AuthStyle::ApiKeyScheme => (
+            "ApiKeyAuthorization",
+            json!({
+                "type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Authorization: apikey <key>`",
+            }),
+        ),
+    }
+}
+
+fn security_requirements(config: &ServerConfig) -> Value {
+    let requirements: Vec<Value> = config
+        .profile
+        .auth_styles()
+        .iter()
+        .map(|style| json!({ security_scheme(*style).0: [] }))
+        .collect();
+    Value::Array(requirements)
+}
+
+fn headers(config: &ServerConfig) -> Value {
+    let count = json!({ "type": "string", "pattern": "^[0-9]+$" });
+    let items = json!({ "type": "string", "pattern": "^\"[^\"]+\";[a-z]=" });
+    let retry_after = match config.retry_after {
+        RetryAfterForm::Seconds => "Whole seconds, at least 1.",
+        RetryAfterForm::Date => {
+            "An HTTP-date (whole seconds when too many requests are in \
+            flight)."
+        }
+    };
+    json!({
+        "Retry-After": {
+            "description": retry_after,
+            "required": true,
+            "schema": {
+                "type": "string",
+                "pattern": "^([1-9][0-9]*|[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} \
+                    [0-9]{2}:[0-9]{2}:[0-9]{2} GMT)$",
+            },
+        },
+        "WWW-Authenticate": {
+            "description": "A challenge in the profile's scheme, realm `tollgate`.",
+            "required": true,
+            "schema": { "type": "string", "pattern": "realm=\"tollgate\"" },
+        },
+        "Idempotent-Replayed": {
+            "description": "`true` on an answer replayed for a repeated Idempotency-Key.",
+            "schema": { "const": "true" },
+        },
+        "RateLimit-Policy": { "description": "IETF policy items.", "schema": items.clone() },
+        "RateLimit": { "description": "IETF state items.", "schema": items },
+        "RateLimit-Limit": { "description": "Quota of the tightest policy.", "schema": count },
+        "RateLimit-Remaining": { "description": "Requests left.", "schema": count },
+        "RateLimit-Reset": { "description": "Seconds until full.", "schema": count },
+        "X-RateLimit-Limit": { "description": "Quota of the tightest policy.", "schema": count },
+        "X-RateLimit-Remaining": { "description": "Requests left.", "schema": count },
+        "X-RateLimit-Reset": { "description": reset_description(config), "schema": count },
+    })
+}
+
+fn reset_description(config: &ServerConfig) -> &'static str {
+    match config.rate_headers {
+        HeaderDialect::XRatelimitEpoch => "Epoch seconds when full.",
+        HeaderDialect::XRatelimitEpochMs => "Epoch milliseconds when full.",
+        _ => "Seconds until full.",
+    }
+}
+
+fn schemas(config: &ServerConfig) -> Value {
+    let mut schemas = json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": { "error": { "type": "string", "minLength": 1 } },
+            "additionalProperties": false,
+        },
+        "UserCreate": user_create(),
+        "UserUpdate": user_update(),
+        "FileCreate": file_create(),
+        "File": file(false),
+        "FileWithContent": file(true),
+        "FileList": list("File"),
+        "SearchResult": {
+            "type": "object",
+            "required": ["object", "query", "data"],
+            "properties": {
+                "object": { "const": "search_result" },
+                "query": { "type": "string" },
+                "data": { "type": "array", "items": {
+                    "anyOf": [schema_ref("User"), schema_ref("File")],
+                }},
+            },
+            "additionalProperties": false,
+        },
+    });
+    let user_schemas = match config.profile.resources() {
+        Resources::Ouro => json!({ "User": ouro_user(), "UserList": list("User") }),
+        Resources::UsersV1 => json!({
+            "User": v1_user("created_at"),
+            "UserUpdated": v1_user("updated_at"),
+            "UserArray": { "type": "array", "items": schema_ref("User") },
+        }),
+    };
+    for (name, schema) in user_schemas.as_object().expect("an object") {
+        schemas[name] = schema.clone();
+    }
+    schemas
+}
+
+/// What `store::validate_email` accepts: a non-empty local part, a domain with a dot not
+/// at its start, no whitespace.
+const EMAIL_PATTERN: &str = "^[^@\\s]+@[^.\\s]\\S*\\.\\S*$";
+/// A string with something besides whitespace (the store trims before checking).
+const NOT_BLANK: &str = "\\S";
+
+fn user_create() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "email", "password"],
+        "properties": {
+            "name": { "type": "string", "pattern": NOT_BLANK },
+            "email": { "type": "string", "pattern": EMAIL_PATTERN },
+            "password": { "type": "string", "minLength": MIN_PASSWORD_LEN },
+        },
+    })
+}
+
+/// Any of the three, at least one not null; the email must be free.
+fn user_update() -> Value {
+    let present =
+        |name: &str| json!({ "required": [name], "properties": { name: { "type": "string" } } });
+    json!({
+        "type": "object",
+        "properties": {
+            "name": { "type": ["string", "null"] },
+            "email": { "type": ["string", "null"], "pattern": EMAIL_PATTERN },
+            "password": { "type": ["string", "null"], "minLength": MIN_PASSWORD_LEN },
+        },
+        "anyOf": [present("name"), present("email"), present("password")],
+    })
+}
+
+fn file_create() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "content"],
+        "properties": {
+            "name": { "type": "string", "pattern": NOT_BLANK },
+            "content": {
+                "type": "string",
+                "maxLength": MAX_FILE_BYTES,
+                "description": format!("At most {MAX_FILE_BYTES} bytes of UTF-8."),
+            },
+            "content_type": { "type": ["string", "null"], "default": "text/plain" },
+        },
+    })
+}
+
+fn timestamp() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn ouro_user() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "object", "name", "email", "created_at", "updated_at"],
+        "properties": {
+            "id": { "type": "string", "pattern": "^usr_[0-9]+$" },
+            "object": { "const": "user" },
+            "name": { "type": "string" },
+            "email": { "type": "string" },
+            "created_at": timestamp(),
+            "updated_at": timestamp(),
+        },
+        "additionalProperties": false,
+    })
+}
+
+/// The users v1 document's user: `created_at`, or `updated_at` in the answer to a PUT.
+fn v1_user(stamp: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "name", "email", stamp],
+        "properties": {
+            "id": { "type": "string", "pattern": "^user_[0-9]+$" },
+            "name": { "type": "string" },
+            "email": { "type": "string" },
+            stamp: timestamp(),
+        },
+        "additionalProperties": false,
+    })
+}
+
+fn file(with_content: bool) -> Value {
+    let mut schema = json!({
+        "type": "object",
+        "required": ["id", "object", "name", "content_type", "size", "created_at"],
+        "properties": {
+            "id": { "type": "string", "pattern": "^file_[0-9]+$" },
+            "object": { "const": "file" },
+            "name": { "type": "string" },
+            "content_type": { "type": "string" },
+            "size": { "type": "integer", "minimum": 0, "maximum": MAX_FILE_BYTES },
+            "created_at": timestamp(),
+        },
+        "additionalProperties": false,
+    });
+    if with_content {
+        schema["required"]
+            .as_array_mut()
+            .expect("an array")
+            .push(json!("content"));
+        schema["properties"]["content"] = json!({ "type": "string" });
+    }
+    schema
+}
+
+fn list(item: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["object", "data", "limit", "offset", "total"],
+        "properties": {
+            "object": { "const": "list" },
+            "data": { "type": "array", "items": schema_ref(item) },
+            "limit": { "type": "integer", "minimum": 1, "maximum": Page::MAX_LIMIT },
+            "offset": { "type": "integer", "minimum": 0 },
+            "total": { "type": "integer", "minimum": 0 },
+        },
+        "additionalProperties": false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_describes_every_route_the_router_serves_and_no_other() {
+        let documented: Vec<(String, &str)> = OPS
+            .iter()
+            .map(|op| (op.method.to_uppercase(), op.path))
+            .collect();
+        let served: Vec<(String, &str)> = super::super::ROUTES
+            .iter()
+            .map(|(method, path)| (method.to_string(), *path))
+            .collect();
+        assert_eq!(documented, served);
+    }
+}
