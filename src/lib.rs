@@ -30,6 +30,7 @@ pub mod files;
 pub mod keys;
 pub mod limits;
 pub mod load;
+pub mod openapi;
 pub mod profile;
 pub mod reference;
 pub mod report;

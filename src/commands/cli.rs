@@ -220,6 +220,10 @@ pub struct InitArgs {
     /// Overwrite files that already exist.
     #[arg(long)]
     pub force: bool,
+    /// Generate the profile, scenarios and schemas from this OpenAPI 3.0 or 3.1 document
+    /// (YAML or JSON, a local file).
+    #[arg(long, value_name = "FILE")]
+    pub from_openapi: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

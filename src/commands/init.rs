@@ -3,6 +3,9 @@
 //! reference server, so `tollgate init && tollgate run` passes before anything is edited;
 //! its comments say what to change for the user's own API.
 //!
+//! `--from-openapi FILE` writes a suite generated from the API's own document instead
+//! (`openapi::suite`), and says what it could not generate.
+//!
 //! Nothing is overwritten without `--force`: a folder that already holds any of the files
 //! is refused, and every clashing file is named.
 
@@ -41,18 +44,53 @@ const FILES: [(&str, &str); 6] = [
     ),
 ];
 
+/// The editor schemas every generated project gets beside its own files.
+const EDITOR_SCHEMAS: [(&str, &str); 2] = [FILES[4], FILES[5]];
+
 pub fn init(args: InitArgs) -> Result<ExitCode, Error> {
-    for path in write_project(&args.dir, args.force)? {
+    let files: Vec<(String, String)> = match &args.from_openapi {
+        None => FILES
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect(),
+        Some(document) => from_openapi(document)?,
+    };
+    for path in write_project(&args.dir, &files, args.force)? {
         println!("wrote {}", path.display());
     }
-    println!("{}", next_steps(&args.dir));
+    println!("{}", next_steps(&args.dir, args.from_openapi.is_some()));
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes every file of [`FILES`] under `dir`; without `force`, refuses (writing nothing)
-/// when any of them exists.
-fn write_project(dir: &Path, force: bool) -> Result<Vec<PathBuf>, Error> {
-    let paths: Vec<PathBuf> = FILES.iter().map(|(name, _)| dir.join(name)).collect();
+/// The generated files, after printing what the document could not give.
+fn from_openapi(document: &Path) -> Result<Vec<(String, String)>, Error> {
+    let doc = crate::openapi::load(document).map_err(Error::Usage)?;
+    let source = document.display().to_string();
+    let suite = crate::openapi::suite::generate(&doc, &source);
+    for warning in &suite.warnings {
+        eprintln!("warning: {warning}");
+    }
+    println!(
+        "generated {} steps ({} commented out) and {} auth-matrix entries from {source}",
+        suite.steps, suite.commented, suite.matrix_entries
+    );
+    let mut files = suite.files;
+    files.extend(
+        EDITOR_SCHEMAS
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.to_string())),
+    );
+    Ok(files)
+}
+
+/// Writes every file under `dir`; without `force`, refuses (writing nothing) when any of
+/// them exists.
+fn write_project(
+    dir: &Path,
+    files: &[(String, String)],
+    force: bool,
+) -> Result<Vec<PathBuf>, Error> {
+    let paths: Vec<PathBuf> = files.iter().map(|(name, _)| dir.join(name)).collect();
     let existing: Vec<String> = paths
         .iter()
         .filter(|p| p.symlink_metadata().is_ok())
@@ -65,7 +103,7 @@ fn write_project(dir: &Path, force: bool) -> Result<Vec<PathBuf>, Error> {
             if existing.len() == 1 { "s" } else { "" }
         )));
     }
-    for ((_, content), path) in FILES.iter().zip(&paths) {
+    for ((_, content), path) in files.iter().zip(&paths) {
         let failed =
             |e: std::io::Error| Error::Runtime(format!("cannot write `{}`: {e}", path.display()));
         if let Some(parent) = path.parent() {
@@ -80,12 +118,19 @@ fn write_project(dir: &Path, force: bool) -> Result<Vec<PathBuf>, Error> {
     Ok(paths)
 }
 
-fn next_steps(dir: &Path) -> String {
+fn next_steps(dir: &Path, generated: bool) -> String {
     let cd = if dir == Path::new(".") {
         String::new()
     } else {
         format!("  cd {}\n", dir.display())
     };
+    if generated {
+        return format!(
+            "\nNext:\n{cd}  tollgate lint                # check the profile and scenarios/\n  \
+             API_KEY=... tollgate run --target https://staging.example.com\n\n\
+             Read tollgate.yaml and scenarios/: the comments say what the document could not."
+        );
+    }
     format!(
         "\nNext:\n{cd}  tollgate lint                # check the profile and scenarios/\n  \
          tollgate run                 # against the embedded reference server: passes as written\n  \
@@ -104,14 +149,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("scenarios")).unwrap();
         std::fs::write(dir.join("scenarios/example.yaml"), "mine").unwrap();
-        let e = write_project(&dir, false).unwrap_err().to_string();
+        let files: Vec<(String, String)> = FILES
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        let e = write_project(&dir, &files, false).unwrap_err().to_string();
         assert!(e.contains("scenarios/example.yaml already exists"), "{e}");
         assert!(!dir.join("tollgate.yaml").exists());
         assert_eq!(
             std::fs::read_to_string(dir.join("scenarios/example.yaml")).unwrap(),
             "mine"
         );
-        write_project(&dir, true).unwrap();
+        write_project(&dir, &files, true).unwrap();
         assert!(std::fs::read_to_string(dir.join("scenarios/example.yaml"))
             .unwrap()
             .contains("name: users"));

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::{AuthStyle, HeaderDialect, Resources, RetryAfterForm, RouteKind};
 use super::response::json_response;
-use super::store::{Page, MAX_FILE_BYTES, MIN_PASSWORD_LEN};
+use super::store::{Page, BLANK_CLASS, MAX_FILE_BYTES, MIN_PASSWORD_LEN};
 use super::{App, ServerConfig};
 
 /// Where the document is served.
@@ -209,7 +209,34 @@ fn operation(config: &ServerConfig, op: &Op) -> Value {
     if let Some(body) = request_body(op) {
         operation["requestBody"] = body;
     }
+    if let Some(limits) = rate_extension(config, op.kind) {
+        operation["x-rate-limit"] = limits;
+    }
     operation
+}
+
+/// The rate class and its policies, for machines (`tollgate init --from-openapi` reads it):
+/// one object per policy, `{class, limit, window, burst}`.
+fn rate_extension(config: &ServerConfig, kind: RouteKind) -> Option<Value> {
+    let class = config.profile.class_of(kind);
+    let policies: Vec<Value> = config
+        .limits
+        .policies(class)
+        .iter()
+        .map(|p| {
+            json!({
+                "class": class.to_string(),
+                "limit": p.quota,
+                "window": format!("{}s", p.window.as_secs()),
+                "burst": p.burst,
+            })
+        })
+        .collect();
+    match policies.len() {
+        0 => None,
+        1 => policies.into_iter().next(),
+        _ => Some(Value::Array(policies)),
+    }
 }
 
 /// The rate class and its published policies, in words.
@@ -247,9 +274,12 @@ fn parameters(config: &ServerConfig, op: &Op) -> Value {
             "name": "Idempotency-Key", "in": "header", "required": false,
             "description": "The same key with the same body replays the first answer \
                 (`Idempotent-Replayed: true`); with another body it is a 409.",
+            // 1 to 255 printable ASCII characters, not starting or ending with a space; the
+            // spaces and tabs around it are HTTP's optional whitespace, which no server sees
+            // (so a length limit on the whole value would be a promise nobody can keep).
             "schema": {
-                "type": "string", "minLength": 1, "maxLength": 255,
-                "pattern": "^[ -~]*[!-~][ -~]*$",
+                "type": "string",
+                "pattern": "^[ \t]*[!-~]([ -~]{0,253}[!-~])?[ \t]*$",
             },
         }));
     }
@@ -258,7 +288,7 @@ fn parameters(config: &ServerConfig, op: &Op) -> Value {
             let mut q = query(
                 "q",
                 true,
-                json!({ "type": "string", "pattern": NOT_BLANK }),
+                json!({ "type": "string", "pattern": not_blank() }),
                 "Case-insensitive substring of a user's name or email or a file's name.",
             );
             q["example"] = json!("charlie");
@@ -628,18 +658,26 @@ fn schemas(config: &ServerConfig) -> Value {
 }
 
 /// What `store::validate_email` accepts: a non-empty local part, a domain with a dot not
-/// at its start, no whitespace.
-const EMAIL_PATTERN: &str = "^[^@\\s]+@[^.\\s]\\S*\\.\\S*$";
-/// A string with something besides whitespace (the store trims before checking).
-const NOT_BLANK: &str = "\\S";
+/// at its start, no blank character anywhere. The class is spelled out, not `\s`: regex
+/// dialects disagree on what `\s` holds (U+0085, U+FEFF), and a generator reading this
+/// document must not produce an address the store refuses.
+fn email_pattern() -> String {
+    let b = BLANK_CLASS;
+    format!("^[^@{b}]+@[^.{b}][^{b}]*\\.[^{b}]*$")
+}
+
+/// A string with something besides blank characters (see [`email_pattern`]).
+fn not_blank() -> String {
+    format!("[^{BLANK_CLASS}]")
+}
 
 fn user_create() -> Value {
     json!({
         "type": "object",
         "required": ["name", "email", "password"],
         "properties": {
-            "name": { "type": "string", "pattern": NOT_BLANK },
-            "email": { "type": "string", "pattern": EMAIL_PATTERN },
+            "name": { "type": "string", "pattern": not_blank() },
+            "email": { "type": "string", "pattern": email_pattern() },
             "password": { "type": "string", "minLength": MIN_PASSWORD_LEN },
         },
     })
@@ -653,7 +691,7 @@ fn user_update() -> Value {
         "type": "object",
         "properties": {
             "name": { "type": ["string", "null"] },
-            "email": { "type": ["string", "null"], "pattern": EMAIL_PATTERN },
+            "email": { "type": ["string", "null"], "pattern": email_pattern() },
             "password": { "type": ["string", "null"], "minLength": MIN_PASSWORD_LEN },
         },
         "anyOf": [present("name"), present("email"), present("password")],
@@ -665,7 +703,7 @@ fn file_create() -> Value {
         "type": "object",
         "required": ["name", "content"],
         "properties": {
-            "name": { "type": "string", "pattern": NOT_BLANK },
+            "name": { "type": "string", "pattern": not_blank() },
             "content": {
                 "type": "string",
                 "maxLength": MAX_FILE_BYTES,

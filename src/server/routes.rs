@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::auth::Caller;
 use super::response::{json_response, no_content, ApiError};
-use super::store::{Idempotency, Page, Store};
+use super::store::{is_blank_text, Idempotency, Page, Store};
 use super::App;
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -130,7 +130,7 @@ pub async fn search(State(app): State<Arc<App>>, query: Params) -> Result<Respon
     let q = params
         .get("q")
         .map(|q| q.trim())
-        .filter(|q| !q.is_empty())
+        .filter(|q| !is_blank_text(q))
         .ok_or_else(|| ApiError::bad_request("Missing required parameter: q."))?;
     let page = Page::from_query(&params)?;
     if app.config.test_hooks {
@@ -161,7 +161,11 @@ fn create(
             value
                 .to_str()
                 .ok()
-                .filter(|k| !k.trim().is_empty() && k.len() <= 255)
+                // What the document's pattern allows once HTTP's whitespace is gone.
+                .map(|k| k.trim_matches([' ', '\t']))
+                .filter(|k| {
+                    (1..=255).contains(&k.len()) && k.bytes().all(|b| (b' '..=b'~').contains(&b))
+                })
                 .ok_or_else(|| ApiError::bad_request("Invalid Idempotency-Key header."))?
                 .to_string(),
         ),
