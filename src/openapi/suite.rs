@@ -441,10 +441,18 @@ impl Generator<'_> {
         );
         for name in used {
             match api.scheme(name).map(|s| &s.scheme) {
-                Some(Scheme::Header { header, scheme }) => headers.push(match scheme {
-                    Some(s) => format!("{{ header: {header}, scheme: {s} }}"),
-                    None => format!("{{ header: {header} }}"),
-                }),
+                Some(Scheme::Header { header, scheme }) => {
+                    if scheme.as_deref() == Some("Basic") {
+                        let _ = writeln!(
+                            text,
+                            "# `{name}` is HTTP Basic: the key variable holds base64(user:password)."
+                        );
+                    }
+                    headers.push(match scheme {
+                        Some(s) => format!("{{ header: {header}, scheme: {s} }}"),
+                        None => format!("{{ header: {header} }}"),
+                    })
+                }
                 Some(Scheme::Query { param }) => {
                     self.warnings.push(format!(
                         "security scheme `{name}` sends the key in the query parameter \
@@ -731,7 +739,8 @@ fn yaml_string(text: &str) -> String {
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "/_.-@+".contains(c))
-        && !text.starts_with(['-', '.', '@', '+'])
+        // Dates and versions read as timestamps or numbers in some YAML tools.
+        && !text.starts_with(|c: char| c.is_ascii_digit() || "-.@+".contains(c))
         && !matches!(
             text.to_ascii_lowercase().as_str(),
             "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
