@@ -29,6 +29,7 @@ const TOP: &[&str] = &[
     "concurrency",
     "baseline",
     "secret_headers",
+    "openapi",
 ];
 const KEYS: &[&str] = &["primary", "second", "revoked", "readonly", "test"];
 const ERRORS: &[&str] = &["schema", "message", "unauthorized", "revoked", "readonly"];
@@ -59,6 +60,8 @@ pub struct Profile {
     pub baseline: crate::report::diff::Thresholds,
     /// Headers whose values never appear in any output (besides the built-in ones).
     pub secret_headers: Vec<String>,
+    /// The API's OpenAPI document (`openapi:`): every contract response is also held to it.
+    pub openapi: Option<Arc<crate::openapi::conformance::Conformance>>,
 }
 
 /// Headers that carry credentials in any API: never shown.
@@ -316,6 +319,9 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
     if let Some(auth) = &auth {
         secret_headers.push(auth.header.clone());
     }
+    let openapi = fields
+        .get("openapi")
+        .and_then(|n| openapi_document(n, dir, dec));
     Some(Profile {
         name: name?,
         file: dec.file.clone(),
@@ -332,7 +338,32 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
         concurrency,
         baseline,
         secret_headers,
+        openapi,
     })
+}
+
+/// `openapi: openapi.yaml`: the document, relative to the profile and inside the project,
+/// loaded and compiled now so a broken one is a lint error.
+fn openapi_document(
+    node: &Node,
+    dir: &Path,
+    dec: &mut Decoder,
+) -> Option<Arc<crate::openapi::conformance::Conformance>> {
+    let relative = dec.string(node, "`openapi`")?;
+    let loaded = crate::files::inside_project(&dir.join(&relative))
+        .and_then(|real| crate::openapi::load(&real))
+        .and_then(|doc| crate::openapi::conformance::Conformance::new(&doc, &relative));
+    match loaded {
+        Ok(conformance) => Some(Arc::new(conformance)),
+        Err(e) => {
+            dec.error_with_help(
+                node,
+                e,
+                "`openapi` names the API's OpenAPI 3.0 or 3.1 document, relative to the profile",
+            );
+            None
+        }
+    }
 }
 
 fn thresholds(node: &Node, dec: &mut Decoder) -> crate::report::diff::Thresholds {

@@ -98,6 +98,16 @@ fn the_suite_generated_from_the_reference_document_passes_against_its_server() {
         assert!(text.contains(ran), "{ran} did not run:\n{text}");
     }
     assert!(text.contains(" 0 failed, 0 skipped"), "{text}");
+    // The profile names the document: every answer was also held to it.
+    let report = std::fs::read_to_string(dir.path().join("reports/latest/report.json")).unwrap();
+    for id in [
+        "openapi.status",
+        "openapi.content-type",
+        "openapi.schema",
+        "openapi.headers",
+    ] {
+        assert!(report.contains(&format!("\"{id}\"")), "no {id} check ran");
+    }
 }
 
 /// The generated suite's contract phase against a server with `faults`: the ids of the
@@ -133,16 +143,18 @@ fn the_generated_suite_catches_every_contract_fault_its_document_can_express() {
     let dir = generated_suite();
     assert_eq!(failed_with(dir.path(), &[]), Vec::<String>::new());
     // `slow` is the one contract fault left out: an OpenAPI document has no way to state a
-    // latency, so the generated steps carry no `max_latency_ms`.
+    // latency, so the generated steps carry no `max_latency_ms`. The profile names the
+    // document, so its `openapi.*` checks judge every answer as well.
     let cases: [(Fault, &[&str]); 6] = [
-        // The document promises 201 for a create: the step, and the matrix's valid key in
-        // either style, see the 200.
+        // The document promises 201 for a create (and documents no 200 for it): the step,
+        // the matrix's valid key in either style, and the document check see the 200.
         (
             Fault::WrongStatus,
             &[
                 "auth.alternate.status",
                 "auth.valid.status",
                 "expect.status",
+                "openapi.status",
             ],
         ),
         // Its 403 speaks of revoked keys.
@@ -153,15 +165,22 @@ fn the_generated_suite_catches_every_contract_fault_its_document_can_express() {
         ),
         // Both security schemes are generated; Bearer as the alternate style.
         (Fault::BearerIgnored, &["auth.alternate.status"]),
-        // The error schema is the document's Error component.
-        (Fault::ErrorShape, &["error.shape"]),
-        // The echoed key is a field the document's Error (`additionalProperties: false`)
-        // does not allow.
-        (Fault::EchoKey, &["error.shape", "secret.echo"]),
+        // The error schema is the document's Error component, in both checks.
+        (Fault::ErrorShape, &["error.shape", "openapi.schema"]),
+        // The echoed key is a field Error (`additionalProperties: false`) does not allow.
+        (
+            Fault::EchoKey,
+            &["error.shape", "openapi.schema", "secret.echo"],
+        ),
     ];
-    for (fault, expected) in cases {
-        assert_eq!(failed_with(dir.path(), &[fault]), expected, "fault {fault}");
-    }
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(fault, expected)| {
+            let failed = failed_with(dir.path(), &[*fault]);
+            (failed != *expected).then(|| format!("{fault}: expected {expected:?}, got {failed:?}"))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 #[test]
@@ -172,11 +191,11 @@ fn public_documents_give_suites_that_lint_clean() {
         ("museum-3.1.yaml", 7, 1, 8),
     ];
     for (fixture, steps, commented, matrix) in cases {
+        // Inside the folder, so the profile names the document and `lint` compiles it too.
         let dir = TempDir::new("openapi-public");
-        let output = init_from(
-            dir.path(),
-            &Path::new("tests/fixtures/openapi").join(fixture),
-        );
+        let document = dir.path().join(fixture);
+        std::fs::copy(Path::new("tests/fixtures/openapi").join(fixture), &document).unwrap();
+        let output = init_from(dir.path(), &document);
         let text = shown(&output);
         assert_eq!(output.status.code(), Some(0), "{fixture}: {text}");
         let summary = format!(
@@ -190,6 +209,11 @@ fn public_documents_give_suites_that_lint_clean() {
         assert_eq!(lint.status.code(), Some(0), "{fixture}: {}", shown(&lint));
         let files = scenario::discover(&dir.path().join("scenarios")).unwrap();
         assert!(!files.is_empty(), "{fixture}: no scenarios");
+        let profile = std::fs::read_to_string(dir.path().join("tollgate.yaml")).unwrap();
+        assert!(
+            profile.contains(&format!("\nopenapi: {fixture}\n")),
+            "{profile}"
+        );
     }
 }
 

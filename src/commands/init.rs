@@ -53,7 +53,7 @@ pub fn init(args: InitArgs) -> Result<ExitCode, Error> {
             .iter()
             .map(|(name, text)| (name.to_string(), text.to_string()))
             .collect(),
-        Some(document) => from_openapi(document)?,
+        Some(document) => from_openapi(document, &args.dir)?,
     };
     for path in write_project(&args.dir, &files, args.force)? {
         println!("wrote {}", path.display());
@@ -63,10 +63,11 @@ pub fn init(args: InitArgs) -> Result<ExitCode, Error> {
 }
 
 /// The generated files, after printing what the document could not give.
-fn from_openapi(document: &Path) -> Result<Vec<(String, String)>, Error> {
+fn from_openapi(document: &Path, dir: &Path) -> Result<Vec<(String, String)>, Error> {
     let doc = crate::openapi::load(document).map_err(Error::Usage)?;
     let source = document.display().to_string();
-    let suite = crate::openapi::suite::generate(&doc, &source);
+    let reference = relative_inside(document, dir);
+    let suite = crate::openapi::suite::generate(&doc, &source, reference.as_deref());
     for warning in &suite.warnings {
         eprintln!("warning: {warning}");
     }
@@ -81,6 +82,14 @@ fn from_openapi(document: &Path) -> Result<Vec<(String, String)>, Error> {
             .map(|(name, text)| (name.to_string(), text.to_string())),
     );
     Ok(files)
+}
+
+/// `document`'s path relative to `dir` when it lies inside it (symlinks followed).
+fn relative_inside(document: &Path, dir: &Path) -> Option<String> {
+    let document = document.canonicalize().ok()?;
+    let dir = dir.canonicalize().ok()?;
+    let relative = document.strip_prefix(&dir).ok()?;
+    relative.to_str().map(str::to_string)
 }
 
 /// Writes every file under `dir`; without `force`, refuses (writing nothing) when any of

@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
-use super::client::Exchange;
+use super::client::{Exchange, Outgoing};
 use crate::event::{CheckResult, Verdict};
+use crate::openapi::conformance::{Answer, Conformance};
 use crate::profile::{ErrorContract, ExpectedError};
 use crate::scenario::predicate::Predicate;
 use crate::scenario::template::Vars;
@@ -36,6 +37,40 @@ pub fn built_in(
         });
     }
     results
+}
+
+/// The answer held to the profile's OpenAPI document: the operation is the one the final
+/// request (after same-origin redirects) went to.
+pub fn openapi(
+    conformance: &Conformance,
+    outgoing: &Outgoing,
+    exchange: &Exchange,
+) -> Vec<CheckResult> {
+    let (method, path) = match exchange.redirects.last() {
+        Some(hop) => (hop.method.to_string(), hop.path.clone()),
+        None => {
+            let path = outgoing.path_and_query.split('?').next().unwrap_or("");
+            (outgoing.method.to_string(), path.to_string())
+        }
+    };
+    let media_type = exchange.media_type();
+    let json = media_type
+        .as_deref()
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    let answer = Answer {
+        method: &method,
+        path: &path,
+        status: exchange.status,
+        header_names: exchange
+            .headers
+            .keys()
+            .map(|name| name.as_str().to_string())
+            .collect(),
+        body: json.then(|| exchange.json().map_err(|e| e.to_string())),
+        snippet: snippet(exchange),
+        media_type,
+    };
+    conformance.check(&answer)
 }
 
 fn error_content_type(exchange: &Exchange) -> CheckResult {

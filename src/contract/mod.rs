@@ -99,6 +99,17 @@ struct Runner {
 }
 
 impl Runner {
+    /// `openapi.*` checks when the profile names its document; they point at the step.
+    fn openapi(&self, outgoing: &Outgoing, exchange: &Exchange, at: &Origin) -> Vec<CheckResult> {
+        match &self.target.profile().openapi {
+            Some(conformance) => checks::openapi(conformance, outgoing, exchange)
+                .into_iter()
+                .map(|c| c.at(at))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     fn emit(&self, result: StepResult) {
         let _ = self.events.send(Event::StepFinished(result));
     }
@@ -197,6 +208,9 @@ impl Runner {
         result
             .checks
             .extend(built_in.into_iter().map(|c| c.at(&step.origin)));
+        result
+            .checks
+            .extend(self.openapi(&outgoing, &exchange, &step.origin));
         for capture in &step.capture {
             match captured(&exchange, &capture.source) {
                 Ok(value) => vars.capture(&capture.name, value),
@@ -380,6 +394,9 @@ impl Runner {
                 result
                     .checks
                     .extend(built_in.into_iter().map(|c| c.at(&entry.origin)));
+                result
+                    .checks
+                    .extend(self.openapi(&outgoing, &exchange, &entry.origin));
                 results.push(result);
             }
         }

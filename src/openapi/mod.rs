@@ -5,12 +5,13 @@
 //! 3.0 document is first checked by `openapiv3` (so a malformed one is refused with that
 //! crate's message), then lifted to 3.1's JSON Schema dialect (`nullable`, boolean
 //! `exclusiveMinimum`/`exclusiveMaximum`) and read by `oas3` like the rest. Everything after
-//! loading (`model`, `sample`, `suite`) works on that one shape.
+//! loading (`model`, `sample`, `suite`, `conformance`) works on that one shape.
 //!
 //! Only references inside the document (`#/components/...`) are followed: a `$ref` to
 //! another file or a URL is never fetched (an input file must not make tollgate reach out);
 //! the schema it stood for is replaced by "anything" and a warning says so.
 
+pub mod conformance;
 pub mod model;
 pub mod rate;
 pub mod sample;

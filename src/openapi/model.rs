@@ -58,6 +58,8 @@ pub struct Response {
     pub description: String,
     /// The JSON media type and its schema, when the response documents one.
     pub json: Option<(String, Value)>,
+    /// Every documented media type.
+    pub media_types: Vec<String>,
     pub headers: Vec<ResponseHeader>,
 }
 
@@ -355,6 +357,7 @@ fn response(doc: &Document, raw: &Raw, status: &str, r: &oas3::spec::Response) -
         status: status.to_string(),
         description: r.description.clone().unwrap_or_default(),
         json,
+        media_types: r.content.keys().cloned().collect(),
         headers,
     }
 }
