@@ -352,7 +352,7 @@ fn openapi_document(
     let relative = dec.string(node, "`openapi`")?;
     let loaded = crate::files::inside_project(&dir.join(&relative))
         .and_then(|real| crate::openapi::load(&real))
-        .and_then(|doc| crate::openapi::conformance::Conformance::new(&doc, &relative));
+        .map(|doc| crate::openapi::conformance::Conformance::new(&doc, &relative));
     match loaded {
         Ok(conformance) => Some(Arc::new(conformance)),
         Err(e) => {

@@ -281,7 +281,11 @@ impl MarkedEventReceiver for Builder {
                 let pos = pos_of(&marker, 1);
                 match self.anchors.get(&id).cloned() {
                     Some(mut node) => {
-                        if self.count(size(&node), pos) {
+                        // An alias copies its anchor's whole tree here: its depth counts
+                        // where it lands, or aliases of aliases nest without bound.
+                        if self.stack.len() + depth(&node) > MAX_DEPTH {
+                            self.fail(pos, format!("nesting deeper than {MAX_DEPTH} levels"));
+                        } else if self.count(size(&node), pos) {
                             node.pos = pos;
                             self.attach(node, 0);
                         }
@@ -291,6 +295,22 @@ impl MarkedEventReceiver for Builder {
             }
             _ => {}
         }
+    }
+}
+
+/// Levels of collections in `node` (a scalar: 0). Anchored nodes were built within the
+/// depth budget, so this recursion is bounded by it.
+fn depth(node: &Node) -> usize {
+    match &node.value {
+        Value::Seq(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| depth(k).max(depth(v)))
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
     }
 }
 
@@ -411,6 +431,18 @@ mod tests {
         assert!(err.message.contains("too large"), "{err:?}");
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         let err = parse(&deep).unwrap_err();
+        assert!(err.message.contains("nesting"), "{err:?}");
+        // Each anchor nests 40 levels around the last one's alias: 80, 120 … deep.
+        let mut chain = format!("a0: &a0 {}x{}\n", "[".repeat(40), "]".repeat(40));
+        for i in 1..5 {
+            let prev = i - 1;
+            chain.push_str(&format!(
+                "a{i}: &a{i} {}*a{prev}{}\n",
+                "[".repeat(40),
+                "]".repeat(40)
+            ));
+        }
+        let err = parse(&chain).unwrap_err();
         assert!(err.message.contains("nesting"), "{err:?}");
     }
 

@@ -296,3 +296,77 @@ fn unreadable_documents_are_refused_with_the_reason_and_nothing_is_written() {
     );
     assert_eq!(missing.status.code(), Some(2), "{}", shown(&missing));
 }
+
+/// A document written to attack the generator: its text must stay text (no line of it
+/// becomes YAML), its schemas must read nothing, and a reference loop is refused.
+#[test]
+fn a_hostile_document_cannot_reach_out_or_write_the_profile() {
+    let dir = TempDir::new("openapi-hostile");
+    let document = serde_json::json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Evil\nbase_url: https://evil.example\n#", "version": "1" },
+        "servers": [{ "url": "https://api.example.com\r\nbase_url: https://evil.example" }],
+        "security": [{ "key": [] }],
+        "paths": {
+            "/things": {
+                "get": {
+                    "summary": "List\u{2028}base_url: https://evil.example",
+                    "tags": ["../../escape"],
+                    "responses": { "200": {
+                        "description": "ok",
+                        "content": { "application/json": { "schema": {
+                            "$schema": "file:///dev/zero",
+                            "type": "object",
+                            "properties": { "default": { "$ref": "file:///dev/zero" } },
+                        }}},
+                    }},
+                },
+            },
+        },
+        "components": { "securitySchemes": {
+            "key": { "type": "apiKey", "in": "header", "name": "X }\nbase_url: https://evil.example\n#" },
+        }},
+    });
+    let path = dir.path().join("evil.json");
+    std::fs::write(&path, document.to_string()).unwrap();
+    let output = init_from(dir.path(), &path);
+    assert_eq!(output.status.code(), Some(0), "{}", shown(&output));
+    for file in ["tollgate.yaml", "scenarios/escape.yaml.todo"] {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        let live: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("evil.example"))
+            .collect();
+        assert!(
+            live.iter()
+                .all(|l| l.trim_start().starts_with('#') || l.contains("name: \"")),
+            "{file}: a line of the document became YAML: {live:?}"
+        );
+    }
+    assert!(!dir.path().join("../escape.yaml").exists());
+    // Nothing in it could be generated, but the profile is a profile.
+    let lint = tollgate(&["lint", "tollgate.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(lint.status.code(), Some(0), "{}", shown(&lint));
+
+    let looped = serde_json::json!({
+        "openapi": "3.1.0", "info": { "title": "t", "version": "1" },
+        "paths": { "/a": { "get": { "responses": {
+            "200": { "$ref": "#/components/responses/A" },
+        }}}},
+        "components": { "responses": { "A": { "$ref": "#/components/responses/A" } } },
+    });
+    let path = dir.path().join("loop.json");
+    std::fs::write(&path, looped.to_string()).unwrap();
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let refused = init_from(&other, &path);
+    assert_eq!(refused.status.code(), Some(2), "{}", shown(&refused));
+    assert!(
+        cli::text(&refused.stderr).contains("circular `$ref`"),
+        "{}",
+        shown(&refused)
+    );
+}

@@ -68,8 +68,9 @@ fn from_openapi(document: &Path, dir: &Path) -> Result<Vec<(String, String)>, Er
     let source = document.display().to_string();
     let reference = relative_inside(document, dir);
     let suite = crate::openapi::suite::generate(&doc, &source, reference.as_deref());
+    // The document's text, made safe for a terminal (no escape sequences).
     for warning in &suite.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", crate::openapi::suite::comment(warning));
     }
     println!(
         "generated {} steps ({} commented out) and {} auth-matrix entries from {source}",
@@ -112,11 +113,26 @@ fn write_project(
             if existing.len() == 1 { "s" } else { "" }
         )));
     }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Runtime(format!("cannot create `{}`: {e}", dir.display())))?;
+    let root = dir
+        .canonicalize()
+        .map_err(|e| Error::Runtime(format!("cannot read `{}`: {e}", dir.display())))?;
     for ((_, content), path) in files.iter().zip(&paths) {
         let failed =
             |e: std::io::Error| Error::Runtime(format!("cannot write `{}`: {e}", path.display()));
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(failed)?;
+            // A folder in the way that is a link (`scenarios -> /elsewhere`) must not carry
+            // the files out of the project.
+            let real = parent.canonicalize().map_err(failed)?;
+            if !real.starts_with(&root) {
+                return Err(Error::Usage(format!(
+                    "`{}` leads outside `{}` (a symbolic link?): nothing more was written",
+                    parent.display(),
+                    dir.display()
+                )));
+            }
         }
         // A symlink in the way is replaced, never followed (it could point anywhere).
         if force && path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {

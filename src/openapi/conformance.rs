@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use super::model::{Api, Operation, Response};
-use super::schema::standalone;
+use super::schema::{compile, standalone, Side};
 use super::Document;
 use crate::event::{CheckResult, Verdict};
 
@@ -47,7 +47,7 @@ struct DocumentedResponse {
     /// `200`, `4XX` or `default`.
     status: String,
     media_types: Vec<String>,
-    schema: Option<(String, Arc<jsonschema::Validator>)>,
+    schema: Option<(String, Result<Arc<jsonschema::Validator>, String>)>,
     required_headers: Vec<String>,
 }
 
@@ -64,19 +64,19 @@ pub struct Answer<'a> {
 }
 
 impl Conformance {
-    /// Compiles every documented response; problems (a schema that does not compile) are
-    /// returned for the profile's diagnostics.
-    pub fn new(doc: &Document, source: &str) -> Result<Conformance, String> {
+    /// Compiles every documented response (a schema that does not compile is kept as
+    /// the reason its check is skipped).
+    pub fn new(doc: &Document, source: &str) -> Conformance {
         let api = Api::from_document(doc);
-        let mut operations = Vec::new();
-        for op in &api.operations {
-            operations.push(documented(op, &doc.json)?);
-        }
-        Ok(Conformance {
+        Conformance {
             source: source.to_string(),
-            operations,
+            operations: api
+                .operations
+                .iter()
+                .map(|op| documented(op, &doc.json))
+                .collect(),
             reported: Mutex::new(HashSet::new()),
-        })
+        }
     }
 
     /// The checks of one answer.
@@ -99,26 +99,43 @@ impl Conformance {
             };
         };
         let Some(response) = op.response(answer.status) else {
-            let documented: Vec<&str> = op.responses.iter().map(|r| r.status.as_str()).collect();
-            return vec![CheckResult::failed(
-                "openapi.status",
-                format!(
-                    "a status {} documents: {}",
-                    self.source,
-                    documented.join(", ")
-                ),
-                answer.status.to_string(),
-            )
-            .with_message(format!(
-                "{} is not documented for this operation",
-                answer.status
-            ))];
+            return vec![self.undocumented_status(op, answer.status)];
         };
         let mut results = vec![CheckResult::passed("openapi.status")];
         results.extend(content_type(response, answer));
         results.extend(schema(response, answer));
         results.extend(headers(response, answer));
         results
+    }
+
+    /// OpenAPI asks a document for its successes and its known errors, not every status:
+    /// an undocumented success breaks the contract (a client cannot know its body), an
+    /// undocumented error is a gap in the document, worth a warning.
+    fn undocumented_status(&self, op: &Documented, status: u16) -> CheckResult {
+        let documented: Vec<&str> = op.responses.iter().map(|r| r.status.as_str()).collect();
+        let message = format!("{status} is not documented for this operation");
+        if status < 400 {
+            CheckResult::failed(
+                "openapi.status",
+                format!(
+                    "a status {} documents: {}",
+                    self.source,
+                    documented.join(", ")
+                ),
+                status.to_string(),
+            )
+            .with_message(message)
+        } else {
+            CheckResult::new(
+                "openapi.status",
+                Verdict::Warning,
+                format!(
+                    "{message} ({} documents {})",
+                    self.source,
+                    documented.join(", ")
+                ),
+            )
+        }
     }
 
     /// The documented operation for `method path`: the one with the most literal segments
@@ -161,46 +178,36 @@ impl Documented {
     }
 }
 
-fn documented(op: &Operation, doc: &Value) -> Result<Documented, String> {
+fn documented(op: &Operation, doc: &Value) -> Documented {
     let segments = op
         .path
         .split('/')
         .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string()))
         .collect();
-    let mut responses = Vec::new();
-    for r in &op.responses {
-        responses.push(documented_response(op, r, doc)?);
-    }
-    Ok(Documented {
+    Documented {
         method: op.method.clone(),
         segments,
-        responses,
-    })
+        responses: op
+            .responses
+            .iter()
+            .map(|r| documented_response(op, r, doc))
+            .collect(),
+    }
 }
 
-fn documented_response(
-    op: &Operation,
-    r: &Response,
-    doc: &Value,
-) -> Result<DocumentedResponse, String> {
+fn documented_response(op: &Operation, r: &Response, doc: &Value) -> DocumentedResponse {
     let schema = match &r.json {
         Some((_, schema)) if *schema != Value::Bool(true) => {
             let mut unresolved = Vec::new();
-            let file = standalone(schema, doc, &mut unresolved);
-            let validator = jsonschema::validator_for(&file).map_err(|e| {
-                format!(
-                    "{} {}: the schema of response {} does not compile: {e}",
-                    op.method, op.path, r.status
-                )
-            })?;
-            Some((
-                format!("{} {} {}", op.method, op.path, r.status),
-                Arc::new(validator),
-            ))
+            let file = standalone(schema, doc, Side::Response, &mut unresolved);
+            let name = format!("{} {} {}", op.method, op.path, r.status);
+            // A schema that does not compile is this response's problem, said when it is
+            // met (`openapi.schema` skipped with the reason), not a refusal of the profile.
+            Some((name, compile(&file).map(Arc::new)))
         }
         _ => None,
     };
-    Ok(DocumentedResponse {
+    DocumentedResponse {
         status: r.status.clone(),
         media_types: r.media_types.clone(),
         schema,
@@ -210,7 +217,7 @@ fn documented_response(
             .filter(|h| h.required)
             .map(|h| h.name.to_ascii_lowercase())
             .collect(),
-    })
+    }
 }
 
 /// A documented media type matches exactly, or as `type/*` or `*/*`.
@@ -249,6 +256,16 @@ fn content_type(response: &DocumentedResponse, answer: &Answer) -> Option<CheckR
 
 fn schema(response: &DocumentedResponse, answer: &Answer) -> Option<CheckResult> {
     let (name, validator) = response.schema.as_ref()?;
+    let validator = match validator {
+        Ok(validator) => validator,
+        Err(e) => {
+            return Some(CheckResult::new(
+                "openapi.schema",
+                Verdict::Skipped,
+                format!("the document's schema for {name} does not compile: {e}"),
+            ))
+        }
+    };
     let body = match answer.body.as_ref()? {
         Ok(body) => body,
         Err(e) => {
@@ -325,7 +342,7 @@ mod tests {
             },
         }))
         .unwrap();
-        Conformance::new(&doc, "openapi.yaml").unwrap()
+        Conformance::new(&doc, "openapi.yaml")
     }
 
     fn answer<'a>(path: &'a str, status: u16, media: &str, body: Value) -> Answer<'a> {
@@ -370,10 +387,16 @@ mod tests {
             json!({ "id": "7" }),
         ));
         assert!(verdicts(&wrong_body).contains(&("openapi.schema".into(), Verdict::Failed)));
-        let undocumented_status = c.check(&answer("/pets/7", 500, "application/json", json!({})));
+        let undocumented_success = c.check(&answer("/pets/7", 201, "application/json", json!({})));
         assert_eq!(
-            verdicts(&undocumented_status),
+            verdicts(&undocumented_success),
             [("openapi.status".into(), Verdict::Failed)]
+        );
+        // A document need not list every error: an undocumented one is a warning.
+        let undocumented_error = c.check(&answer("/pets/7", 500, "application/json", json!({})));
+        assert_eq!(
+            verdicts(&undocumented_error),
+            [("openapi.status".into(), Verdict::Warning)]
         );
         // 404 falls under `4XX`, whose media type is problem+json.
         let wrong_type = c.check(&answer("/pets/7", 404, "text/html", json!(null)));

@@ -14,6 +14,7 @@
 pub mod conformance;
 pub mod model;
 pub mod rate;
+mod references;
 pub mod sample;
 pub mod schema;
 pub mod suite;
@@ -71,6 +72,7 @@ pub fn from_json(mut json: Value) -> Result<Document, String> {
         }
         _ => return Err("no `openapi` version: not an OpenAPI document".into()),
     };
+    references::check_chains(&json)?;
     if declared.starts_with("3.0.") {
         serde_json::from_value::<openapiv3::OpenAPI>(json.clone())
             .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;

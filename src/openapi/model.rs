@@ -81,6 +81,8 @@ pub struct Operation {
     pub tags: Vec<String>,
     pub parameters: Vec<Parameter>,
     pub body: Option<Body>,
+    /// The media type of a required body that is not JSON (a form, a file upload).
+    pub unsent_body: Option<String>,
     pub responses: Vec<Response>,
     /// The security requirement alternatives that apply (the operation's, else the
     /// document's); empty means no key is needed.
@@ -95,19 +97,22 @@ impl Operation {
         format!("{} {}", self.method, self.path)
     }
 
+    /// A key is needed: some requirement applies and none of them is the empty one
+    /// (`security: [{}, {bearer: []}]` makes the key optional).
     pub fn secured(&self) -> bool {
-        self.security
-            .iter()
-            .any(|alternative| !alternative.is_empty())
+        !self.security.is_empty() && self.security.iter().all(|alt| !alt.is_empty())
     }
 
-    /// The first documented 2xx (or `2XX`, or `default`) response.
-    pub fn success(&self) -> Option<&Response> {
-        let is_2xx = |r: &&Response| r.status.starts_with('2');
-        self.responses
+    /// Whether `scheme` alone satisfies one of the operation's requirements.
+    pub fn accepts(&self, scheme: &str) -> bool {
+        self.security
             .iter()
-            .find(is_2xx)
-            .or_else(|| self.responses.iter().find(|r| r.status == "default"))
+            .any(|alt| alt.len() == 1 && alt[0] == scheme)
+    }
+
+    /// The first documented 2xx (or `2XX`) response.
+    pub fn success(&self) -> Option<&Response> {
+        self.responses.iter().find(|r| r.status.starts_with('2'))
     }
 
     pub fn documents(&self, status: u16) -> bool {
@@ -189,18 +194,29 @@ fn security_schemes(spec: &oas3::Spec, warnings: &mut Vec<String>) -> Vec<NamedS
         };
         let scheme = match scheme {
             SecurityScheme::ApiKey { name, location, .. } => match location.as_str() {
-                "header" => Scheme::Header {
+                "header" if is_header_name(&name) => Scheme::Header {
                     header: name,
                     scheme: None,
+                },
+                "header" => Scheme::Unsupported {
+                    kind: "apiKey in a header whose name is not a valid header name".into(),
                 },
                 "query" => Scheme::Query { param: name },
                 other => Scheme::Unsupported {
                     kind: format!("apiKey in {other}"),
                 },
             },
-            SecurityScheme::Http { scheme, .. } => Scheme::Header {
-                header: "Authorization".into(),
-                scheme: Some(http_scheme_name(&scheme)),
+            // Bearer and Basic carry a key as it is; Digest, Negotiate … are handshakes.
+            SecurityScheme::Http { scheme, .. }
+                if ["bearer", "basic"].contains(&scheme.to_ascii_lowercase().as_str()) =>
+            {
+                Scheme::Header {
+                    header: "Authorization".into(),
+                    scheme: Some(http_scheme_name(&scheme)),
+                }
+            }
+            SecurityScheme::Http { scheme, .. } => Scheme::Unsupported {
+                kind: format!("http {}", super::suite::comment(&scheme)),
             },
             SecurityScheme::OAuth2 { .. } => Scheme::Unsupported {
                 kind: "oauth2".into(),
@@ -219,6 +235,14 @@ fn security_schemes(spec: &oas3::Spec, warnings: &mut Vec<String>) -> Vec<NamedS
         });
     }
     out
+}
+
+/// An HTTP field name: one or more token characters (RFC 9110 §5.1).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `bearer` → `Bearer`: the spelling servers and RFC 6750 use.
@@ -272,19 +296,42 @@ fn operation(
             location,
         });
     }
+    let mut unsent_body = None;
     let body = match op.request_body(spec) {
-        Ok(Some(body)) => request_body(doc, &raw, &body),
+        Ok(Some(body)) => {
+            let json = request_body(doc, &raw, &body);
+            if json.is_none() && body.required == Some(true) {
+                unsent_body = body.content.keys().next().cloned();
+            }
+            json
+        }
         Ok(None) => None,
         Err(e) => {
             warnings.push(format!("{label}: request body: {e}"));
             None
         }
     };
-    let responses = op
+    let mut responses: Vec<Response> = op
         .responses(spec)
         .iter()
         .map(|(status, r)| response(doc, &raw, status, r))
         .collect();
+    // oas3 leaves out a response whose `$ref` it cannot follow; the status is still
+    // documented, its content unknown.
+    for status in raw.statuses() {
+        if !responses.iter().any(|r| r.status == status) {
+            warnings.push(format!(
+                "{label}: response {status} could not be read (a `$ref` outside the document?)"
+            ));
+            responses.push(Response {
+                status,
+                description: String::new(),
+                json: None,
+                media_types: Vec::new(),
+                headers: Vec::new(),
+            });
+        }
+    }
     let security = if op.security.is_empty() && !op_declares_empty_security(doc, path, method) {
         global.to_vec()
     } else {
@@ -298,6 +345,7 @@ fn operation(
         tags: op.tags.clone(),
         parameters,
         body,
+        unsent_body,
         responses,
         security,
         extensions: op
@@ -379,6 +427,13 @@ impl<'a> Raw<'a> {
             path_item,
             op: &path_item[method.to_lowercase()],
         }
+    }
+
+    fn statuses(&self) -> Vec<String> {
+        self.op["responses"]
+            .as_object()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn parameter_schema(&self, name: &str, location: Location) -> Value {

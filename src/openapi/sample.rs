@@ -15,21 +15,43 @@ const MAX_DEPTH: usize = 10;
 
 /// What the runner fills `{{ unique.email }}` and `{{ unique.name }}` with, near enough to
 /// check a sample against its schema before writing it.
+/// They are as long as the longest the runner makes (a load phase's, with a timestamp in
+/// upper case), so a `maxLength` or a pattern that the real value would break is caught.
 pub const STAND_INS: [(&str, &str); 2] = [
-    ("{{ unique.email }}", "tollgate+run-1@example.com"),
-    ("{{ unique.name }}", "tollgate-run-1"),
+    (
+        "{{ unique.email }}",
+        "tollgate+20261203T032912Z-3a99-load-9999@example.com",
+    ),
+    (
+        "{{ unique.name }}",
+        "tollgate-20261203T032912Z-3a99-load-9999",
+    ),
 ];
+
+/// Longest string made by padding to a `minLength`.
+const MAX_MADE_LENGTH: usize = 4096;
+
+/// Most values one sample is built from (wide schemas nested deep multiply).
+const MAX_VALUES: usize = 10_000;
 
 /// A sample of `schema` (a schema of `document`); `name` is the property or parameter it
 /// is for, which picks `{{ unique.* }}` for emails and names.
 pub fn sample(schema: &Value, document: &Value, name: Option<&str>) -> Option<Value> {
-    value(schema, document, name, 0)
+    let budget = std::cell::Cell::new(MAX_VALUES);
+    value(schema, document, name, 0, &budget)
 }
 
-fn value(schema: &Value, document: &Value, name: Option<&str>, depth: usize) -> Option<Value> {
-    if depth > MAX_DEPTH {
+fn value(
+    schema: &Value,
+    document: &Value,
+    name: Option<&str>,
+    depth: usize,
+    budget: &std::cell::Cell<usize>,
+) -> Option<Value> {
+    if depth > MAX_DEPTH || budget.get() == 0 {
         return None;
     }
+    budget.set(budget.get() - 1);
     let schema = resolve(schema, document);
     let map = match schema {
         Value::Bool(true) => return Some(json!("tollgate")),
@@ -40,7 +62,7 @@ fn value(schema: &Value, document: &Value, name: Option<&str>, depth: usize) -> 
         return Some(given);
     }
     if let Some(all) = map.get("allOf").and_then(Value::as_array) {
-        return all_of(map, all, document, name, depth);
+        return all_of(map, all, document, name, depth, budget);
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(first) = map
@@ -48,7 +70,7 @@ fn value(schema: &Value, document: &Value, name: Option<&str>, depth: usize) -> 
             .and_then(Value::as_array)
             .and_then(|a| a.first())
         {
-            return value(first, document, name, depth + 1);
+            return value(first, document, name, depth + 1, budget);
         }
     }
     if map.contains_key("not") {
@@ -61,12 +83,12 @@ fn value(schema: &Value, document: &Value, name: Option<&str>, depth: usize) -> 
         Some("boolean") => Some(json!(true)),
         Some("array") => {
             let items = map.get("items").unwrap_or(&Value::Bool(true));
-            let item = value(items, document, name, depth + 1)?;
+            let item = value(items, document, name, depth + 1, budget)?;
             Some(json!([item]))
         }
         Some("null") => Some(Value::Null),
-        _ if map.contains_key("properties") => object(map, document, depth),
-        Some("object") => object(map, document, depth),
+        _ if map.contains_key("properties") => object(map, document, depth, budget),
+        Some("object") => object(map, document, depth, budget),
         _ => Some(json!("tollgate")),
     }
 }
@@ -100,12 +122,13 @@ fn all_of(
     document: &Value,
     name: Option<&str>,
     depth: usize,
+    budget: &std::cell::Cell<usize>,
 ) -> Option<Value> {
     let mut merged = Map::new();
     let mut rest = map.clone();
     rest.remove("allOf");
     for part in all.iter().chain(std::iter::once(&Value::Object(rest))) {
-        match value(part, document, name, depth + 1)? {
+        match value(part, document, name, depth + 1, budget)? {
             Value::Object(fields) => merged.extend(fields),
             // A non-object part (`allOf: [{type: string}, …]`) decides alone.
             other if all.len() == 1 => return Some(other),
@@ -116,7 +139,12 @@ fn all_of(
 }
 
 /// Required properties only: what the API needs and nothing it might refuse.
-fn object(map: &Map<String, Value>, document: &Value, depth: usize) -> Option<Value> {
+fn object(
+    map: &Map<String, Value>,
+    document: &Value,
+    depth: usize,
+    budget: &std::cell::Cell<usize>,
+) -> Option<Value> {
     let properties = map.get("properties").and_then(Value::as_object);
     let required = map.get("required").and_then(Value::as_array);
     let mut out = Map::new();
@@ -124,9 +152,13 @@ fn object(map: &Map<String, Value>, document: &Value, depth: usize) -> Option<Va
         let schema = properties
             .and_then(|p| p.get(field))
             .unwrap_or(&Value::Bool(true));
+        // The server sets it (an id): sending it could be refused.
+        if resolve(schema, document).get("readOnly") == Some(&Value::Bool(true)) {
+            continue;
+        }
         out.insert(
             field.to_string(),
-            value(schema, document, Some(field), depth + 1)?,
+            value(schema, document, Some(field), depth + 1, budget)?,
         );
     }
     Some(Value::Object(out))
@@ -167,7 +199,11 @@ fn string(map: &Map<String, Value>, name: Option<&str>) -> Option<Value> {
         ]
         .map(String::from),
     );
-    let min = map.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let min = map.get("minLength").and_then(Value::as_u64).unwrap_or(0);
+    if min > MAX_MADE_LENGTH as u64 {
+        return None;
+    }
+    let min = min as usize;
     let max = map
         .get("maxLength")
         .and_then(Value::as_u64)
@@ -195,9 +231,8 @@ fn fit_length(candidate: String, min: usize, max: Option<usize>) -> String {
         return candidate;
     }
     let mut out = candidate;
-    while out.chars().count() < min {
-        out.push('x');
-    }
+    let short = min.saturating_sub(out.chars().count());
+    out.push_str(&"x".repeat(short));
     match max {
         Some(m) if out.chars().count() > m => out.chars().take(m.max(1)).collect(),
         _ => out,
