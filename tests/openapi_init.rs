@@ -10,11 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::cli::{self, tollgate};
-use common::{faulty_server, TempDir, KEY_VARS};
+use common::{faulty_server, TempDir};
 use tollgate::contract::{self, Target};
 use tollgate::event::{ids_with, StepResult, Verdict};
 use tollgate::scenario::{self, parse};
-use tollgate::server::{Fault, KeyRing};
+use tollgate::server::{Fault, FaultSet, KeyRing, RunningServer, ServerConfig, ServerProfile};
 
 /// The generated profile reads these variables; the reference server's keys go in them.
 const GENERATED_KEY_VARS: [(&str, &str); 5] = [
@@ -113,6 +113,18 @@ fn the_suite_generated_from_the_reference_document_passes_against_its_server() {
 /// The generated suite's contract phase against a server with `faults`: the ids of the
 /// checks that failed.
 fn failed_with(dir: &Path, faults: &[Fault]) -> Vec<String> {
+    failed_against(dir, ServerProfile::Ouro, faults)
+}
+
+fn failed_against(dir: &Path, server_profile: ServerProfile, faults: &[Fault]) -> Vec<String> {
+    ids_with(
+        &contract_steps(dir, server_profile, faults),
+        Verdict::Failed,
+    )
+}
+
+/// The generated suite's contract phase against a fresh server of `server_profile`.
+fn contract_steps(dir: &Path, server_profile: ServerProfile, faults: &[Fault]) -> Vec<StepResult> {
     let loaded = tollgate::profile::load(&dir.join("tollgate.yaml")).unwrap();
     assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
     let profile = loaded.profile.unwrap();
@@ -121,12 +133,11 @@ fn failed_with(dir: &Path, faults: &[Fault]) -> Vec<String> {
         .iter()
         .map(|file| parse::load(file).scenario.unwrap())
         .collect();
-    let (runtime, server, _) = faulty_server(faults);
-    let ring = KeyRing::from_values(
-        KEY_VARS
-            .iter()
-            .map(|(_, role)| (*role, server.key(*role).to_string())),
-    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ring = KeyRing::generate();
+    let mut config = ServerConfig::new(server_profile, ring.clone());
+    config.faults = FaultSet::new(faults.iter().copied());
+    let server = runtime.block_on(RunningServer::start(config)).unwrap();
     let target = Target::embedded(&server.base_url(), &ring, profile);
     let steps: Vec<StepResult> = runtime.block_on(contract::collect(
         Arc::new(target),
@@ -135,7 +146,7 @@ fn failed_with(dir: &Path, faults: &[Fault]) -> Vec<String> {
         1,
     ));
     runtime.block_on(server.stop()).unwrap();
-    ids_with(&steps, Verdict::Failed)
+    steps
 }
 
 #[test]
@@ -181,6 +192,49 @@ fn the_generated_suite_catches_every_contract_fault_its_document_can_express() {
         })
         .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Every profile of the reference server publishes its own document (its auth scheme,
+/// its limits, its users); the suite generated from each passes against that server.
+#[test]
+fn each_server_profile_passes_the_suite_generated_from_its_own_document() {
+    for profile in [
+        ServerProfile::XApiKey,
+        ServerProfile::ApiKey,
+        ServerProfile::BearerV1,
+    ] {
+        let dir = TempDir::new("openapi-profile");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let config = ServerConfig::new(profile, KeyRing::generate());
+        let server = runtime.block_on(RunningServer::start(config)).unwrap();
+        fetch_document(&runtime, &server.base_url(), dir.path());
+        runtime.block_on(server.stop()).unwrap();
+        let output = init_from(dir.path(), &dir.path().join("openapi.json"));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{profile}: {}",
+            shown(&output)
+        );
+        let steps = contract_steps(dir.path(), profile, &[]);
+        assert_eq!(
+            ids_with(&steps, Verdict::Failed),
+            Vec::<String>::new(),
+            "{profile}"
+        );
+        let passed = ids_with(&steps, Verdict::Passed);
+        for id in [
+            "expect.schema",
+            "openapi.schema",
+            "auth.none.status",
+            "auth.revoked.status",
+        ] {
+            assert!(
+                passed.contains(&id.to_string()),
+                "{profile}: no {id} passed"
+            );
+        }
+    }
 }
 
 #[test]

@@ -206,15 +206,12 @@ fn security_schemes(spec: &oas3::Spec, warnings: &mut Vec<String>) -> Vec<NamedS
                     kind: format!("apiKey in {other}"),
                 },
             },
-            // Bearer and Basic carry a key as it is; Digest, Negotiate … are handshakes.
-            SecurityScheme::Http { scheme, .. }
-                if ["bearer", "basic"].contains(&scheme.to_ascii_lowercase().as_str()) =>
-            {
-                Scheme::Header {
-                    header: "Authorization".into(),
-                    scheme: Some(http_scheme_name(&scheme)),
-                }
-            }
+            // A scheme that carries a key as it is (Bearer, Basic, a vendor's `apikey`);
+            // Digest, Negotiate and the signature schemes are handshakes, not keys.
+            SecurityScheme::Http { scheme, .. } if is_key_scheme(&scheme) => Scheme::Header {
+                header: "Authorization".into(),
+                scheme: Some(http_scheme_name(&scheme)),
+            },
             SecurityScheme::Http { scheme, .. } => Scheme::Unsupported {
                 kind: format!("http {}", super::suite::comment(&scheme)),
             },
@@ -245,12 +242,32 @@ fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// `bearer` → `Bearer`: the spelling servers and RFC 6750 use.
+/// HTTP authentication schemes that prove something other than holding a key.
+const HANDSHAKE_SCHEMES: [&str; 11] = [
+    "digest",
+    "negotiate",
+    "ntlm",
+    "hoba",
+    "mutual",
+    "scram-sha-1",
+    "scram-sha-256",
+    "vapid",
+    "aws4-hmac-sha256",
+    "oauth",
+    "dpop",
+];
+
+fn is_key_scheme(scheme: &str) -> bool {
+    is_header_name(scheme) && !HANDSHAKE_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
+}
+
+/// `bearer` → `Bearer`, `basic` → `Basic` (the spelling of RFC 6750 and 7617); others as
+/// the document writes them (schemes compare without case).
 fn http_scheme_name(scheme: &str) -> String {
-    let mut chars = scheme.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => "Bearer".into(),
+        "basic" => "Basic".into(),
+        _ => scheme.to_string(),
     }
 }
 

@@ -635,17 +635,24 @@ impl Generator<'_> {
         let mut any_429 = false;
         for op in &api.operations {
             any_429 |= rate::documents_429(op);
-            if let Some(first) = rate::published(op).into_iter().next() {
-                let name = first
+            // Several policies of one class (100/min and 5000/h) are checked as classes of
+            // their own with the same probe, the second named after its window.
+            for (index, policy) in rate::published(op).into_iter().enumerate() {
+                let base = policy
                     .class
                     .clone()
                     .map(|c| file_slug(&c).replace('-', "_"))
-                    .unwrap_or_else(|| {
-                        format!("limit_{}", file_slug(&first.limit).replace('-', "_"))
-                    });
+                    .unwrap_or_else(|| "limit".into());
+                let name = match index {
+                    0 if policy.class.is_some() => base,
+                    _ => format!(
+                        "{base}_{}",
+                        file_slug(&policy.limit.replace('/', " per ")).replace('-', "_")
+                    ),
+                };
                 classes
                     .entry(name)
-                    .or_insert((first, Vec::new()))
+                    .or_insert((policy, Vec::new()))
                     .1
                     .push(op);
             }

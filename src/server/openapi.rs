@@ -546,12 +546,13 @@ fn security_scheme(style: AuthStyle) -> (&'static str, Value) {
             json!({ "type": "apiKey", "in": "header", "name": "X-API-KEY" }),
         ),
         AuthStyle::Bearer => ("Bearer", json!({ "type": "http", "scheme": "bearer" })),
-        // Not an IANA-registered HTTP scheme, so described as a header whose value is
-        // `apikey <key>`.
+        // Not an IANA-registered HTTP scheme (OpenAPI only asks that it SHOULD be), but an
+        // `http` scheme is the one form a machine can read the `apikey ` prefix from; an
+        // `apiKey` in the Authorization header could not say it.
         AuthStyle::ApiKeyScheme => (
             "ApiKeyAuthorization",
             json!({
-                "type": "apiKey", "in": "header", "name": "Authorization",
+                "type": "http", "scheme": "apikey",
                 "description": "`Authorization: apikey <key>`",
             }),
         ),
