@@ -300,6 +300,8 @@ fn what_cannot_be_generated_is_said_not_guessed_silently() {
         shown(&output)
     );
     let profile = std::fs::read_to_string(dir.path().join("tollgate.yaml")).unwrap();
+    // Its errors are `default` responses of {code, message}: that is the error shape.
+    assert!(profile.contains("message: /message"), "{profile}");
     assert!(
         profile.contains("# base_url: https://petstore.swagger.io/v2"),
         "{profile}"

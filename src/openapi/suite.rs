@@ -570,7 +570,9 @@ impl Generator<'_> {
         let mut documents_401 = false;
         for op in &api.operations {
             for r in &op.responses {
-                let is_error = r.status.starts_with('4') || r.status.starts_with('5');
+                // `default` is the document's "anything else": its errors, in practice.
+                let is_error =
+                    r.status.starts_with('4') || r.status.starts_with('5') || r.status == "default";
                 if !is_error {
                     continue;
                 }
