@@ -70,7 +70,7 @@ fn from_openapi(document: &Path, dir: &Path) -> Result<Vec<(String, String)>, Er
     let suite = crate::openapi::suite::generate(&doc, &source, reference.as_deref());
     // The document's text, made safe for a terminal (no escape sequences).
     for warning in &suite.warnings {
-        eprintln!("warning: {}", crate::openapi::suite::comment(warning));
+        eprintln!("warning: {}", crate::openapi::text::comment(warning));
     }
     println!(
         "generated {} steps ({} commented out) and {} auth-matrix entries from {source}",

@@ -585,16 +585,23 @@ async fn diagnosed_over_http1(
         http: HttpVersion::Http1,
         ..transport.clone()
     };
-    let answer = contract::client::build(&http1)
-        .get(target.base_url())
-        .timeout(timeout)
-        .send()
-        .await;
-    match answer.map_err(|e| contract::client::classify(&e, timeout)) {
-        Err(tls @ TransportError::Tls { .. }) => tls,
-        _ => error,
+    let client = contract::client::build(&http1);
+    // Under TLS 1.3 the server's alert (a client certificate required) races the request:
+    // it may land after the client thinks the handshake is done, and the error then says
+    // less. A few fresh connections, only on this failure path, nearly always catch it.
+    for _ in 0..DIAGNOSIS_ATTEMPTS {
+        let answer = client.get(target.base_url()).timeout(timeout).send().await;
+        match answer.map_err(|e| contract::client::classify(&e, timeout)) {
+            Err(tls @ TransportError::Tls { .. }) => return tls,
+            Err(TransportError::Timeout(_)) | Ok(_) => break,
+            Err(_) => {}
+        }
     }
+    error
 }
+
+/// Connections the HTTP/1.1 diagnosis opens at most.
+const DIAGNOSIS_ATTEMPTS: usize = 3;
 
 fn random_seed() -> u64 {
     let mut bytes = [0u8; 8];

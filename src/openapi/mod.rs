@@ -18,6 +18,7 @@ mod references;
 pub mod sample;
 pub mod schema;
 pub mod suite;
+pub mod text;
 
 use std::path::Path;
 

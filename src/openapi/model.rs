@@ -213,7 +213,7 @@ fn security_schemes(spec: &oas3::Spec, warnings: &mut Vec<String>) -> Vec<NamedS
                 scheme: Some(http_scheme_name(&scheme)),
             },
             SecurityScheme::Http { scheme, .. } => Scheme::Unsupported {
-                kind: format!("http {}", super::suite::comment(&scheme)),
+                kind: format!("http {}", super::text::comment(&scheme)),
             },
             SecurityScheme::OAuth2 { .. } => Scheme::Unsupported {
                 kind: "oauth2".into(),

@@ -11,6 +11,7 @@ use super::model::{Api, Location, Operation, Scheme};
 use super::rate::{self, Published};
 use super::sample::{sample, uniquify, with_stand_ins};
 use super::schema::{compile, resolve, standalone, Side};
+use super::text::comment;
 use super::Document;
 
 /// What `init --from-openapi` writes and says.
@@ -1126,20 +1127,6 @@ fn message_pointer(schema: &Value, doc: &Value) -> Option<String> {
 
 /// Header parameters OpenAPI says to ignore: the profile's auth and the body set them.
 const IGNORED_HEADERS: [&str; 3] = ["authorization", "content-type", "accept"];
-
-/// Text from the document made safe for one comment line (and a terminal): control
-/// characters and every line or paragraph separator become spaces.
-pub fn comment(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
-}
 
 /// `name`, or `name-2`, `name-3` … when a name equal to it without regard to case is
 /// taken; the result is taken from then on.
