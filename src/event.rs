@@ -166,6 +166,10 @@ pub struct Latency {
     pub max_ms: f64,
 }
 
+/// The `phase` of a performance workload's request names (their `class` is
+/// `<workload> · <request>`).
+pub const PERF_PHASE: &str = "perf";
+
 /// What one load phase offered and got, second by second.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseStats {

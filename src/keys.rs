@@ -69,6 +69,9 @@ pub enum Credential {
     None,
     /// A well-formed key nobody issued.
     Invalid,
+    /// The n-th tenant key of a performance workload: an account of its own each (the
+    /// profile's `keys.tenants` names the variable that lists them).
+    Tenant(u16),
 }
 
 impl Credential {
@@ -85,4 +88,20 @@ impl Credential {
         ("test", Credential::Key(KeyRole::TestMode)),
         ("second", Credential::Key(KeyRole::Second)),
     ];
+}
+
+/// The variable `tollgate serve` reads tenant keys from, and the shipped profile names.
+pub const TENANT_KEYS_VAR: &str = "OURO_TENANT_KEYS";
+
+/// The keys of a tenant list: comma or whitespace separated, blanks skipped, a key that
+/// repeats counted once (two tenants on one key would share its buckets), at most
+/// `u16::MAX`.
+pub fn tenant_list(list: &str) -> Vec<&str> {
+    let mut keys: Vec<&str> = Vec::new();
+    for key in list.split(|c: char| c == ',' || c.is_whitespace()) {
+        if !key.is_empty() && !keys.contains(&key) && keys.len() < usize::from(u16::MAX) {
+            keys.push(key);
+        }
+    }
+    keys
 }

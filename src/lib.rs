@@ -40,4 +40,5 @@ pub mod server;
 pub mod stop;
 pub mod target;
 pub mod transport;
+pub mod workload;
 pub mod yaml;

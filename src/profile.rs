@@ -30,8 +30,11 @@ const TOP: &[&str] = &[
     "baseline",
     "secret_headers",
     "openapi",
+    "workloads",
 ];
-const KEYS: &[&str] = &["primary", "second", "revoked", "readonly", "test"];
+const KEYS: &[&str] = &[
+    "primary", "second", "revoked", "readonly", "test", "tenants",
+];
 const ERRORS: &[&str] = &["schema", "message", "unauthorized", "revoked", "readonly"];
 const CONTRACT: &[&str] = &["timeout_ms", "parallel", "pace"];
 const RATE_CLASS: &[&str] = &["limit", "probe", "cleanup", "max_p95_ms", "max_burst"];
@@ -62,6 +65,19 @@ pub struct Profile {
     pub secret_headers: Vec<String>,
     /// The API's OpenAPI document (`openapi:`): every contract response is also held to it.
     pub openapi: Option<Arc<crate::openapi::conformance::Conformance>>,
+    /// Performance workloads, in the profile's order.
+    pub workloads: Vec<crate::workload::Workload>,
+}
+
+impl Profile {
+    /// The tenant keys its workloads need: the most any one of them has.
+    pub fn tenants_needed(&self) -> usize {
+        self.workloads
+            .iter()
+            .map(|w| usize::from(w.tenants))
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// Headers that carry credentials in any API: never shown.
@@ -108,6 +124,9 @@ pub struct KeyVars {
     pub revoked: Option<String>,
     pub readonly: Option<String>,
     pub test: Option<String>,
+    /// The variable listing the tenant keys of performance workloads (comma or whitespace
+    /// separated).
+    pub tenants: Option<String>,
 }
 
 impl KeyVars {
@@ -132,6 +151,7 @@ impl Default for KeyVars {
             second: Some("OURO_API_KEY_2".into()),
             revoked: Some("OURO_API_KEY_REVOKED".into()),
             readonly: Some("OURO_API_KEY_READONLY".into()),
+            tenants: Some("OURO_TENANT_KEYS".into()),
             test: Some("OURO_TEST_API_KEY".into()),
         }
     }
@@ -322,6 +342,26 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
     let openapi = fields
         .get("openapi")
         .and_then(|n| openapi_document(n, dir, dec));
+    let workloads = fields
+        .get("workloads")
+        .map(|n| {
+            let limits: Vec<crate::workload::ClassLimit> = rate_limits
+                .iter()
+                .map(|c| crate::workload::ClassLimit {
+                    name: c.name.clone(),
+                    per_second: f64::from(c.policy.quota) / c.policy.window.as_secs_f64(),
+                })
+                .collect();
+            crate::workload::decode(n, &limits, dec)
+        })
+        .unwrap_or_default();
+    if let (Some(first), None) = (workloads.first(), &keys.tenants) {
+        dec.error_with_help(
+            fields.get("workloads")?,
+            format!("workload `{}` needs tenant keys, and `keys:` names no `tenants` variable", first.name),
+            "add `tenants: OURO_TENANT_KEYS` to `keys:` (a variable listing the keys, comma separated)",
+        );
+    }
     Some(Profile {
         name: name?,
         file: dec.file.clone(),
@@ -339,6 +379,7 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
         baseline,
         secret_headers,
         openapi,
+        workloads,
     })
 }
 
@@ -445,6 +486,7 @@ fn key_vars(node: &Node, dec: &mut Decoder) -> KeyVars {
         revoked: None,
         readonly: None,
         test: None,
+        tenants: None,
     };
     let Some(fields) = dec.fields(node, "`keys`", KEYS, &[]) else {
         return keys;
@@ -466,6 +508,7 @@ fn key_vars(node: &Node, dec: &mut Decoder) -> KeyVars {
             "second" => keys.second = Some(var),
             "revoked" => keys.revoked = Some(var),
             "readonly" => keys.readonly = Some(var),
+            "tenants" => keys.tenants = Some(var),
             _ => keys.test = Some(var),
         }
     }

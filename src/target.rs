@@ -71,6 +71,10 @@ impl Target {
                 (!value.is_empty()).then(|| (Credential::Key(role), Secret::new(value)))
             })
             .collect();
+        let mut keys = keys;
+        if let Some(list) = profile.keys.tenants.as_deref().and_then(&env) {
+            keys.extend(tenant_keys(&list));
+        }
         if !keys.contains_key(&Credential::PRIMARY) {
             return Err(format!(
                 "{} is not set: the primary API key is required to check {base_url} (export it, never pass it as an argument)",
@@ -84,11 +88,12 @@ impl Target {
     /// roles the profile configures are used: the server has every key, the profile decides
     /// which the checks may present.
     pub fn embedded(base_url: &str, ring: &crate::server::KeyRing, profile: Profile) -> Target {
-        let keys = KeyRole::ALL
+        let mut keys: HashMap<Credential, Secret> = KeyRole::ALL
             .into_iter()
             .filter(|role| profile.keys.get(*role).is_some())
             .filter_map(|role| Some((Credential::Key(role), Secret::new(ring.get(role)?))))
             .collect();
+        keys.extend(tenant_keys(&ring.tenants().join(",")));
         Target::new(base_url, profile, keys, Options::default())
     }
 
@@ -238,8 +243,26 @@ impl Target {
         })
     }
 
+    /// How many tenant keys the run holds (`Credential::Tenant(0..n)`).
+    pub fn tenant_count(&self) -> usize {
+        self.keys
+            .keys()
+            .filter(|c| matches!(c, Credential::Tenant(_)))
+            .count()
+    }
+
     pub fn key(&self, credential: Credential) -> Result<&Secret, String> {
         self.keys.get(&credential).ok_or_else(|| {
+            if let Credential::Tenant(n) = credential {
+                return match &self.profile.keys.tenants {
+                    Some(var) => format!(
+                        "no tenant key #{}: {var} lists {}",
+                        n + 1,
+                        self.tenant_count()
+                    ),
+                    None => "the profile names no `keys.tenants` variable".to_string(),
+                };
+            }
             let Credential::Key(role) = credential else {
                 return "this credential presents no key".to_string();
             };
@@ -288,13 +311,22 @@ pub async fn start_embedded(
     options: Options,
 ) -> std::io::Result<(Target, Embedded)> {
     use crate::server::{KeyRing, RunningServer, ServerConfig};
-    let ring = KeyRing::generate();
+    let ring = KeyRing::generate().with_generated_tenants(profile.tenants_needed());
     let mut config = ServerConfig::new(profile.reference, ring.clone());
     // The concurrency probe holds requests open through `delay_ms`.
     config.test_hooks = true;
     let server = RunningServer::start(config).await?;
     let target = Target::embedded(&server.base_url(), &ring, profile).with_options(options);
     Ok((target, Embedded(server)))
+}
+
+/// The tenant keys of a list, as credentials in order.
+fn tenant_keys(list: &str) -> Vec<(Credential, Secret)> {
+    crate::keys::tenant_list(list)
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| (Credential::Tenant(i as u16), Secret::new(key)))
+        .collect()
 }
 
 /// A key no server issued: random per run, so it cannot collide with a real one.

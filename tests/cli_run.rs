@@ -52,7 +52,7 @@ fn run_against_the_embedded_server_passes_and_prints_one_line_per_step() {
     insta::assert_snapshot!(normalize(&text(&output.stdout)));
 }
 
-/// The README's main command: contract and load against the embedded server.
+/// The README's main command: contract, load and the workload against the embedded server.
 #[test]
 fn the_default_run_passes_every_shipped_check() {
     let output = tollgate(&["run"]).output().unwrap();
@@ -71,6 +71,9 @@ fn the_default_run_passes_every_shipped_check() {
         "rate.concurrency",
         "rate.isolation.class",
         "rate.cleanup",
+        "perf.tenants.p95",
+        "perf.tenants.noisy-neighbour",
+        "perf.tenants.cleanup",
     ] {
         assert!(stdout.contains(id), "{id} missing from the output");
     }

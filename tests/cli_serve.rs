@@ -61,10 +61,16 @@ fn spawn_serve(extra_env: &[(&str, &str)], args: &[&str]) -> Serve {
         .expect("the banner names the URL")
         .to_string();
     let mut banner = vec![first];
-    // The banner ends with the generated keys; read until the last role is printed.
+    // The banner ends with the generated keys; read until the last one is printed (the
+    // tenant keys, when asked for).
+    let last = if args.contains(&"--tenants") {
+        "OURO_TENANT_KEYS"
+    } else {
+        "OURO_API_KEY_REVOKED"
+    };
     for line in lines.by_ref() {
         let line = line.unwrap();
-        let done = line.contains("OURO_API_KEY_REVOKED");
+        let done = line.contains(last);
         banner.push(line);
         if done {
             break;
@@ -141,6 +147,40 @@ fn serve_uses_keys_from_the_environment_prints_only_generated_ones_and_stops_on_
         errors.is_empty(),
         "nothing on stderr with logs off: {errors}"
     );
+}
+
+#[test]
+fn serve_generates_tenant_keys_on_request_each_an_account_of_its_own() {
+    let serve = spawn_serve(&[], &["--tenants", "3"]);
+    let line = serve
+        .banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("export OURO_TENANT_KEYS="))
+        .expect("the tenant keys are printed")
+        .to_string();
+    let tenants: Vec<&str> = line.split(',').collect();
+    assert_eq!(tenants.len(), 3, "{line}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let statuses: Vec<u16> = runtime.block_on(async {
+        let mut statuses = Vec::new();
+        for key in &tenants {
+            let answer = reqwest::Client::new()
+                .get(format!("{}/v1/users", serve.base_url))
+                .header("X-API-KEY", *key)
+                .send()
+                .await
+                .unwrap();
+            // Each its own bucket: a fresh, full one.
+            assert_eq!(answer.headers()["ratelimit-remaining"], "99");
+            statuses.push(answer.status().as_u16());
+        }
+        statuses
+    });
+    assert_eq!(statuses, [200, 200, 200]);
+    assert!(terminate(serve.child).success());
 }
 
 #[test]

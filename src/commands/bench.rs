@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 use super::cli::{BenchArgs, BenchKind};
 use crate::contract::Target;
 use crate::error::Error;
+use crate::event::{Event, Verdict};
 use crate::keys::KeyRole;
 use crate::load::driver::{self, Attack};
+use crate::load::perf::{self, PerfPlan};
 use crate::load::record::{Recorder, Schedule};
 use crate::profile::Profile;
 use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::Credential;
 use crate::stop::StopSignal;
+use crate::workload::{Stage, Workload};
 
 /// A schedule no client keeps up with: every user always has its next slot due.
 const SATURATING_RATE: f64 = 1_000_000.0;
@@ -26,14 +29,19 @@ const SATURATING_RATE: f64 = 1_000_000.0;
 pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
     let profile = super::load_profile(&args.profile)?;
     let kinds = if args.only.is_empty() {
-        vec![BenchKind::Memory, BenchKind::Pacing, BenchKind::Throughput]
+        vec![
+            BenchKind::Memory,
+            BenchKind::Pacing,
+            BenchKind::Throughput,
+            BenchKind::Workload,
+        ]
     } else {
         args.only.clone()
     };
     crate::stop::install_signal_handler().map_err(Error::Runtime)?;
     let stop = StopSignal::new();
     let _attached = stop.attach();
-    let server = BenchServer::start(args.target.as_deref())?;
+    let server = BenchServer::start(args.target.as_deref(), profile.tenants_needed())?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let bench = Bench::new(&server, profile, stop.clone())?;
@@ -46,6 +54,7 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
                         .await?
                 }
                 BenchKind::Memory => bench.memory(args.memory_rate, args.memory_seconds).await?,
+                BenchKind::Workload => bench.workload(args.workload_rate, args.seconds).await?,
             }
             if stop.is_stopped() {
                 return Ok(ExitCode::from(crate::error::exit::INTERRUPTED));
@@ -77,11 +86,13 @@ struct BenchServer {
     url: String,
     /// The primary key the server accepts.
     key: String,
+    /// The tenant keys it accepts, comma separated (workload runs).
+    tenants: String,
     child: Option<Child>,
 }
 
 impl BenchServer {
-    fn start(target: Option<&str>) -> Result<Self, Error> {
+    fn start(target: Option<&str>, tenants: usize) -> Result<Self, Error> {
         if let Some(url) = target {
             let var = KeyRole::Primary.env_var();
             let Some(key) = std::env::var(var).ok().filter(|k| !k.trim().is_empty()) else {
@@ -92,10 +103,12 @@ impl BenchServer {
             return Ok(BenchServer {
                 url: url.trim_end_matches('/').to_string(),
                 key: key.trim().to_string(),
+                tenants: std::env::var(crate::keys::TENANT_KEYS_VAR).unwrap_or_default(),
                 child: None,
             });
         }
         let key = fresh_key();
+        let tenant_keys: Vec<String> = (0..tenants).map(|_| fresh_key()).collect();
         let exe = std::env::current_exe()
             .map_err(|e| Error::Runtime(format!("cannot find our own binary: {e}")))?;
         // The key goes to the child through its environment, never its arguments.
@@ -108,6 +121,7 @@ impl BenchServer {
                 "127.0.0.1:0",
             ])
             .env(KeyRole::Primary.env_var(), &key)
+            .env(crate::keys::TENANT_KEYS_VAR, tenant_keys.join(","))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -122,6 +136,7 @@ impl BenchServer {
         let server = BenchServer {
             url: url.unwrap_or_default(),
             key,
+            tenants: tenant_keys.join(","),
             child: Some(child),
         };
         if server.url.is_empty() {
@@ -144,6 +159,8 @@ impl Drop for BenchServer {
 
 struct Bench {
     target: Arc<Target>,
+    /// The tenant keys of the server, comma separated.
+    tenants: String,
     /// The URL every tool loads: the read probe of the profile.
     url: String,
     header: (String, String),
@@ -169,6 +186,7 @@ impl Bench {
         );
         Ok(Bench {
             stop,
+            tenants: server.tenants.clone(),
             target,
             url,
             header,
@@ -185,11 +203,16 @@ impl Bench {
         ));
         let attack = Attack {
             target: self.target.clone(),
-            spec: self.target.profile().rate_limits[0].probe.clone(),
             vars: Vars::new(UniqueSource::new("bench")),
-            key: Credential::PRIMARY,
             label: "bench".into(),
-            recorder,
+            schedule: recorder.schedule.clone(),
+            lanes: vec![driver::Lane {
+                spec: self.target.profile().rate_limits[0].probe.clone(),
+                key: Credential::PRIMARY,
+                recorder,
+                tag: 0,
+            }],
+            route: None,
             // Our own server, no redirects: goose's per-user clients, for throughput.
             client: None,
             stop: self.stop.clone(),
@@ -205,6 +228,11 @@ impl Bench {
     /// Requests the server saw per whole second since `from_ms`, the seconds starting half a
     /// gap (at `rate`) before the first arrival; the last, partial second dropped.
     async fn seen_per_second(&self, from_ms: u64, rate: f64) -> Result<Vec<u64>, Error> {
+        Ok(per_second(&self.arrivals(from_ms).await?, rate))
+    }
+
+    /// Requests the server saw per millisecond since `from_ms`.
+    async fn arrivals(&self, from_ms: u64) -> Result<Vec<u64>, Error> {
         let url = format!(
             "{}/_tollgate/arrivals?from_ms={from_ms}",
             self.target.base_url()
@@ -226,11 +254,10 @@ impl Bench {
             .json()
             .await
             .map_err(|e| Error::Runtime(format!("the arrival counts are not JSON: {e}")))?;
-        let counts: Vec<u64> = answer["counts"]
+        Ok(answer["counts"]
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-            .unwrap_or_default();
-        Ok(per_second(&counts, rate))
+            .unwrap_or_default())
     }
 
     async fn pacing(&self, rates: &[f64], seconds: u64) -> Result<(), Error> {
@@ -261,6 +288,119 @@ impl Bench {
                 100.0 * (worst as f64 - rate).abs() / rate,
             );
         }
+        Ok(())
+    }
+
+    /// The profile's first workload (its tenants and mix, no thresholds, no neighbour) held
+    /// at `rate` for `seconds` through the perf runner, counted by the server per whole
+    /// second.
+    async fn workload(&self, rate: f64, seconds: u64) -> Result<(), Error> {
+        let Some(template) = self.target.profile().workloads.first().cloned() else {
+            return Err(Error::Usage(format!(
+                "{} has no `workloads:` to pace",
+                self.target.profile().file
+            )));
+        };
+        let level = rate / template.nominal_rate();
+        let held = Duration::from_secs(seconds.max(2));
+        let workload = Workload {
+            stages: vec![
+                Stage {
+                    duration: Duration::ZERO,
+                    to: level,
+                },
+                Stage {
+                    duration: held,
+                    to: level,
+                },
+            ],
+            thresholds: Vec::new(),
+            noisy_neighbour: None,
+            ..template
+        };
+        let mut profile = self.target.profile().clone();
+        profile.workloads = vec![workload.clone()];
+        let (primary, list) = (
+            self.target.key(Credential::PRIMARY).map_err(Error::Usage)?,
+            &self.tenants,
+        );
+        let tenants_var = profile.keys.tenants.clone().unwrap_or_default();
+        let primary_var = profile.keys.primary.clone();
+        let env = |var: &str| {
+            if var == primary_var {
+                Some(primary.expose().to_string())
+            } else {
+                (var == tenants_var).then(|| list.clone())
+            }
+        };
+        let target = Target::external(self.target.base_url(), profile, env, Default::default())
+            .map_err(Error::Usage)?;
+        if target.tenant_count() < usize::from(workload.tenants) {
+            return Err(Error::Usage(format!(
+                "workload `{}` needs {} tenant keys; {} are known",
+                workload.name,
+                workload.tenants,
+                target.tenant_count()
+            )));
+        }
+        let from = now_ms();
+        let plan = PerfPlan {
+            workloads: Vec::new(),
+            duration_scale: 1.0,
+            max_rps: None,
+            run_id: "bench".into(),
+        };
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let runner = tokio::spawn(perf::run(Arc::new(target), plan, sender, self.stop.clone()));
+        let mut left = String::new();
+        // Counted from the schedule's start: the latency probes before it are not its own.
+        let mut started = from;
+        while let Some(event) = receiver.recv().await {
+            match event {
+                Event::StepFinished(step) => {
+                    for check in step.checks.iter().filter(|c| c.verdict != Verdict::Passed) {
+                        left = format!(
+                            " ({}: {})",
+                            check.id,
+                            check.actual.as_deref().unwrap_or(&check.message)
+                        );
+                    }
+                }
+                Event::PhaseFinished(phase) => started = started.max(phase.started_ms),
+                _ => {}
+            }
+        }
+        let _ = runner.await;
+        // Whole seconds of the schedule, from its start (a late first send is still the first
+        // second's); the hold's only, the last dropped: the cleanup's deletions come after.
+        let counts: Vec<u64> = self
+            .arrivals(started)
+            .await?
+            .chunks(1000)
+            .map(|second| second.iter().sum())
+            .take(held.as_secs() as usize - 1)
+            .collect();
+        let mean = counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64;
+        let worst = counts
+            .iter()
+            .map(|&c| (c as f64 - rate).abs() / rate)
+            .fold(0.0, f64::max);
+        println!(
+            "\n### Workload pacing: `{}`, {} tenants, {} request names, counted by the server\n",
+            workload.name,
+            workload.tenants,
+            workload.mix.len()
+        );
+        println!("| asked | whole seconds | seen (mean) | mean error | worst second | seconds |");
+        println!("|---:|---:|---:|---:|---:|---|");
+        let list: Vec<String> = counts.iter().map(u64::to_string).collect();
+        println!(
+            "| {rate:.0}/s | {} | {mean:.1}/s | {:+.2}% | {:.2}% | {} |{left}",
+            counts.len(),
+            100.0 * (mean - rate) / rate,
+            100.0 * worst,
+            list.join(" ")
+        );
         Ok(())
     }
 

@@ -27,7 +27,8 @@ pub struct Cli {
 const RUN_HELP: &str = "\
 API keys come from the environment, never from arguments: the profile's `keys:` names the
 variables (tollgate.yaml: OURO_API_KEY, and OURO_API_KEY_2, OURO_TEST_API_KEY,
-OURO_API_KEY_READONLY, OURO_API_KEY_REVOKED for the checks that need them). Most options
+OURO_API_KEY_READONLY, OURO_API_KEY_REVOKED for the checks that need them, and
+OURO_TENANT_KEYS listing the tenant keys of performance workloads). Most options
 can also be set through the environment variable shown beside them; --insecure and
 --update-snapshots only on the command line, where a reviewer sees them.
 
@@ -39,7 +40,8 @@ Examples:
   tollgate run                                   # the embedded reference server
   OURO_API_KEY=... tollgate run --target https://staging.example.com --only contract
   tollgate run --target http://127.0.0.1:8080 --class search --deadline 10m
-  tollgate run --scenarios scenarios/ouro/users.yaml --only contract";
+  tollgate run --scenarios scenarios/ouro/users.yaml --only contract
+  OURO_TENANT_KEYS=k1,k2,... tollgate run --target https://staging.example.com --only perf --allow-load";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -74,6 +76,8 @@ pub enum BenchKind {
     Pacing,
     Throughput,
     Memory,
+    /// The profile's first workload held at --workload-rate over its tenants.
+    Workload,
 }
 
 #[derive(Debug, Args)]
@@ -85,7 +89,7 @@ pub struct BenchArgs {
     /// Profile whose first rate class's probe is the request sent.
     #[arg(long, default_value = "tollgate.yaml")]
     pub profile: PathBuf,
-    /// Measurements to make (repeatable); default: memory, pacing, throughput.
+    /// Measurements to make (repeatable); default: memory, pacing, throughput, workload.
     #[arg(long, value_enum)]
     pub only: Vec<BenchKind>,
     /// Rates of the pacing runs.
@@ -106,6 +110,10 @@ pub struct BenchArgs {
     /// Length of the memory run.
     #[arg(long, default_value_t = 60)]
     pub memory_seconds: u64,
+    /// Total rate of the workload run (its tenants and mix from the profile's first
+    /// workload; held for --seconds).
+    #[arg(long, default_value_t = 5000.0)]
+    pub workload_rate: f64,
 }
 
 /// What `run` prints on stdout.
@@ -120,8 +128,12 @@ pub enum Format {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Phase {
+    /// The scenarios and the auth matrix.
     Contract,
+    /// The rate classes under and over their limits.
     Load,
+    /// The profile's performance workloads.
+    Perf,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +158,14 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub classes: Vec<String>,
+    /// Performance workloads to run (repeatable); default: all of the profile's.
+    #[arg(
+        long = "workload",
+        value_name = "NAME",
+        env = "TOLLGATE_WORKLOADS",
+        value_delimiter = ','
+    )]
+    pub workloads: Vec<String>,
     /// What stdout gets: the human lines, or report.json for a program to read (the human
     /// lines then go to stderr).
     #[arg(long, env = "TOLLGATE_FORMAT", value_enum, default_value_t = Format::Human)]

@@ -16,6 +16,7 @@ use crate::contract;
 use crate::contract::client::TransportError;
 use crate::error::{exit, Error};
 use crate::event::{Attempt, CheckResult, Event, StepResult, Verdict};
+use crate::load::perf::PerfPlan;
 use crate::load::{self, LoadPlan};
 use crate::profile::{self, Profile};
 use crate::report;
@@ -62,7 +63,7 @@ fn prepare(args: &RunArgs) -> Result<Inputs, Error> {
         None => None,
     };
     let profile = super::load_profile(&args.profile)?;
-    let scenarios = if args.only == Some(Phase::Load) {
+    let scenarios = if args.only.is_some_and(|only| only != Phase::Contract) {
         Vec::new()
     } else {
         contract_scenarios(args, &profile)?
@@ -208,18 +209,26 @@ async fn drive(
         seed: console.report.seed,
         run_id: console.report.run_id.clone(),
         long_windows: args.long_windows,
-        after_contract: args.only != Some(Phase::Load),
+        after_contract: args.only.is_none(),
+    };
+    let perf = PerfPlan {
+        workloads: args.workloads.clone(),
+        duration_scale: args.duration_scale,
+        max_rps: args.max_rps,
+        run_id: plan.run_id.clone(),
     };
     let (run_id, seed) = (plan.run_id.clone(), plan.seed);
-    let contract_phase = args.only != Some(Phase::Load);
-    let load_phase = args.only != Some(Phase::Contract);
+    let (contract_phase, load_phase, perf_phase) = phases(args);
     let phases_stop = stop.clone();
     let runner = tokio::spawn(async move {
         if contract_phase {
             contract::run(target.clone(), scenarios, run_id, seed, sender.clone()).await;
         }
         if load_phase && !phases_stop.is_stopped() {
-            load::run(target, plan, sender, phases_stop).await;
+            load::run(target.clone(), plan, sender.clone(), phases_stop.clone()).await;
+        }
+        if perf_phase && !phases_stop.is_stopped() {
+            load::perf::run(target, perf, sender, phases_stop).await;
         }
     });
     let stopped_by = watch(console, &mut receiver, stop).await;
@@ -237,6 +246,23 @@ async fn drive(
     }
     console.apply(Event::RunFinished { stopped_by });
     stopped_by
+}
+
+/// Which phases a run has: `--only` names one. Without it, a run is contract, load and
+/// perf, and the narrowing flags choose among the last two: `--class` alone leaves the
+/// workloads out, `--workload` alone the rate classes.
+fn phases(args: &RunArgs) -> (bool, bool, bool) {
+    match args.only {
+        Some(only) => (
+            only == Phase::Contract,
+            only == Phase::Load,
+            only == Phase::Perf,
+        ),
+        None => {
+            let (classes, workloads) = (!args.classes.is_empty(), !args.workloads.is_empty());
+            (true, classes || !workloads, workloads || !classes)
+        }
+    }
 }
 
 /// Shows and collects events until the phases end (`None`) or the run is stopped.
@@ -458,6 +484,31 @@ fn check_load_plan(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
     }
     if args.max_rps.is_some_and(|r| r.is_nan() || r <= 0.0) {
         return Err(Error::Usage("--max-rps must be positive".into()));
+    }
+    if !args.workloads.is_empty() && matches!(args.only, Some(Phase::Contract | Phase::Load)) {
+        return Err(Error::Usage(
+            "--workload selects performance workloads, which this --only leaves out: use --only perf, or no --only".into(),
+        ));
+    }
+    if args.only == Some(Phase::Perf) && profile.workloads.is_empty() {
+        return Err(Error::Usage(format!(
+            "--only perf: {} has no `workloads:` to run (README: Performance workloads)",
+            profile.file
+        )));
+    }
+    for name in &args.workloads {
+        if !profile.workloads.iter().any(|w| &w.name == name) {
+            let names: Vec<&str> = profile.workloads.iter().map(|w| w.name.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "no workload `{name}` in {} (workloads: {})",
+                profile.file,
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
     }
     for class in &args.classes {
         let known = profile.rate_limits.iter().any(|c| &c.name == class) || class == "concurrency";

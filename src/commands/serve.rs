@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Requests in flight allowed per key (0 switches the concurrency limiter off).
     #[arg(long, default_value_t = crate::server::DEFAULT_CONCURRENCY)]
     pub concurrency: u32,
+    /// Tenant keys to generate for performance workloads (printed once); the list in
+    /// OURO_TENANT_KEYS, when set, is used instead.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16))]
+    pub tenants: u16,
     /// Enable test hooks: `delay_ms` on /v1/search holds a request open.
     #[arg(long)]
     pub test_hooks: bool,
@@ -81,6 +85,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
     }
     init_logging(&args.log)?;
     let (keys, sources) = KeyRing::from_env_or_generate(|name| std::env::var(name).ok());
+    let (keys, tenant_source) =
+        keys.with_tenants_from_env_or(|name| std::env::var(name).ok(), usize::from(args.tenants));
     let config = config_from(&args, keys);
 
     let runtime = super::runtime()?;
@@ -91,7 +97,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Runtime(format!("cannot read the bound address: {e}")))?;
-        let _ = write_banner(&mut out, &addr.to_string(), &config, &sources);
+        let _ = write_banner(
+            &mut out,
+            &addr.to_string(),
+            &config,
+            &sources,
+            tenant_source,
+        );
         let _ = out.flush();
         drop(out);
         server::run(listener, config, shutdown_signal())
@@ -127,6 +139,7 @@ fn write_banner(
     addr: &str,
     config: &ServerConfig,
     sources: &[(server::KeyRole, KeySource)],
+    tenant_source: KeySource,
 ) -> std::io::Result<()> {
     writeln!(
         out,
@@ -183,7 +196,9 @@ fn write_banner(
         .iter()
         .filter(|(_, source)| *source == KeySource::Generated)
         .collect();
-    if !generated.is_empty() {
+    let tenants = config.keys.tenants();
+    let tenants_generated = tenant_source == KeySource::Generated && !tenants.is_empty();
+    if !generated.is_empty() || tenants_generated {
         writeln!(
             out,
             "generated API keys (set these variables to choose your own):"
@@ -191,6 +206,14 @@ fn write_banner(
         for (role, _) in generated {
             let value = config.keys.get(*role).expect("every role has a key");
             writeln!(out, "  export {}={value}", role.env_var())?;
+        }
+        if tenants_generated {
+            writeln!(
+                out,
+                "  export {}={}",
+                crate::keys::TENANT_KEYS_VAR,
+                tenants.join(",")
+            )?;
         }
     }
     Ok(())

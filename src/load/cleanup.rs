@@ -34,7 +34,7 @@ struct Outcome {
 }
 
 #[derive(Default)]
-pub(super) struct Cleanup {
+pub(crate) struct Cleanup {
     pending: Mutex<Vec<Created>>,
     running: Mutex<Vec<tokio::task::JoinHandle<Outcome>>>,
 }
@@ -65,15 +65,45 @@ impl Cleanup {
             *pending = rest;
             mine
         };
-        let (Some(spec), false) = (class.cleanup.clone(), mine.is_empty()) else {
+        let Some(spec) = class.cleanup.clone() else {
             return;
         };
         let limit = class.policy.quota as f64 / class.policy.window.as_secs_f64();
         let interval = Duration::from_secs_f64(2.0 / limit);
+        // Each key's deletions draw on its own bucket: one paced task per key (the tenants
+        // of a workload clean up side by side).
+        let mut by_key: Vec<(Credential, Vec<Created>)> = Vec::new();
+        for created in mine {
+            match by_key.iter_mut().find(|(key, _)| *key == created.key) {
+                Some((_, list)) => list.push(created),
+                None => by_key.push((created.key, vec![created])),
+            }
+        }
+        for (_, mine) in by_key {
+            self.spawn(mine, spec.clone(), interval, prober.clone(), vars.clone());
+        }
+    }
+
+    fn spawn(
+        &self,
+        mine: Vec<Created>,
+        spec: crate::scenario::RequestSpec,
+        interval: Duration,
+        prober: Arc<Prober>,
+        vars: Vars,
+    ) {
         let handle = tokio::spawn(async move {
             let mut outcome = Outcome::default();
             let mut silent = 0;
+            // Paced starts, a few in flight: a slow target's answers overlap instead of
+            // stretching the cleanup by their latency each.
+            let mut in_flight = tokio::task::JoinSet::new();
             for created in mine {
+                while in_flight.len() >= IN_FLIGHT {
+                    if let Some(Ok(done)) = in_flight.join_next().await {
+                        settle(&mut outcome, &mut silent, done);
+                    }
+                }
                 // A target that stopped answering is not asked again and again, a timeout
                 // each: what is left is listed instead.
                 if silent >= GIVE_UP_AFTER {
@@ -82,21 +112,17 @@ impl Cleanup {
                 }
                 let mut vars = vars.clone();
                 vars.set("id", created.id.clone());
-                match delete(&prober, &spec, &vars, created.key).await {
-                    Deletion::Done => {
-                        outcome.deleted += 1;
-                        silent = 0;
-                    }
-                    Deletion::Refused => {
-                        outcome.left.push(id_text(&created.id));
-                        silent = 0;
-                    }
-                    Deletion::NoAnswer => {
-                        outcome.left.push(id_text(&created.id));
-                        silent += 1;
-                    }
-                }
+                let (prober, spec) = (prober.clone(), spec.clone());
+                in_flight.spawn(async move {
+                    let deletion = delete(&prober, &spec, &vars, created.key).await;
+                    (created.id, deletion)
+                });
                 tokio::time::sleep(interval).await;
+            }
+            while let Some(done) = in_flight.join_next().await {
+                if let Ok(done) = done {
+                    settle(&mut outcome, &mut silent, done);
+                }
             }
             outcome
         });
@@ -127,6 +153,27 @@ impl Cleanup {
         }
         let created = total.deleted + total.left.len();
         Some((created, judge(&total, created)))
+    }
+}
+
+/// Deletions one key has in flight at once.
+const IN_FLIGHT: usize = 8;
+
+/// Counts one finished deletion.
+fn settle(outcome: &mut Outcome, silent: &mut usize, (id, deletion): (Value, Deletion)) {
+    match deletion {
+        Deletion::Done => {
+            outcome.deleted += 1;
+            *silent = 0;
+        }
+        Deletion::Refused => {
+            outcome.left.push(id_text(&id));
+            *silent = 0;
+        }
+        Deletion::NoAnswer => {
+            outcome.left.push(id_text(&id));
+            *silent += 1;
+        }
     }
 }
 

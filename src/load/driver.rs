@@ -15,7 +15,7 @@ use goose::config::GooseConfiguration;
 use goose::goose::{GooseUser, Scenario, Transaction, TransactionResult};
 use goose::GooseAttack;
 
-use super::record::Recorder;
+use super::record::{Recorder, Schedule};
 use crate::contract::{Presenting, Target};
 use crate::scenario::template::Vars;
 use crate::scenario::{Credential, RequestSpec};
@@ -27,14 +27,27 @@ const SHARED_CLIENT_ABOVE: usize = 64;
 /// Largest body read from a load response; the rest is dropped with the connection.
 const MAX_LOAD_BODY: usize = 64 * 1024;
 
-/// One phase: which request, with which key, into which recorder.
+/// One request with one key, recorded into one recorder: what a slot sends.
+pub struct Lane {
+    pub spec: RequestSpec,
+    pub key: Credential,
+    pub recorder: Arc<Recorder>,
+    /// Passed to the recorder with each answer (whose key created what).
+    pub tag: u32,
+}
+
+/// Which lane sends slot k.
+pub type Route = Arc<dyn Fn(u64) -> usize + Send + Sync>;
+
+/// One phase: which requests, with which keys, on which schedule, into which recorders.
 pub struct Attack {
     pub target: Arc<Target>,
-    pub spec: RequestSpec,
     pub vars: Vars,
-    pub key: Credential,
     pub label: String,
-    pub recorder: Arc<Recorder>,
+    pub schedule: Arc<Schedule>,
+    pub lanes: Vec<Lane>,
+    /// `None`: every slot goes to the first lane.
+    pub route: Option<Route>,
     /// The client every slot is sent on: the run's own (its redirect rule never lets a key
     /// reach another origin), or `None` for goose's per-user clients (benchmarks against
     /// our own server, where throughput is the point).
@@ -75,7 +88,7 @@ pub fn users_for(rate: f64, latency: Duration) -> usize {
 /// Runs the attack until every slot is answered (or the bound of the phase runs out), with
 /// enough users for answers `latency` apart from their requests.
 pub async fn drive(attack: Attack, timeout: Duration, latency: Duration) -> Result<(), String> {
-    let users = users_for(attack.recorder.schedule.rate, latency);
+    let users = users_for(attack.schedule.rate, latency);
     drive_with_users(attack, timeout, users).await
 }
 
@@ -91,8 +104,7 @@ pub async fn drive_with_users(
         return Ok(());
     }
     silence_goose_logs();
-    let recorder = attack.recorder.clone();
-    let schedule_secs = recorder.schedule.count as f64 / recorder.schedule.rate;
+    let schedule_secs = attack.schedule.duration().as_secs_f64();
     let mut config = GooseConfiguration::default();
     config.host = Some(attack.target.base_url().to_string());
     config.users = Some(users);
@@ -114,7 +126,8 @@ pub async fn drive_with_users(
     config.no_websocket = true;
 
     let shared = Arc::new(Shared {
-        request: prepared(&attack),
+        requests: attack.lanes.iter().map(|l| prepared(&attack, l)).collect(),
+        answered: std::sync::atomic::AtomicU64::new(0),
         attack,
         timeout,
     });
@@ -122,10 +135,7 @@ pub async fn drive_with_users(
         let shared = shared.clone();
         Transaction::new(Arc::new(move |user: &mut GooseUser| {
             let shared = shared.clone();
-            Box::pin(async move {
-                let request = shared.request.as_ref();
-                one_slot(&shared.attack, request, shared.timeout, user).await
-            })
+            Box::pin(async move { one_slot(&shared, user).await })
         }))
     };
     let attack = &shared.attack;
@@ -162,18 +172,20 @@ pub async fn drive_with_users(
 /// `unique.*` values): each slot then sends a clone, with no URL parsed and no header built.
 /// What every goose user of one attack shares.
 struct Shared {
-    /// The request prepared once, when it is the same for every slot.
-    request: Option<reqwest::Request>,
+    /// Each lane's request prepared once, when it is the same for every slot.
+    requests: Vec<Option<reqwest::Request>>,
+    /// Slots answered (or failed): the last one ends the attack.
+    answered: std::sync::atomic::AtomicU64,
     attack: Attack,
     timeout: Duration,
 }
 
-fn prepared(attack: &Attack) -> Option<reqwest::Request> {
+fn prepared(attack: &Attack, lane: &Lane) -> Option<reqwest::Request> {
     let client = attack.target.client();
     let build = || {
         attack
             .target
-            .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))
+            .request(&lane.spec, &attack.vars, Presenting::Role(lane.key))
             .ok()?
             .builder(&client, attack.target.base_url())
             .build()
@@ -190,6 +202,7 @@ fn prepared(attack: &Attack) -> Option<reqwest::Request> {
 /// The request of one slot: a clone of the prepared one, or built now.
 fn slot_request(
     attack: &Attack,
+    lane: &Lane,
     prepared: Option<&reqwest::Request>,
     client: &reqwest::Client,
 ) -> Result<reqwest::Request, String> {
@@ -198,20 +211,15 @@ fn slot_request(
     }
     attack
         .target
-        .request(&attack.spec, &attack.vars, Presenting::Role(attack.key))?
+        .request(&lane.spec, &attack.vars, Presenting::Role(lane.key))?
         .builder(client, attack.target.base_url())
         .build()
         .map_err(|e| format!("cannot build the request: {e}"))
 }
 
-async fn one_slot(
-    attack: &Attack,
-    prepared: Option<&reqwest::Request>,
-    timeout: Duration,
-    user: &mut GooseUser,
-) -> TransactionResult {
-    let recorder = &attack.recorder;
-    let Some((_, due)) = recorder.schedule.claim() else {
+async fn one_slot(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
+    let (attack, timeout) = (&shared.attack, shared.timeout);
+    let Some((k, due)) = attack.schedule.claim() else {
         // Every slot is taken: idle until the kill switch (or run_time) ends the phase.
         tokio::time::sleep(Duration::from_millis(50)).await;
         return Ok(());
@@ -221,15 +229,18 @@ async fn one_slot(
     if due > std::time::Instant::now() {
         tokio::time::sleep_until(due.into()).await;
     }
+    let index = attack.route.as_ref().map_or(0, |route| route(k));
+    let (lane, prepared) = (&attack.lanes[index], shared.requests[index].as_ref());
+    let recorder = &lane.recorder;
     let client = attack.client.as_ref().unwrap_or(&user.client);
-    let mut request = slot_request(attack, prepared, client)
+    let mut request = slot_request(attack, lane, prepared, client)
         .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?;
     *request.timeout_mut() = Some(timeout);
     // Sent on the goose user's own client, not through `GooseUser::request`: that wrapper
     // builds a metric per request (copies of the URL and names) which nothing reads with
     // goose's metrics off — our recorder measures every answer.
     let sent = std::time::Instant::now();
-    let last = match client.execute(request).await {
+    match client.execute(request).await {
         Ok(mut response) => {
             let status = response.status().as_u16();
             let rate = recorder.rate_headers(response.headers());
@@ -252,7 +263,7 @@ async fn one_slot(
                 Some(failure) => recorder.record_failure(due, sent, failure.check_id(), || {
                     format!("{failure} after a {status} status line")
                 }),
-                None => recorder.record(due, sent, Some((status, &rate, &body))),
+                None => recorder.record_tagged(lane.tag, due, sent, Some((status, &rate, &body))),
             }
         }
         Err(e) => {
@@ -260,7 +271,11 @@ async fn one_slot(
             recorder.record_failure(due, sent, failure.check_id(), || failure.to_string())
         }
     };
-    if last {
+    let answered = shared
+        .answered
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    if answered == attack.schedule.count {
         goose::trigger_killswitch("schedule complete");
     }
     Ok(())

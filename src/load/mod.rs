@@ -9,6 +9,8 @@
 //! `concurrency.rs`); `verdict.rs` turns them into check results
 //! (pure functions, tolerances derived from the limiter maths in docs/rate-limit-maths.md);
 //! `stats.rs` shapes them for the report; `cleanup.rs` deletes what was created.
+//! `perf/` runs the profile's performance workloads (`--only perf`) on the same driver,
+//! recorders and stats: many tenants and request names in one staged schedule.
 //!
 //! Invariant: every measured phase starts on an idle bucket, and nothing else touches a
 //! bucket while it is measured (`quiet.rs` enforces both; the back-off client, which must
@@ -18,6 +20,7 @@ pub mod driver;
 pub mod estimate;
 pub mod fingerprint;
 pub mod headers;
+pub mod perf;
 pub mod probes;
 pub mod record;
 #[cfg(test)]
@@ -25,14 +28,14 @@ pub(crate) mod simulate;
 pub mod timeline;
 
 mod backoff;
-mod cleanup;
+pub(crate) mod cleanup;
 mod concurrency;
 mod isolation;
 mod latency_series;
 mod long_window;
 mod quiet;
 mod saturate;
-mod stats;
+pub(crate) mod stats;
 mod verdict;
 
 use std::sync::Arc;
@@ -316,11 +319,16 @@ impl LoadRunner {
         .await;
         let attack = Attack {
             target: self.target.clone(),
-            spec: class.probe.clone(),
             vars: self.vars.clone(),
-            key: Credential::PRIMARY,
             label: format!("{} {name}", class.name),
-            recorder: recorder.clone(),
+            schedule: recorder.schedule.clone(),
+            lanes: vec![driver::Lane {
+                spec: class.probe.clone(),
+                key: Credential::PRIMARY,
+                recorder: recorder.clone(),
+                tag: 0,
+            }],
+            route: None,
             client: Some(self.target.load_client()),
             stop: self.stop.clone(),
         };

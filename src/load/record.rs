@@ -17,8 +17,11 @@ use super::timeline::Timeline;
 /// The clock starts with the first claimed slot, when goose's users are already running.
 #[derive(Debug)]
 pub struct Schedule {
+    /// The rate, or the peak rate of a staged schedule.
     pub rate: f64,
     pub count: u64,
+    /// A staged schedule's ramps and holds; `None`: `rate` throughout.
+    ramps: Option<Vec<Ramp>>,
     next: AtomicU64,
     /// The monotonic start, and the wall clock at that moment (series are keyed by
     /// wall-clock second so shards of a distributed run line up).
@@ -33,8 +36,61 @@ impl Schedule {
         Schedule {
             rate,
             count: (rate * duration.as_secs_f64()).round().max(1.0) as u64,
+            ramps: None,
             next: AtomicU64::new(0),
             start: OnceLock::new(),
+        }
+    }
+
+    /// A schedule whose rate follows `stages` (duration, rate at its end), linearly from 0:
+    /// slot k is due when the integral of the rate reaches k, so every stage gets exactly
+    /// its share whatever the slots before it did.
+    pub fn staged(stages: &[(Duration, f64)]) -> Self {
+        let mut ramps = Vec::new();
+        let (mut at, mut level, mut before) = (0.0, 0.0, 0.0);
+        for &(duration, to) in stages {
+            let length = duration.as_secs_f64();
+            let ramp = Ramp {
+                at,
+                length,
+                from: level,
+                to,
+                before,
+            };
+            before += ramp.count();
+            at += length;
+            level = to;
+            ramps.push(ramp);
+        }
+        let rate = stages.iter().map(|s| s.1).fold(0.0, f64::max);
+        Schedule {
+            rate,
+            count: before.floor().max(1.0) as u64,
+            ramps: Some(ramps),
+            next: AtomicU64::new(0),
+            start: OnceLock::new(),
+        }
+    }
+
+    /// When slot `k` is due, from the start.
+    pub fn offset(&self, k: u64) -> Duration {
+        let Some(ramps) = &self.ramps else {
+            return Duration::from_secs_f64(k as f64 / self.rate);
+        };
+        let k = k as f64;
+        let ramp = ramps
+            .iter()
+            .rev()
+            .find(|r| r.before <= k && r.count() > 0.0)
+            .unwrap_or(&ramps[0]);
+        Duration::from_secs_f64(ramp.at + ramp.time_of(k - ramp.before))
+    }
+
+    /// How long the schedule lasts.
+    pub fn duration(&self) -> Duration {
+        match &self.ramps {
+            Some(ramps) => Duration::from_secs_f64(ramps.iter().map(|r| r.length).sum()),
+            None => Duration::from_secs_f64(self.count as f64 / self.rate),
         }
     }
 
@@ -50,7 +106,7 @@ impl Schedule {
                 SystemTime::now() + START_DELAY,
             )
         });
-        Some((k, start + Duration::from_secs_f64(k as f64 / self.rate)))
+        Some((k, start + self.offset(k)))
     }
 
     pub fn started(&self) -> Option<Instant> {
@@ -64,7 +120,38 @@ impl Schedule {
     /// When the last slot is due.
     pub fn end(&self) -> Option<Instant> {
         self.started()
-            .map(|s| s + Duration::from_secs_f64((self.count.saturating_sub(1)) as f64 / self.rate))
+            .map(|s| s + self.offset(self.count.saturating_sub(1)))
+    }
+}
+
+/// One stage of a staged schedule: the rate goes linearly from `from` to `to` over `length`
+/// seconds, starting `at` seconds in, after `before` slots.
+#[derive(Debug, Clone, Copy)]
+struct Ramp {
+    at: f64,
+    length: f64,
+    from: f64,
+    to: f64,
+    before: f64,
+}
+
+impl Ramp {
+    /// Slots in the stage: the integral of its rate.
+    fn count(&self) -> f64 {
+        (self.from + self.to) / 2.0 * self.length
+    }
+
+    /// Seconds into the stage at which `n` slots have become due: the root of
+    /// `from·t + (to − from)·t²/(2·length) = n`.
+    fn time_of(&self, n: f64) -> f64 {
+        let a = (self.to - self.from) / (2.0 * self.length.max(f64::MIN_POSITIVE));
+        let b = self.from;
+        let t = if a.abs() < 1e-12 {
+            n / b.max(f64::MIN_POSITIVE)
+        } else {
+            (-b + (b * b + 4.0 * a * n).max(0.0).sqrt()) / (2.0 * a)
+        };
+        t.clamp(0.0, self.length)
     }
 }
 
@@ -293,6 +380,8 @@ struct Tally {
     header_summary: HeaderSummary,
     corrected: Histogram<u64>,
     service: Histogram<u64>,
+    /// How late each request went out after its slot was due: tollgate's own delay.
+    lag: Histogram<u64>,
     /// The corrected latency again, second by second (the report's latency chart).
     per_second: LatencySeries,
     evidence: LimitEvidence,
@@ -304,10 +393,13 @@ struct Tally {
 
 /// Shared by every goose user of one phase.
 pub struct Recorder {
-    pub schedule: Schedule,
+    /// The schedule the recorded requests came from (shared by every lane of a mixed
+    /// attack, so their timelines start together).
+    pub schedule: Arc<Schedule>,
     /// Everything each answer adds to, behind one lock (one acquisition per request).
     tally: Mutex<Tally>,
-    created: Mutex<Vec<Value>>,
+    /// Ids of what accepted requests created, with the tag of the lane that sent each.
+    created: Mutex<Vec<(u32, Value)>>,
     finished: AtomicU64,
     accepted: AtomicU64,
     limited: AtomicU64,
@@ -329,6 +421,16 @@ impl Recorder {
         policy: Option<String>,
         capture_ids: bool,
     ) -> Self {
+        Self::sharing(Arc::new(schedule), error_schema, policy, capture_ids)
+    }
+
+    /// A recorder of some of `schedule`'s slots (one lane of a mixed attack).
+    pub fn sharing(
+        schedule: Arc<Schedule>,
+        error_schema: Arc<jsonschema::Validator>,
+        policy: Option<String>,
+        capture_ids: bool,
+    ) -> Self {
         Recorder {
             schedule,
             tally: Mutex::new(Tally {
@@ -336,6 +438,7 @@ impl Recorder {
                 header_summary: HeaderSummary::default(),
                 corrected: histogram(),
                 service: histogram(),
+                lag: histogram(),
                 per_second: LatencySeries::default(),
                 evidence: LimitEvidence::default(),
                 samples: Vec::new(),
@@ -366,6 +469,17 @@ impl Recorder {
         sent: Instant,
         answer: Option<(u16, &headers::RateHeaders, &[u8])>,
     ) -> bool {
+        self.record_tagged(0, due, sent, answer)
+    }
+
+    /// [`Recorder::record`] for the lane `tag` (what it created is remembered as its own).
+    pub fn record_tagged(
+        &self,
+        tag: u32,
+        due: Instant,
+        sent: Instant,
+        answer: Option<(u16, &headers::RateHeaders, &[u8])>,
+    ) -> bool {
         let done = Instant::now();
         let start = self.schedule.started().unwrap_or(due);
         let status = answer.map_or(0, |(status, _, _)| status);
@@ -375,7 +489,7 @@ impl Recorder {
                 .ok()
                 .and_then(|v| v.get("id").cloned())
             {
-                lock(&self.created).push(id);
+                lock(&self.created).push((tag, id));
             }
         }
         let micros = |d: Duration| (d.as_micros() as u64).clamp(1, 120_000_000);
@@ -402,6 +516,9 @@ impl Recorder {
             tally
                 .service
                 .saturating_record(micros(done.saturating_duration_since(sent)));
+            tally
+                .lag
+                .saturating_record(micros(sent.saturating_duration_since(due)));
             tally.timeline.record(sent_ms, status);
             if let Some((429, rate, _)) = answer {
                 tally.evidence.promise(sent_ms, rate);
@@ -421,6 +538,11 @@ impl Recorder {
     pub fn latencies(&self) -> (Histogram<u64>, Histogram<u64>) {
         let tally = lock(&self.tally);
         (tally.corrected.clone(), tally.service.clone())
+    }
+
+    /// How late requests went out after their slots were due, in microseconds.
+    pub fn lag(&self) -> Histogram<u64> {
+        lock(&self.tally).lag.clone()
     }
 
     /// Corrected latency percentiles, second by second of the phase.
@@ -486,6 +608,14 @@ impl Recorder {
     }
 
     pub fn created(&self) -> Vec<Value> {
+        lock(&self.created)
+            .iter()
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
+    /// What was created, with the tag of the lane that created it.
+    pub fn created_by_lane(&self) -> Vec<(u32, Value)> {
         lock(&self.created).clone()
     }
 
@@ -525,6 +655,30 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_staged_schedule_follows_its_ramps_and_holds() {
+        // 0 → 100/s over 2 s (100 slots), 100/s for 1 s (100), 100 → 0 over 1 s (50).
+        let schedule = Schedule::staged(&[
+            (Duration::from_secs(2), 100.0),
+            (Duration::from_secs(1), 100.0),
+            (Duration::from_secs(1), 0.0),
+        ]);
+        assert_eq!(schedule.count, 250);
+        assert_eq!(schedule.rate, 100.0);
+        assert_eq!(schedule.duration(), Duration::from_secs(4));
+        let at = |k| schedule.offset(k).as_secs_f64();
+        // Half the ramp's slots are due at 1/√2 of it (the integral grows with t²).
+        assert!((at(50) - 2.0_f64.sqrt()).abs() < 1e-9, "{}", at(50));
+        assert!((at(100) - 2.0).abs() < 1e-9);
+        assert!((at(150) - 2.5).abs() < 1e-9);
+        assert!((at(200) - 3.0).abs() < 1e-9);
+        // The ramp down: 37.5 of its 50 slots are in after half a second.
+        assert!((at(237) - 3.5).abs() < 0.01, "{}", at(237));
+        let offsets: Vec<f64> = (0..250).map(at).collect();
+        assert!(offsets.windows(2).all(|w| w[0] <= w[1]));
+        assert!(offsets[249] <= 4.0);
+    }
 
     #[test]
     fn slots_are_evenly_spaced_from_one_start_and_bounded() {

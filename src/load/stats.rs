@@ -15,6 +15,28 @@ pub(super) fn phase_stats(
     recorder: &Recorder,
     estimate: Option<&Estimate>,
 ) -> PhaseStats {
+    PhaseStats {
+        estimated_rate: estimate.map(|e| e.rate),
+        estimated_burst: estimate.map(|e| e.burst),
+        ..measured(
+            &class.name,
+            name,
+            per_second(class),
+            recorder.schedule.rate,
+            recorder,
+        )
+    }
+}
+
+/// What `recorder` measured, as the report's phase `class · name`: offered `requested`
+/// per second (at its peak) against a limit of `limit` per second.
+pub(super) fn measured(
+    class: &str,
+    name: &str,
+    limit: f64,
+    requested: f64,
+    recorder: &Recorder,
+) -> PhaseStats {
     let timeline = recorder.timeline();
     let totals = timeline.totals();
     let (corrected, service) = recorder.latencies();
@@ -25,12 +47,12 @@ pub(super) fn phase_stats(
         .unwrap_or_default();
     let (slice_ms, slices) = slices(&timeline);
     PhaseStats {
-        class: class.name.clone(),
+        class: class.to_string(),
         phase: name.to_string(),
-        limit_per_second: per_second(class),
-        requested_rate: recorder.schedule.rate,
+        limit_per_second: limit,
+        requested_rate: requested,
         offered_rate: estimate::offered_rate(&timeline).unwrap_or_default(),
-        duration_s: recorder.schedule.count as f64 / recorder.schedule.rate,
+        duration_s: recorder.schedule.duration().as_secs_f64(),
         requests: u64::from(totals.sent),
         accepted: u64::from(totals.accepted),
         limited: u64::from(totals.limited),
@@ -42,8 +64,8 @@ pub(super) fn phase_stats(
         latency_seconds: recorder.latency_seconds(),
         latency: percentiles(&corrected),
         service_latency: percentiles(&service),
-        estimated_rate: estimate.map(|e| e.rate),
-        estimated_burst: estimate.map(|e| e.burst),
+        estimated_rate: None,
+        estimated_burst: None,
         fingerprint: None,
         partial: recorder.finished() < recorder.schedule.count,
     }

@@ -122,3 +122,34 @@ pub fn report() -> Report {
         stopped_by: None,
     }
 }
+
+/// [`report`] with one request name of a workload: 3 s at 100/s with one slow second.
+pub fn with_workload() -> Report {
+    let mut report = report();
+    let mut read = phase(
+        crate::event::PERF_PHASE,
+        1_700_000_010_000,
+        slices(60, 5, |_| 5),
+    );
+    read.class = "tenants · read".into();
+    read.limit_per_second = 2000.0;
+    read.seconds = (0..3)
+        .map(|s| crate::event::SecondCounts {
+            second: 1_700_000_010 + s,
+            offered: 100,
+            accepted: 100,
+            limited: 0,
+            other: 0,
+        })
+        .collect();
+    read.latency_seconds[1].p99_ms = 40.0;
+    read.latency = Latency {
+        p50_ms: 2.0,
+        p90_ms: 3.0,
+        p95_ms: 3.5,
+        p99_ms: 40.0,
+        max_ms: 41.0,
+    };
+    report.phases.push(read);
+    report
+}

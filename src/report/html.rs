@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::chart;
 use super::model::Report;
-use crate::event::{CheckResult, PhaseStats, StepResult, Verdict};
+use crate::event::{CheckResult, PhaseStats, StepResult, Verdict, PERF_PHASE};
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -47,59 +47,89 @@ pub fn render(report: &Report) -> String {
         checks.skipped,
         checks.warnings
     );
-    let mut classes: Vec<&str> = report.phases.iter().map(|p| p.class.as_str()).collect();
-    classes.dedup();
-    if !classes.is_empty() {
-        out.push_str("<h2>Rate limits</h2>\n");
-    }
-    for class in classes {
-        let phases: Vec<&PhaseStats> = report.phases.iter().filter(|p| p.class == class).collect();
-        figure(
-            &mut out,
-            &format!("chart-{class}"),
-            chart::rates(class, &phases),
-        );
-        figure(
-            &mut out,
-            &format!("latency-{class}"),
-            chart::latency(class, &phases),
-        );
-        out.push_str("<table><tr><th>phase</th><th>offered/s</th><th>accepted</th><th>429</th><th>other</th><th>estimate/s</th><th>burst</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
-        for p in &phases {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
-                escape(&p.phase),
-                p.offered_rate,
-                p.accepted,
-                p.limited,
-                p.other,
-                p.estimated_rate.map(|r| format!("{r:.1}")).unwrap_or_default(),
-                p.estimated_burst.map(|b| format!("{b:.0}")).unwrap_or_default(),
-                p.latency.p50_ms,
-                p.latency.p90_ms,
-                p.latency.p99_ms,
-                p.latency.max_ms
-            );
+    for (heading, perf) in [("Rate limits", false), ("Performance workloads", true)] {
+        let phases: Vec<&PhaseStats> = report
+            .phases
+            .iter()
+            .filter(|p| (p.phase == PERF_PHASE) == perf)
+            .collect();
+        let mut classes: Vec<&str> = phases.iter().map(|p| p.class.as_str()).collect();
+        classes.dedup();
+        if !classes.is_empty() {
+            let _ = writeln!(out, "<h2>{heading}</h2>");
         }
-        out.push_str("</table>\n");
-        for f in phases.iter().filter_map(|p| p.fingerprint.as_ref()) {
-            let _ = writeln!(
-                out,
-                "<p class=\"limiter\"><b>limiter: {}</b> ({}); burst ≈ {:.0}; <b>worst {} s window: {} accepted</b> from {:.2} s. {}<br><small>{}</small></p>",
-                escape(f.family.name()),
-                escape(&f.algorithms),
-                f.burst,
-                f.window_s,
-                f.worst_case,
-                f.worst_case_at_s,
-                escape(&f.meaning),
-                escape(&f.evidence)
-            );
+        for class in classes {
+            let mine: Vec<&PhaseStats> = phases
+                .iter()
+                .copied()
+                .filter(|p| p.class == class)
+                .collect();
+            class_section(&mut out, class, &mine);
         }
     }
     checks_section(&mut out, report);
     out.push_str("</body></html>\n");
+    out
+}
+
+/// One rate class (or one request name of a workload): its charts, a row per phase, and
+/// the limiter it met.
+fn class_section(out: &mut String, class: &str, phases: &[&PhaseStats]) {
+    figure(
+        out,
+        &format!("chart-{}", slug(class)),
+        chart::rates(class, phases),
+    );
+    figure(
+        out,
+        &format!("latency-{}", slug(class)),
+        chart::latency(class, phases),
+    );
+    out.push_str("<table><tr><th>phase</th><th>offered/s</th><th>accepted</th><th>429</th><th>other</th><th>estimate/s</th><th>burst</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
+    for p in phases {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+            escape(&p.phase),
+            p.offered_rate,
+            p.accepted,
+            p.limited,
+            p.other,
+            p.estimated_rate.map(|r| format!("{r:.1}")).unwrap_or_default(),
+            p.estimated_burst.map(|b| format!("{b:.0}")).unwrap_or_default(),
+            p.latency.p50_ms,
+            p.latency.p90_ms,
+            p.latency.p99_ms,
+            p.latency.max_ms
+        );
+    }
+    out.push_str("</table>\n");
+    for f in phases.iter().filter_map(|p| p.fingerprint.as_ref()) {
+        let _ = writeln!(
+            out,
+            "<p class=\"limiter\"><b>limiter: {}</b> ({}); burst ≈ {:.0}; <b>worst {} s window: {} accepted</b> from {:.2} s. {}<br><small>{}</small></p>",
+            escape(f.family.name()),
+            escape(&f.algorithms),
+            f.burst,
+            f.window_s,
+            f.worst_case,
+            f.worst_case_at_s,
+            escape(&f.meaning),
+            escape(&f.evidence)
+        );
+    }
+}
+
+/// `tenants · read` → `tenants-read`: an HTML id (rate class names pass unchanged).
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
     out
 }
 
@@ -229,5 +259,15 @@ mod tests {
         assert!(html.contains("<figure class=\"chart\" id=\"chart-read\"><svg"));
         assert!(html.contains("<figure class=\"chart\" id=\"latency-read\"><svg"));
         assert!(html.contains("read: requests per second, per 50 ms slice"));
+    }
+
+    #[test]
+    fn a_workload_is_a_section_of_its_own_with_latency_over_time() {
+        let html = render(&super::super::fixture::with_workload());
+        let (rates, perf) = html.split_once("<h2>Performance workloads</h2>").unwrap();
+        assert!(rates.contains("id=\"chart-read\""));
+        assert!(perf.contains("<figure class=\"chart\" id=\"latency-tenants-read\"><svg"));
+        assert!(!rates.contains("tenants"));
+        assert_eq!(slug("tenants · files_read"), "tenants-files_read");
     }
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::model::Report;
 use super::sparkline;
-use crate::event::Verdict;
+use crate::event::{PhaseStats, Verdict, PERF_PHASE};
 
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -80,12 +80,14 @@ pub fn render(report: &Report) -> String {
         }
         out.push('\n');
     }
-    if !report.phases.is_empty() {
+    let (perf, rate): (Vec<&PhaseStats>, Vec<&PhaseStats>) =
+        report.phases.iter().partition(|p| p.phase == PERF_PHASE);
+    if !rate.is_empty() {
         let _ = writeln!(
             out,
             "### Load\n\n| class | phase | limit/s | offered/s | accepted/s | 429/s | estimate/s | burst | p50 ms | p99 ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
-        for p in &report.phases {
+        for p in &rate {
             let _ = writeln!(
                 out,
                 "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.1} |",
@@ -131,13 +133,45 @@ pub fn render(report: &Report) -> String {
             }
         }
         out.push_str("\n### Over phases\n\n");
-        for p in report.phases.iter().filter(|p| p.phase == "over") {
+        for p in rate.iter().filter(|p| p.phase == "over") {
             out.push_str(&sparkline::phase_block(p));
             out.push('\n');
         }
     }
+    if !perf.is_empty() {
+        workloads(&mut out, &perf);
+    }
     folded(&mut out, report);
     out
+}
+
+/// Each workload's request names: totals, then second by second.
+fn workloads(out: &mut String, phases: &[&PhaseStats]) {
+    let _ = writeln!(
+        out,
+        "\n### Performance workloads\n\n| workload · request | requests | peak asked/s | 2xx | 429 | other | p50 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for p in phases {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            p.class,
+            p.requests,
+            p.requested_rate,
+            p.accepted,
+            p.limited,
+            p.other,
+            p.latency.p50_ms,
+            p.latency.p95_ms,
+            p.latency.p99_ms,
+            p.latency.max_ms
+        );
+    }
+    out.push('\n');
+    for p in phases {
+        out.push_str(&sparkline::workload_block(p));
+        out.push('\n');
+    }
 }
 
 /// Skipped checks (with their reasons) and passed ones in `<details>` blocks: one short
@@ -234,5 +268,20 @@ mod tests {
         let md = render(&super::super::fixture::report());
         assert!(md.len() < 8 * 1024, "{} bytes", md.len());
         insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn a_workload_gets_its_own_table_and_second_by_second_lines() {
+        let md = render(&super::super::fixture::with_workload());
+        let (load, perf) = md.split_once("### Performance workloads").unwrap();
+        assert!(
+            !load.contains("tenants · read |"),
+            "kept out of the rate-limit table"
+        );
+        assert!(perf
+            .contains("| tenants · read | 300 | 100.0 | 300 | 0 | 0 | 2.0 | 3.5 | 40.0 | 41.0 |"));
+        // Three seconds, the middle one slow: its p99 fills the cell.
+        assert!(perf.contains("p99      ▁█▁"), "{perf}");
+        assert!(perf.contains("2xx      ███"), "{perf}");
     }
 }

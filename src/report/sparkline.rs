@@ -71,6 +71,43 @@ pub fn phase_block(p: &PhaseStats) -> String {
     out
 }
 
+/// A workload's request name second by second: requests answered 2xx, 429 and otherwise,
+/// and its p50/p95/p99 latency, each line on its own scale (written beside it).
+pub fn workload_block(p: &PhaseStats) -> String {
+    let seconds = &p.seconds;
+    let most = seconds.iter().map(|s| s.offered).max().unwrap_or(0) as f64;
+    let counts = |f: fn(&crate::event::SecondCounts) -> u64| -> String {
+        seconds.iter().map(|s| level(f(s) as f64, most)).collect()
+    };
+    let slowest = p
+        .latency_seconds
+        .iter()
+        .map(|s| s.p99_ms)
+        .fold(0.0, f64::max);
+    let latency = |f: fn(&crate::event::SecondLatency) -> f64| -> String {
+        p.latency_seconds
+            .iter()
+            .map(|s| level(f(s), slowest))
+            .collect()
+    };
+    let mut out = format!(
+        "**{}** · {} requests · p95 {:.1} ms · p99 {:.1} ms\n\n```text\n",
+        p.class, p.requests, p.latency.p95_ms, p.latency.p99_ms
+    );
+    let _ = writeln!(out, "2xx      {}", counts(|s| s.accepted));
+    let _ = writeln!(out, "429      {}", counts(|s| s.limited));
+    let _ = writeln!(out, "other    {}", counts(|s| s.other));
+    let _ = writeln!(out, "p50      {}", latency(|s| s.p50_ms));
+    let _ = writeln!(out, "p95      {}", latency(|s| s.p95_ms));
+    let _ = writeln!(out, "p99      {}", latency(|s| s.p99_ms));
+    let _ = writeln!(
+        out,
+        "a second a character; █ = {most:.0} requests, {slowest:.1} ms"
+    );
+    out.push_str("```\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

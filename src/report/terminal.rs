@@ -103,6 +103,9 @@ pub fn step(step: &StepResult, style: Style) -> String {
 
 /// One load phase: what was offered and what came back.
 pub fn phase(p: &PhaseStats) -> String {
+    if p.phase == crate::event::PERF_PHASE {
+        return workload_part(p);
+    }
     let mut line = format!(
         "LOAD  {} · {}  offered {:.1}/s (asked {:.1}/s, limit {:.1}/s) → accepted {:.1}/s, 429 {:.1}/s",
         p.class,
@@ -127,6 +130,29 @@ pub fn phase(p: &PhaseStats) -> String {
     if let Some(f) = &p.fingerprint {
         line.push_str(&limiter(f, "      "));
     }
+    line
+}
+
+/// One request name of a workload: its peak, its totals and its latency.
+fn workload_part(p: &PhaseStats) -> String {
+    let mut line = format!(
+        "PERF  {}  {} requests over {:.1} s, peak {:.1}/s (its keys' limits {:.0}/s) → 2xx {}, 429 {}",
+        p.class,
+        p.requests,
+        p.duration_s,
+        p.requested_rate,
+        p.limit_per_second,
+        p.accepted,
+        p.limited
+    );
+    if p.other > 0 {
+        let _ = write!(line, ", other {}", p.other);
+    }
+    let _ = writeln!(
+        line,
+        "; latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        p.latency.p50_ms, p.latency.p95_ms, p.latency.p99_ms, p.latency.max_ms
+    );
     line
 }
 

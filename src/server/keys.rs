@@ -28,6 +28,9 @@ pub enum Access {
 /// The account a key belongs to: rate-limit buckets are per account and mode.
 pub type AccountId = u32;
 
+/// Tenant keys' accounts start here, far above the roles' own.
+pub const FIRST_TENANT_ACCOUNT: AccountId = 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyInfo {
     pub account: AccountId,
@@ -56,6 +59,8 @@ fn info(role: KeyRole) -> KeyInfo {
 pub struct KeyRing {
     by_role: HashMap<KeyRole, String>,
     by_value: HashMap<String, KeyInfo>,
+    /// Tenant keys of performance workloads, in order: one read-write account each.
+    tenants: Vec<String>,
 }
 
 impl fmt::Debug for KeyRing {
@@ -79,6 +84,7 @@ impl KeyRing {
         let mut ring = KeyRing {
             by_role: HashMap::new(),
             by_value: HashMap::new(),
+            tenants: Vec::new(),
         };
         for (role, value) in values {
             ring.by_value.insert(value.clone(), info(role));
@@ -113,6 +119,54 @@ impl KeyRing {
             )
             .collect();
         (Self::from_values(values), sources)
+    }
+
+    /// The same ring with `values` as tenant keys, each an account of its own (numbered
+    /// from [`FIRST_TENANT_ACCOUNT`], so they share no bucket with the role keys).
+    pub fn with_tenants(mut self, values: impl IntoIterator<Item = String>) -> Self {
+        for value in values {
+            let account = FIRST_TENANT_ACCOUNT + self.tenants.len() as AccountId;
+            self.by_value.insert(
+                value.clone(),
+                KeyInfo {
+                    account,
+                    mode: Mode::Live,
+                    access: Access::ReadWrite,
+                },
+            );
+            self.tenants.push(value);
+        }
+        self
+    }
+
+    /// Tenant keys from the list in `lookup`'s [`crate::keys::TENANT_KEYS_VAR`], else `count`
+    /// fresh ones; and whether they were generated (`serve` prints only those).
+    pub fn with_tenants_from_env_or(
+        self,
+        lookup: impl Fn(&str) -> Option<String>,
+        count: usize,
+    ) -> (Self, KeySource) {
+        match lookup(crate::keys::TENANT_KEYS_VAR) {
+            Some(list) if !crate::keys::tenant_list(&list).is_empty() => {
+                let keys: Vec<String> = crate::keys::tenant_list(&list)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                (self.with_tenants(keys), KeySource::Environment)
+            }
+            _ => (self.with_generated_tenants(count), KeySource::Generated),
+        }
+    }
+
+    /// `count` fresh random tenant keys added.
+    pub fn with_generated_tenants(self, count: usize) -> Self {
+        let fresh: Vec<String> = (0..count).map(|_| random_key(KeyRole::Primary)).collect();
+        self.with_tenants(fresh)
+    }
+
+    /// The tenant keys, in order.
+    pub fn tenants(&self) -> &[String] {
+        &self.tenants
     }
 
     pub fn lookup(&self, presented: &str) -> Option<KeyInfo> {
@@ -163,6 +217,22 @@ mod tests {
             Access::Revoked
         );
         assert!(ring.lookup("nope").is_none());
+    }
+
+    #[test]
+    fn tenant_keys_are_accounts_of_their_own() {
+        let ring = KeyRing::generate().with_generated_tenants(3);
+        let accounts: Vec<_> = ring
+            .tenants()
+            .iter()
+            .map(|k| ring.lookup(k).unwrap().account)
+            .collect();
+        assert_eq!(accounts, [1000, 1001, 1002]);
+        assert_eq!(
+            ring.lookup(&ring.tenants()[0]).unwrap().access,
+            Access::ReadWrite
+        );
+        assert_eq!(format!("{ring:?}"), "KeyRing { keys: 8, .. }");
     }
 
     #[test]

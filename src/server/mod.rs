@@ -353,6 +353,11 @@ impl RunningServer {
         self.keys.get(role).expect("every role has a key")
     }
 
+    /// The tenant keys it accepts, in order.
+    pub fn tenants(&self) -> &[String] {
+        self.keys.tenants()
+    }
+
     /// Stops accepting, waits for open requests, and reports a serving error if any.
     pub async fn stop(mut self) -> io::Result<()> {
         if let Some(stop) = self.stop.take() {

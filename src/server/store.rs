@@ -142,23 +142,29 @@ impl Page {
         Ok(Page { limit, offset })
     }
 
-    /// The page as a bare array (the users v1 document's list).
-    fn bare(self, items: Vec<Value>) -> Value {
+    /// The page as a bare array (the users v1 document's list). Only the page's items are
+    /// rendered: a list is O(page), however many resources a load test left.
+    fn bare<T>(self, items: impl Iterator<Item = T>, render: impl Fn(T) -> Value) -> Value {
         Value::Array(
             items
-                .into_iter()
                 .skip(self.offset)
                 .take(self.limit)
+                .map(render)
                 .collect(),
         )
     }
 
-    fn list(self, items: Vec<Value>) -> Value {
-        let total = items.len();
+    /// The page in a list envelope; `total` is the length of the whole collection.
+    fn list<T>(
+        self,
+        items: impl Iterator<Item = T>,
+        render: impl Fn(T) -> Value,
+        total: usize,
+    ) -> Value {
         let data: Vec<Value> = items
-            .into_iter()
             .skip(self.offset)
             .take(self.limit)
+            .map(render)
             .collect();
         json!({ "object": "list", "data": data, "limit": self.limit, "offset": self.offset, "total": total })
     }
@@ -169,6 +175,9 @@ pub struct Store {
     resources: Resources,
     next_id: u64,
     users: BTreeMap<u64, User>,
+    /// Each user's email, ASCII-lowercased, to its key: a create checks uniqueness in O(1)
+    /// however many users a workload left.
+    emails: HashMap<String, u64>,
     files: BTreeMap<u64, File>,
     idempotency: HashMap<(Caller, String, String), Recorded>,
 }
@@ -194,14 +203,10 @@ impl Store {
     }
 
     pub fn list_users(&self, page: Page) -> Value {
-        let users: Vec<Value> = self
-            .users
-            .values()
-            .map(|u| u.to_json(self.resources))
-            .collect();
+        let render = |u: &User| u.to_json(self.resources);
         match self.resources {
-            Resources::UsersV1 => page.bare(users),
-            Resources::Ouro => page.list(users),
+            Resources::UsersV1 => page.bare(self.users.values(), render),
+            Resources::Ouro => page.list(self.users.values(), render, self.users.len()),
         }
     }
 
@@ -232,6 +237,7 @@ impl Store {
             updated_at: now,
         };
         let json = user.to_json(self.resources);
+        self.emails.insert(user.email.to_ascii_lowercase(), key);
         self.users.insert(key, user);
         Ok(json)
     }
@@ -262,6 +268,8 @@ impl Store {
             user.name = name;
         }
         if let Some(email) = email {
+            self.emails.remove(&user.email.to_ascii_lowercase());
+            self.emails.insert(email.to_ascii_lowercase(), key);
             user.email = email;
         }
         if let Some(password) = password {
@@ -273,13 +281,14 @@ impl Store {
 
     pub fn delete_user(&mut self, id: &str) -> Result<(), ApiError> {
         let key = parse_id(id, self.user_prefix()).ok_or_else(user_not_found)?;
-        self.users.remove(&key).ok_or_else(user_not_found)?;
+        let user = self.users.remove(&key).ok_or_else(user_not_found)?;
+        self.emails.remove(&user.email.to_ascii_lowercase());
         self.forget_creation(&format!("{}{key}", self.user_prefix()));
         Ok(())
     }
 
     pub fn list_files(&self, page: Page) -> Value {
-        page.list(self.files.values().map(|f| f.to_json(false)).collect())
+        page.list(self.files.values(), |f| f.to_json(false), self.files.len())
     }
 
     pub fn get_file(&self, id: &str) -> Result<Value, ApiError> {
@@ -382,9 +391,9 @@ impl Store {
 
     fn ensure_email_free(&self, email: &str, except: Option<u64>) -> Result<(), ApiError> {
         let taken = self
-            .users
-            .iter()
-            .any(|(key, u)| Some(*key) != except && u.email.eq_ignore_ascii_case(email));
+            .emails
+            .get(&email.to_ascii_lowercase())
+            .is_some_and(|key| Some(*key) != except);
         if taken {
             Err(self.email_taken())
         } else {
@@ -541,7 +550,7 @@ mod tests {
         assert!(Page::from_query(&query(&[("limit", "ten")])).is_err());
         assert!(Page::from_query(&query(&[("offset", "-1")])).is_err());
         let page = Page::from_query(&query(&[("limit", "2"), ("offset", "1")])).unwrap();
-        let listed = page.list((0..5).map(|n| json!(n)).collect());
+        let listed = page.list(0..5, |n| json!(n), 5);
         assert_eq!(listed["data"], json!([1, 2]));
         assert_eq!(listed["total"], 5);
     }

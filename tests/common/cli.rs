@@ -9,9 +9,11 @@ use super::KEY_VARS;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 
-/// Variables besides the keys that would change what the CLI does: GitHub Actions
-/// annotations and the step summary, and the proxies (a test sets its own).
-const NOT_INHERITED: [&str; 10] = [
+/// Variables besides the keys that would change what the CLI does: the tenant keys of
+/// workloads, GitHub Actions annotations and the step summary, and the proxies (a test sets
+/// its own).
+const NOT_INHERITED: [&str; 11] = [
+    "OURO_TENANT_KEYS",
     "GITHUB_ACTIONS",
     "GITHUB_STEP_SUMMARY",
     "HTTP_PROXY",

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tollgate::contract::Target;
 use tollgate::event::{Event, PhaseStats, StepResult, Verdict};
+use tollgate::load::perf::PerfPlan;
 use tollgate::load::{self, LoadPlan};
 use tollgate::profile::{self, Profile};
 use tollgate::server::{Fault, FaultSet, KeyRing, LimitOverride, RunningServer, ServerConfig};
@@ -75,6 +76,61 @@ pub fn run_load_configured(
     profile: Profile,
     duration_scale: f64,
 ) -> Run {
+    let plan = LoadPlan {
+        classes: classes.iter().map(|c| c.to_string()).collect(),
+        duration_scale,
+        max_rps: None,
+        seed: 11,
+        run_id: "load-test".into(),
+        long_windows: false,
+        after_contract: false,
+    };
+    let overrides: Vec<LimitOverride> = limits.iter().map(|l| l.parse().unwrap()).collect();
+    let configure = |config: &mut ServerConfig| {
+        config.faults = FaultSet::new(faults.iter().copied());
+        config.test_hooks = true;
+        configure(config);
+        config.limits.apply_overrides(&overrides);
+    };
+    run_phase(profile, configure, |target, sender| {
+        load::run(target, plan, sender, StopSignal::new())
+    })
+}
+
+/// Runs the performance workloads of `profile` (all, or `workloads`) against a reference
+/// server with `faults`, its tenant keys generated, stages scaled by `duration_scale`.
+pub fn run_perf(
+    faults: &[Fault],
+    profile: Profile,
+    workloads: &[&str],
+    duration_scale: f64,
+) -> Run {
+    let plan = PerfPlan {
+        workloads: workloads.iter().map(|w| w.to_string()).collect(),
+        duration_scale,
+        max_rps: None,
+        run_id: "perf-test".into(),
+    };
+    let configure = |config: &mut ServerConfig| {
+        config.faults = FaultSet::new(faults.iter().copied());
+    };
+    run_phase(profile, configure, |target, sender| {
+        load::perf::run(target, plan, sender, StopSignal::new())
+    })
+}
+
+/// One phase (`phase`, given the target and the event sender) against a reference server
+/// for `profile` (its tenant keys generated) configured by `configure`, one at a time, on
+/// a two-thread runtime of its own: what it reported and what it left in the store.
+fn run_phase<Phase, Runs>(
+    profile: Profile,
+    configure: impl FnOnce(&mut ServerConfig),
+    phase: Phase,
+) -> Run
+where
+    Phase: FnOnce(Arc<Target>, mpsc::UnboundedSender<Event>) -> Runs,
+    Runs: std::future::Future<Output = ()> + Send + 'static,
+{
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -82,46 +138,39 @@ pub fn run_load_configured(
         .build()
         .unwrap();
     runtime.block_on(async {
-        let ring = KeyRing::generate();
+        let ring = KeyRing::generate().with_generated_tenants(profile.tenants_needed());
         let mut config = ServerConfig::new(profile.reference, ring.clone());
-        config.faults = FaultSet::new(faults.iter().copied());
-        config.test_hooks = true;
         configure(&mut config);
-        let overrides: Vec<LimitOverride> = limits.iter().map(|l| l.parse().unwrap()).collect();
-        config.limits.apply_overrides(&overrides);
         let server = RunningServer::start(config).await.unwrap();
         let target = Arc::new(Target::embedded(&server.base_url(), &ring, profile));
-        let plan = LoadPlan {
-            classes: classes.iter().map(|c| c.to_string()).collect(),
-            duration_scale,
-            max_rps: None,
-            seed: 11,
-            run_id: "load-test".into(),
-            long_windows: false,
-            after_contract: false,
-        };
-        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let (sender, receiver) = mpsc::unbounded_channel();
         let started = std::time::Instant::now();
-        let runner = tokio::spawn(load::run(target, plan, sender, StopSignal::new()));
-        let mut run = Run {
-            steps: Vec::new(),
-            phases: Vec::new(),
-            left_behind: 0,
-            took: std::time::Duration::ZERO,
-        };
-        while let Some(event) = receiver.recv().await {
-            match event {
-                Event::StepFinished(step) => run.steps.push(step),
-                Event::PhaseFinished(phase) => run.phases.push(*phase),
-                Event::Progress(_) | Event::RunFinished { .. } => {}
-            }
-        }
+        let runner = tokio::spawn(phase(target, sender));
+        let mut run = collect(receiver).await;
         runner.await.unwrap();
         run.took = started.elapsed();
         run.left_behind = left_behind(&server.base_url(), &ring).await;
         server.stop().await.unwrap();
         run
     })
+}
+
+/// Every step and phase a runner reports, until it drops its sender.
+async fn collect(mut receiver: mpsc::UnboundedReceiver<Event>) -> Run {
+    let mut run = Run {
+        steps: Vec::new(),
+        phases: Vec::new(),
+        left_behind: 0,
+        took: std::time::Duration::ZERO,
+    };
+    while let Some(event) = receiver.recv().await {
+        match event {
+            Event::StepFinished(step) => run.steps.push(step),
+            Event::PhaseFinished(phase) => run.phases.push(*phase),
+            Event::Progress(_) | Event::RunFinished { .. } => {}
+        }
+    }
+    run
 }
 
 /// What the store still holds: users and files, counted through the API.

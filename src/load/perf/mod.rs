@@ -1,0 +1,485 @@
+//! Performance workloads (`--only perf`, `--workload NAME`): many tenants, each inside its
+//! own published limits, send a mix of rate classes' requests through stages of one
+//! drift-free schedule on goose; the report gets each request name's throughput and
+//! latency over time, and the checks are the workload's thresholds and the noisy
+//! neighbour.
+//!
+//! Measure → judge → report as in the rest of the load phase: `route.rs` deals the slots to
+//! keys, this runner drives and collects, `judge.rs` holds the measurements to the
+//! thresholds, `stats` shapes each request name as a report phase.
+
+mod judge;
+mod route;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::cleanup::Cleanup;
+use super::driver::{self, Attack, Lane};
+use super::probes::Prober;
+use super::record::{Recorder, Schedule};
+use super::stats;
+use crate::contract::Target;
+use crate::event::{CheckResult, Event, Progress, StepResult, Verdict, PERF_PHASE};
+use crate::profile::RateClass;
+use crate::scenario::template::{UniqueSource, Vars};
+use crate::scenario::Credential;
+use crate::stop::StopSignal;
+use crate::workload::Workload;
+use judge::Measured;
+use route::{Group, Routing};
+
+/// Which workloads to run and how.
+#[derive(Debug, Clone)]
+pub struct PerfPlan {
+    /// Workloads to run (empty: all of the profile's).
+    pub workloads: Vec<String>,
+    /// Multiplies every stage's duration.
+    pub duration_scale: f64,
+    /// Caps the workload's peak rate (every share scaled down alike).
+    pub max_rps: Option<f64>,
+    pub run_id: String,
+}
+
+/// The most goose users one workload starts (they share one client).
+const MAX_USERS: usize = 4096;
+/// Sequential requests that measure the target's answer time before a workload.
+const LATENCY_PROBES: usize = 5;
+/// The answer time assumed when nothing could be measured.
+const UNMEASURED_LATENCY: Duration = Duration::from_millis(100);
+
+/// Goose users for `peak` requests per second at answers `latency` apart from their
+/// requests: each user holds one in flight, so `rate × latency` are busy at once (Little's
+/// law); three times the measured latency and 50 ms on top absorb its growth under load.
+/// Not many more: thousands of idle users stall the schedule for half a second at a time
+/// (measured at 5,000/s: 2,500 users lost up to 55% of a second, 256 users none).
+fn users_for(peak: f64, latency: Duration) -> usize {
+    let busy = peak * (3.0 * latency.as_secs_f64() + 0.05);
+    (busy.ceil() as usize + 4).clamp(4, MAX_USERS)
+}
+
+pub async fn run(
+    target: Arc<Target>,
+    plan: PerfPlan,
+    events: mpsc::UnboundedSender<Event>,
+    stop: StopSignal,
+) {
+    let runner = PerfRunner {
+        prober: Arc::new(Prober::new(target.clone())),
+        vars: Vars::new(UniqueSource::new(&format!("{}-perf", plan.run_id)))
+            .with_redactor(target.redactor()),
+        target,
+        plan,
+        events,
+        stop,
+    };
+    let workloads: Vec<Workload> = runner
+        .target
+        .profile()
+        .workloads
+        .iter()
+        .filter(|w| runner.plan.workloads.is_empty() || runner.plan.workloads.contains(&w.name))
+        .cloned()
+        .collect();
+    for workload in &workloads {
+        if runner.stop.is_stopped() {
+            break;
+        }
+        runner.workload(workload).await;
+    }
+}
+
+struct PerfRunner {
+    target: Arc<Target>,
+    plan: PerfPlan,
+    events: mpsc::UnboundedSender<Event>,
+    stop: StopSignal,
+    prober: Arc<Prober>,
+    vars: Vars,
+}
+
+/// One group of a workload's requests: a request name of the mix (all tenants), or the
+/// noisy neighbour.
+struct Part {
+    /// The request name in reports and check ids.
+    name: String,
+    class: RateClass,
+    keys: Vec<Credential>,
+    /// Requests per second at the workload's 100%.
+    rate: f64,
+    recorder: Arc<Recorder>,
+    neighbour: bool,
+}
+
+impl PerfRunner {
+    fn class(&self, name: &str) -> RateClass {
+        self.target
+            .profile()
+            .rate_limits
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .expect("workloads name only the profile's classes (checked when it was read)")
+    }
+
+    async fn workload(&self, workload: &Workload) {
+        if let Some(reason) = self.unrunnable(workload) {
+            return self.not_run(workload, Verdict::Skipped, reason);
+        }
+        let (schedule, parts) = self.plan_parts(workload);
+        let mut lanes = Vec::new();
+        let groups: Vec<Group> = parts
+            .iter()
+            .map(|p| Group {
+                weight: p.rate,
+                members: p.keys.len() as u32,
+            })
+            .collect();
+        for part in &parts {
+            for key in &part.keys {
+                lanes.push(Lane {
+                    spec: part.class.probe.clone(),
+                    key: *key,
+                    recorder: part.recorder.clone(),
+                    tag: lanes.len() as u32,
+                });
+            }
+        }
+        let routing = Routing::new(&groups);
+        debug_assert_eq!(routing.lanes(), lanes.len());
+        let keys: Vec<Credential> = lanes.iter().map(|l| l.key).collect();
+        let attack = Attack {
+            target: self.target.clone(),
+            vars: self.vars.clone(),
+            label: format!("workload {}", workload.name),
+            schedule: schedule.clone(),
+            lanes,
+            route: Some(Arc::new(move |k| routing.lane(k))),
+            client: Some(self.target.load_client()),
+            stop: self.stop.clone(),
+        };
+        let ticker = self.progress_ticker(workload, &parts, schedule.clone());
+        let latency = self.answer_time(&parts).await;
+        let users = users_for(schedule.rate, latency);
+        let driven = driver::drive_with_users(attack, self.prober.timeout, users).await;
+        ticker.abort();
+        if let Err(e) = driven {
+            return self.not_run(workload, Verdict::Failed, e);
+        }
+        self.report(workload, &parts);
+        self.clean_up(workload, &parts, &keys).await;
+    }
+
+    /// The target's answer time before the workload: the slowest of a few sequential
+    /// requests of the first request name that creates nothing, under the first tenant's
+    /// key (well inside its bucket's burst).
+    async fn answer_time(&self, parts: &[Part]) -> Duration {
+        let Some(part) = parts
+            .iter()
+            .find(|p| !p.neighbour && p.class.cleanup.is_none())
+        else {
+            return UNMEASURED_LATENCY;
+        };
+        let mut slowest = None;
+        for _ in 0..LATENCY_PROBES {
+            let probe = self
+                .prober
+                .send(
+                    &part.class.probe,
+                    &self.vars,
+                    part.keys[0],
+                    Some(&part.class.name),
+                )
+                .await;
+            if let Some(exchange) = probe.exchange {
+                slowest = slowest.max(Some(exchange.latency));
+            }
+        }
+        slowest.unwrap_or(UNMEASURED_LATENCY)
+    }
+
+    /// The one check of a workload that did not run: `perf.<workload>`, and why.
+    fn not_run(&self, workload: &Workload, verdict: Verdict, why: String) {
+        let check = CheckResult::new(format!("perf.{}", workload.name), verdict, why);
+        self.emit(
+            workload,
+            "not run".into(),
+            String::new(),
+            vec![check.at(&workload.origin)],
+        );
+    }
+
+    /// Why `workload` cannot run here, if it cannot.
+    fn unrunnable(&self, workload: &Workload) -> Option<String> {
+        let have = self.target.tenant_count();
+        if have < usize::from(workload.tenants) {
+            let var = self.target.profile().keys.tenants.as_deref().unwrap_or("?");
+            return Some(format!(
+                "workload `{}` needs {} tenant keys and {var} lists {have}",
+                workload.name, workload.tenants
+            ));
+        }
+        let primary = self.target.key(Credential::PRIMARY).ok()?;
+        let shared = (0..workload.tenants).any(|n| {
+            self.target
+                .key(Credential::Tenant(n))
+                .is_ok_and(|k| k.expose() == primary.expose())
+        });
+        (workload.noisy_neighbour.is_some() && shared).then(|| {
+            "the primary key (the noisy neighbour) is also one of the tenant keys: the neighbour must be another account".to_string()
+        })
+    }
+
+    /// The schedule of `workload` (its stages scaled and capped) and its parts, whose
+    /// recorders share it.
+    fn plan_parts(&self, workload: &Workload) -> (Arc<Schedule>, Vec<Part>) {
+        let tenants: Vec<Credential> = (0..workload.tenants).map(Credential::Tenant).collect();
+        let mut shares: Vec<(String, RateClass, Vec<Credential>, f64, bool)> = workload
+            .mix
+            .iter()
+            .map(|m| {
+                let rate = m.per_tenant * f64::from(workload.tenants);
+                (
+                    m.class.clone(),
+                    self.class(&m.class),
+                    tenants.clone(),
+                    rate,
+                    false,
+                )
+            })
+            .collect();
+        if let Some(noisy) = &workload.noisy_neighbour {
+            let class = self.class(&noisy.class);
+            // At the workload's peak the neighbour sends `factor` × its limit.
+            let rate = noisy.factor * per_second(&class) / workload.peak().max(f64::MIN_POSITIVE);
+            shares.push((
+                "noisy-neighbour".to_string(),
+                class,
+                vec![Credential::PRIMARY],
+                rate,
+                true,
+            ));
+        }
+        let nominal: f64 = shares.iter().map(|s| s.3).sum();
+        let peak = nominal * workload.peak();
+        let cap = self.plan.max_rps.map_or(1.0, |cap| (cap / peak).min(1.0));
+        let scale = self.plan.duration_scale.max(0.01);
+        let stages: Vec<(Duration, f64)> = workload
+            .stages
+            .iter()
+            .map(|s| (s.duration.mul_f64(scale), s.to * nominal * cap))
+            .collect();
+        let schedule = Arc::new(Schedule::staged(&stages));
+        let errors = self.target.profile().errors.schema.clone();
+        let parts = shares
+            .into_iter()
+            .map(|(name, class, keys, rate, neighbour)| Part {
+                recorder: Arc::new(Recorder::sharing(
+                    schedule.clone(),
+                    errors.clone(),
+                    Some(class.name.clone()),
+                    class.cleanup.is_some(),
+                )),
+                name,
+                class,
+                keys,
+                rate: rate * cap,
+                neighbour,
+            })
+            .collect();
+        (schedule, parts)
+    }
+
+    /// Every part as a report phase, and the thresholds and the noisy neighbour judged.
+    fn report(&self, workload: &Workload, parts: &[Part]) {
+        let peak = workload.peak();
+        let mut tenants = Measured::default();
+        let mut all_latency: Option<hdrhistogram::Histogram<u64>> = None;
+        let mut all_lag: Option<hdrhistogram::Histogram<u64>> = None;
+        let mut measured: Vec<(String, Measured)> = Vec::new();
+        for part in parts {
+            let limit = per_second(&part.class) * part.keys.len() as f64;
+            let phase = stats::measured(
+                &format!("{} · {}", workload.name, part.name),
+                PERF_PHASE,
+                limit,
+                part.rate * peak,
+                &part.recorder,
+            );
+            let (corrected, _) = part.recorder.latencies();
+            let mine = Measured {
+                requests: phase.requests,
+                accepted: phase.accepted,
+                limited: phase.limited,
+                errors: phase.other,
+                latency: phase.latency.clone(),
+            };
+            if !part.neighbour {
+                tenants.requests += mine.requests;
+                tenants.accepted += mine.accepted;
+                tenants.limited += mine.limited;
+                tenants.errors += mine.errors;
+                merge(&mut all_latency, corrected);
+                merge(&mut all_lag, part.recorder.lag());
+            }
+            measured.push((part.name.clone(), mine));
+            let _ = self.events.send(Event::PhaseFinished(Box::new(phase)));
+        }
+        if let Some(all) = &all_latency {
+            tenants.latency = stats::percentiles(all);
+        }
+        let empty = Measured::default();
+        let find = |name: &str| {
+            measured
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(&empty, |(_, m)| m)
+        };
+        let lag_p95_ms = all_lag.map_or(0.0, |h| h.value_at_quantile(0.95) as f64 / 1000.0);
+        let lagging = judge::lagging(lag_p95_ms);
+        let judged = judge::thresholds(
+            workload,
+            |request| match request {
+                Some(name) => find(name),
+                None => &tenants,
+            },
+            lagging.as_deref(),
+        );
+        for part in parts.iter().filter(|p| !p.neighbour) {
+            let checks: Vec<CheckResult> = workload
+                .thresholds
+                .iter()
+                .zip(&judged)
+                .filter(|(t, _)| t.request.as_deref() == Some(part.name.as_str()))
+                .map(|(_, c)| c.clone())
+                .collect();
+            if !checks.is_empty() {
+                let step = format!(
+                    "{}: {:.0}/s over {} tenants",
+                    part.name,
+                    part.rate * peak,
+                    part.keys.len()
+                );
+                let request = format!(
+                    "{} {}",
+                    part.class.probe.method,
+                    part.class.probe.path.source()
+                );
+                self.emit(workload, step, request, checks);
+            }
+        }
+        let mut whole: Vec<CheckResult> = workload
+            .thresholds
+            .iter()
+            .zip(&judged)
+            .filter(|(t, _)| t.request.is_none())
+            .map(|(_, c)| c.clone())
+            .collect();
+        whole.extend(judge::noisy_neighbour(
+            workload,
+            &tenants,
+            find("noisy-neighbour"),
+            &judged,
+        ));
+        if !whole.is_empty() {
+            let step = format!(
+                "{} tenants, {} requests",
+                workload.tenants, tenants.requests
+            );
+            self.emit(workload, step, String::new(), whole);
+        }
+    }
+
+    /// Deletes what the workload's requests created, each with the key that created it.
+    async fn clean_up(&self, workload: &Workload, parts: &[Part], keys: &[Credential]) {
+        let cleanup = Cleanup::default();
+        for part in parts {
+            for (tag, id) in part.recorder.created_by_lane() {
+                if let Some(key) = keys.get(tag as usize) {
+                    cleanup.remember(&part.class, *key, vec![id]);
+                }
+            }
+        }
+        let classes: Vec<RateClass> = parts.iter().map(|p| p.class.clone()).collect();
+        let Some((created, check)) = cleanup.finish(&classes, &self.prober, &self.vars).await
+        else {
+            return;
+        };
+        let check = CheckResult {
+            id: format!("perf.{}.cleanup", workload.name),
+            ..check
+        };
+        self.emit(
+            workload,
+            format!("delete {created} created resources"),
+            String::new(),
+            vec![check],
+        );
+    }
+
+    fn emit(&self, workload: &Workload, step: String, request: String, checks: Vec<CheckResult>) {
+        let origin = workload.origin.clone();
+        let checks = checks
+            .into_iter()
+            .map(|c| if c.origin.is_none() { c.at(&origin) } else { c })
+            .collect();
+        let _ = self.events.send(Event::StepFinished(StepResult {
+            scenario: format!("performance · {}", workload.name),
+            file: origin.file.clone(),
+            step,
+            request,
+            origin,
+            attempts: Vec::new(),
+            checks,
+        }));
+    }
+
+    fn progress_ticker(
+        &self,
+        workload: &Workload,
+        parts: &[Part],
+        schedule: Arc<Schedule>,
+    ) -> tokio::task::JoinHandle<()> {
+        let events = self.events.clone();
+        let name = format!("workload {}", workload.name);
+        let recorders: Vec<Arc<Recorder>> = parts.iter().map(|p| p.recorder.clone()).collect();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let mut progress = Progress {
+                    class: name.clone(),
+                    phase: PERF_PHASE.into(),
+                    done: 0,
+                    total: schedule.count,
+                    accepted: 0,
+                    limited: 0,
+                };
+                for recorder in &recorders {
+                    let one = recorder.progress("", "");
+                    progress.done += one.done;
+                    progress.accepted += one.accepted;
+                    progress.limited += one.limited;
+                }
+                if events.send(Event::Progress(progress)).is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// Adds `histogram` into `all` (the first one becomes it).
+fn merge(all: &mut Option<hdrhistogram::Histogram<u64>>, histogram: hdrhistogram::Histogram<u64>) {
+    match all {
+        Some(all) => {
+            let _ = all.add(&histogram);
+        }
+        None => *all = Some(histogram),
+    }
+}
+
+fn per_second(class: &RateClass) -> f64 {
+    f64::from(class.policy.quota) / class.policy.window.as_secs_f64()
+}
