@@ -349,7 +349,7 @@ fn decode(root: &Node, path: &Path, dec: &mut Decoder) -> Option<Profile> {
                 .iter()
                 .map(|c| crate::workload::ClassLimit {
                     name: c.name.clone(),
-                    per_second: f64::from(c.policy.quota) / c.policy.window.as_secs_f64(),
+                    per_second: c.policy.per_second(),
                 })
                 .collect();
             crate::workload::decode(n, &limits, dec)

@@ -146,7 +146,10 @@ pub fn decode(node: &Node, classes: &[ClassLimit], dec: &mut Decoder) -> Vec<Wor
         {
             dec.error(
                 key,
-                format!("workload name `{name}` may hold only letters, digits, `-` and `_` (it is part of check ids)"),
+                format!(
+                    "workload name `{name}` may hold only letters, digits, `-` and `_` (it \
+                    is part of check ids)"
+                ),
             );
             continue;
         }
@@ -223,12 +226,14 @@ fn within_limits(
             dec.error_with_help(
                 entry_value(at, &entry.class).unwrap_or(at),
                 format!(
-                    "at its peak ({:.0}%) workload `{}` drives each tenant at {peak:.1}/s on `{}`, over its published {limit}/s",
+                    "at its peak ({:.0}%) workload `{}` drives each tenant at {peak:.1}/s on \
+                        `{}`, over its published {limit}/s",
                     workload.peak() * 100.0,
                     workload.name,
                     entry.class
                 ),
-                "a workload measures the API, not its limiter: lower the mix or the stages, or add tenants",
+                "a workload measures the API, not its limiter: lower the mix or the stages, or \
+                    add tenants",
             );
             ok = false;
         }
@@ -300,7 +305,8 @@ fn stages(node: &Node, dec: &mut Decoder) -> Option<Vec<Stage>> {
             _ => {
                 dec.error_with_help(
                     item,
-                    "a stage is either `{ ramp: <duration>, to: <percent> }` or `{ hold: <duration> }`",
+                    "a stage is either `{ ramp: <duration>, to: <percent> }` or `{ hold: \
+                        <duration> }`",
                     "e.g. { ramp: 10s, to: 100% }, then { hold: 30s }",
                 );
                 None
@@ -354,17 +360,15 @@ fn mix(node: &Node, classes: &[ClassLimit], dec: &mut Decoder) -> Option<Vec<Mix
         let per_tenant = if text.ends_with('%') {
             percent(value, "a mix rate", dec).map(|f| f * class.per_second)
         } else {
-            match text.parse::<crate::limits::Policy>() {
-                Ok(p) => Some(f64::from(p.quota) / p.window.as_secs_f64()),
-                Err(_) => {
-                    dec.error_with_help(
-                        value,
-                        format!("`mix.{name}` must be a rate or a share of the class's limit, found `{text}`"),
-                        "each tenant's requests at 100%: e.g. 80/s, or 80% of the class's limit",
-                    );
-                    None
-                }
+            let rate = text.parse::<crate::limits::Policy>().ok();
+            if rate.is_none() {
+                let message = format!(
+                    "`mix.{name}` must be a rate or a share of the class's limit, found `{text}`"
+                );
+                let help = "each tenant's requests at 100%: e.g. 80/s, or 80% of the class's limit";
+                dec.error_with_help(value, message, help);
             }
+            rate.map(|p| p.per_second())
         };
         match per_tenant.filter(|r| *r > 0.0) {
             Some(per_tenant) => entries.push(MixEntry {
@@ -440,7 +444,10 @@ fn noisy(node: &Node, classes: &[ClassLimit], dec: &mut Decoder) -> Option<Noisy
     if !classes.iter().any(|c| c.name == class) {
         dec.error(
             class_node,
-            format!("`noisy_neighbour.class` names `{class}`, which is not a rate class of this profile"),
+            format!(
+                "`noisy_neighbour.class` names `{class}`, which is not a rate class of this \
+                profile"
+            ),
         );
         return None;
     }

@@ -41,7 +41,8 @@ Examples:
   OURO_API_KEY=... tollgate run --target https://staging.example.com --only contract
   tollgate run --target http://127.0.0.1:8080 --class search --deadline 10m
   tollgate run --scenarios scenarios/ouro/users.yaml --only contract
-  OURO_TENANT_KEYS=k1,k2,... tollgate run --target https://staging.example.com --only perf --allow-load";
+  OURO_TENANT_KEYS=k1,k2,... tollgate run --target https://staging.example.com \
+    --only perf --allow-load";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

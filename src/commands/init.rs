@@ -158,9 +158,11 @@ fn next_steps(dir: &Path, generated: bool) -> String {
     }
     format!(
         "\nNext:\n{cd}  tollgate lint                # check the profile and scenarios/\n  \
-         tollgate run                 # against the embedded reference server: passes as written\n  \
+         tollgate run                 # against the embedded reference server: passes as \
+         written\n  \
          API_KEY=... tollgate run --target https://staging.example.com --only contract\n\n\
-         Then edit tollgate.yaml (auth, keys, errors, rate_limits) and scenarios/ to match your API."
+         Then edit tollgate.yaml (auth, keys, errors, rate_limits) and scenarios/ to match \
+         your API."
     )
 }
 

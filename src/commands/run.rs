@@ -467,7 +467,8 @@ fn confirm_load(args: &RunArgs, target: &Target) -> Result<(), Error> {
         return Ok(());
     }
     Err(Error::Usage(format!(
-        "the load phase would send hundreds of requests per second to {}: pass --allow-load to confirm (or --only contract)",
+        "the load phase would send hundreds of requests per second to {}: pass --allow-load to \
+         confirm (or --only contract)",
         target.base_url()
     )))
 }
@@ -487,7 +488,9 @@ fn check_load_plan(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
     }
     if !args.workloads.is_empty() && matches!(args.only, Some(Phase::Contract | Phase::Load)) {
         return Err(Error::Usage(
-            "--workload selects performance workloads, which this --only leaves out: use --only perf, or no --only".into(),
+            "--workload selects performance workloads, which this --only leaves out: use --only \
+             perf, or no --only"
+                .into(),
         ));
     }
     if args.only == Some(Phase::Perf) && profile.workloads.is_empty() {
@@ -536,7 +539,8 @@ fn transport_warnings(target: &Target) -> Vec<String> {
     if target.base_url().starts_with("http://") && !is_loopback(target.base_url()) && presents_keys
     {
         warnings.push(format!(
-            "{} is plain HTTP: the API keys travel in clear text to a non-loopback host; use https://",
+            "{} is plain HTTP: the API keys travel in clear text to a non-loopback host; use \
+             https://",
             target.base_url()
         ));
     }

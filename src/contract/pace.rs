@@ -45,7 +45,7 @@ impl Pacer {
         let mut lanes: Vec<Lane> = classes
             .iter()
             .map(|class| {
-                let rate = class.policy.quota as f64 / class.policy.window.as_secs_f64() * pace;
+                let rate = class.policy.per_second() * pace;
                 let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
                 let burst = ((class.policy.burst as f64) * pace).floor().max(1.0);
                 Lane {

@@ -27,6 +27,11 @@ impl Policy {
         }
     }
 
+    /// The sustained rate, in requests per second.
+    pub fn per_second(&self) -> f64 {
+        f64::from(self.quota) / self.window.as_secs_f64()
+    }
+
     /// Time between two accepted requests at the sustained rate.
     pub fn emission_interval(&self) -> Duration {
         self.window / self.quota.max(1)

@@ -68,7 +68,7 @@ impl Cleanup {
         let Some(spec) = class.cleanup.clone() else {
             return;
         };
-        let limit = class.policy.quota as f64 / class.policy.window.as_secs_f64();
+        let limit = class.policy.per_second();
         let interval = Duration::from_secs_f64(2.0 / limit);
         // Each key's deletions draw on its own bucket: one paced task per key (the tenants
         // of a workload clean up side by side).

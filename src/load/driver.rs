@@ -32,7 +32,8 @@ pub struct Lane {
     pub spec: RequestSpec,
     pub key: Credential,
     pub recorder: Arc<Recorder>,
-    /// Passed to the recorder with each answer (whose key created what).
+    /// Passed to the recorder with each answer, so what this lane created can be deleted
+    /// with its key (a workload's tenant number within its request name).
     pub tag: u32,
 }
 

@@ -97,7 +97,7 @@ fn saturable(class: &RateClass) -> bool {
 }
 
 fn per_second(class: &RateClass) -> f64 {
-    class.policy.quota as f64 / class.policy.window.as_secs_f64()
+    class.policy.per_second()
 }
 
 /// Two intervals of the class's limit, at least `PROBE_GAP`: sequential probes this far

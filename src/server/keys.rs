@@ -146,15 +146,18 @@ impl KeyRing {
         lookup: impl Fn(&str) -> Option<String>,
         count: usize,
     ) -> (Self, KeySource) {
-        match lookup(crate::keys::TENANT_KEYS_VAR) {
-            Some(list) if !crate::keys::tenant_list(&list).is_empty() => {
-                let keys: Vec<String> = crate::keys::tenant_list(&list)
+        let listed: Vec<String> = lookup(crate::keys::TENANT_KEYS_VAR)
+            .map(|list| {
+                crate::keys::tenant_list(&list)
                     .into_iter()
                     .map(str::to_string)
-                    .collect();
-                (self.with_tenants(keys), KeySource::Environment)
-            }
-            _ => (self.with_generated_tenants(count), KeySource::Generated),
+                    .collect()
+            })
+            .unwrap_or_default();
+        if listed.is_empty() {
+            (self.with_generated_tenants(count), KeySource::Generated)
+        } else {
+            (self.with_tenants(listed), KeySource::Environment)
         }
     }
 

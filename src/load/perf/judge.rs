@@ -67,7 +67,9 @@ pub const LATE_SENDS_MS: f64 = 50.0;
 pub fn lagging(lag_p95_ms: f64) -> Option<String> {
     (lag_p95_ms > LATE_SENDS_MS).then(|| {
         format!(
-            "tollgate could not keep its schedule (p95 of sends {lag_p95_ms:.0} ms behind their slots, over {LATE_SENDS_MS:.0} ms): this machine was too busy to measure latency at this rate, so latency is not judged"
+            "tollgate could not keep its schedule (p95 of sends {lag_p95_ms:.0} ms behind their \
+                slots, over {LATE_SENDS_MS:.0} ms): this machine was too busy to measure latency \
+                at this rate, so latency is not judged"
         )
     })
 }
@@ -143,7 +145,8 @@ pub fn noisy_neighbour(
     let noisy = workload.noisy_neighbour.as_ref()?;
     let id = format!("perf.{}.noisy-neighbour", workload.name);
     let expected = format!(
-        "no 429 for the {} tenants while one key is driven at {}× its `{}` limit; their p95 and error thresholds held",
+        "no 429 for the {} tenants while one key is driven at {}× its `{}` limit; their p95 and \
+            error thresholds held",
         workload.tenants, noisy.factor, noisy.class
     );
     if tenants.requests == 0 || neighbour.requests == 0 {
@@ -188,7 +191,8 @@ pub fn noisy_neighbour(
             id,
             Verdict::Warning,
             format!(
-                "the neighbour was never limited at {}× its limit, so nothing tested the tenants' isolation",
+                "the neighbour was never limited at {}× its limit, so nothing tested the \
+                    tenants' isolation",
                 noisy.factor
             ),
         )

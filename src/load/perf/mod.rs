@@ -20,7 +20,7 @@ use super::cleanup::Cleanup;
 use super::driver::{self, Attack, Lane};
 use super::probes::Prober;
 use super::record::{Recorder, Schedule};
-use super::stats;
+use super::{per_second, stats};
 use crate::contract::Target;
 use crate::event::{CheckResult, Event, Progress, StepResult, Verdict, PERF_PHASE};
 use crate::profile::RateClass;
@@ -110,7 +110,13 @@ struct Part {
     /// Requests per second at the workload's 100%.
     rate: f64,
     recorder: Arc<Recorder>,
-    neighbour: bool,
+}
+
+impl Part {
+    /// The noisy neighbour is the one part sent with the primary key; tenants never use it.
+    fn neighbour(&self) -> bool {
+        self.keys == [Credential::PRIMARY]
+    }
 }
 
 impl PerfRunner {
@@ -138,18 +144,17 @@ impl PerfRunner {
             })
             .collect();
         for part in &parts {
-            for key in &part.keys {
+            for (member, key) in part.keys.iter().enumerate() {
                 lanes.push(Lane {
                     spec: part.class.probe.clone(),
                     key: *key,
                     recorder: part.recorder.clone(),
-                    tag: lanes.len() as u32,
+                    tag: member as u32,
                 });
             }
         }
         let routing = Routing::new(&groups);
         debug_assert_eq!(routing.lanes(), lanes.len());
-        let keys: Vec<Credential> = lanes.iter().map(|l| l.key).collect();
         let attack = Attack {
             target: self.target.clone(),
             vars: self.vars.clone(),
@@ -160,16 +165,15 @@ impl PerfRunner {
             client: Some(self.target.load_client()),
             stop: self.stop.clone(),
         };
+        let users = users_for(schedule.rate, self.answer_time(&parts).await);
         let ticker = self.progress_ticker(workload, &parts, schedule.clone());
-        let latency = self.answer_time(&parts).await;
-        let users = users_for(schedule.rate, latency);
         let driven = driver::drive_with_users(attack, self.prober.timeout, users).await;
         ticker.abort();
         if let Err(e) = driven {
             return self.not_run(workload, Verdict::Failed, e);
         }
         self.report(workload, &parts);
-        self.clean_up(workload, &parts, &keys).await;
+        self.clean_up(workload, &parts).await;
     }
 
     /// The target's answer time before the workload: the slowest of a few sequential
@@ -178,7 +182,7 @@ impl PerfRunner {
     async fn answer_time(&self, parts: &[Part]) -> Duration {
         let Some(part) = parts
             .iter()
-            .find(|p| !p.neighbour && p.class.cleanup.is_none())
+            .find(|p| !p.neighbour() && p.class.cleanup.is_none())
         else {
             return UNMEASURED_LATENCY;
         };
@@ -228,41 +232,22 @@ impl PerfRunner {
                 .is_ok_and(|k| k.expose() == primary.expose())
         });
         (workload.noisy_neighbour.is_some() && shared).then(|| {
-            "the primary key (the noisy neighbour) is also one of the tenant keys: the neighbour must be another account".to_string()
+            "the primary key (the noisy neighbour) is also one of the tenant keys: the neighbour \
+                must be another account"
+                .to_string()
         })
     }
 
     /// The schedule of `workload` (its stages scaled and capped) and its parts, whose
     /// recorders share it.
     fn plan_parts(&self, workload: &Workload) -> (Arc<Schedule>, Vec<Part>) {
-        let tenants: Vec<Credential> = (0..workload.tenants).map(Credential::Tenant).collect();
-        let mut shares: Vec<(String, RateClass, Vec<Credential>, f64, bool)> = workload
-            .mix
-            .iter()
-            .map(|m| {
-                let rate = m.per_tenant * f64::from(workload.tenants);
-                (
-                    m.class.clone(),
-                    self.class(&m.class),
-                    tenants.clone(),
-                    rate,
-                    false,
-                )
-            })
-            .collect();
-        if let Some(noisy) = &workload.noisy_neighbour {
+        // At the workload's peak the neighbour sends `factor` × its limit.
+        let neighbour = workload.noisy_neighbour.as_ref().map(|noisy| {
             let class = self.class(&noisy.class);
-            // At the workload's peak the neighbour sends `factor` × its limit.
             let rate = noisy.factor * per_second(&class) / workload.peak().max(f64::MIN_POSITIVE);
-            shares.push((
-                "noisy-neighbour".to_string(),
-                class,
-                vec![Credential::PRIMARY],
-                rate,
-                true,
-            ));
-        }
-        let nominal: f64 = shares.iter().map(|s| s.3).sum();
+            (class, rate)
+        });
+        let nominal = workload.nominal_rate() + neighbour.as_ref().map_or(0.0, |(_, rate)| *rate);
         let peak = nominal * workload.peak();
         let cap = self.plan.max_rps.map_or(1.0, |cap| (cap / peak).min(1.0));
         let scale = self.plan.duration_scale.max(0.01);
@@ -273,22 +258,35 @@ impl PerfRunner {
             .collect();
         let schedule = Arc::new(Schedule::staged(&stages));
         let errors = self.target.profile().errors.schema.clone();
-        let parts = shares
-            .into_iter()
-            .map(|(name, class, keys, rate, neighbour)| Part {
-                recorder: Arc::new(Recorder::sharing(
-                    schedule.clone(),
-                    errors.clone(),
-                    Some(class.name.clone()),
-                    class.cleanup.is_some(),
-                )),
-                name,
-                class,
-                keys,
-                rate: rate * cap,
-                neighbour,
+        let part = |name: String, class: RateClass, keys: Vec<Credential>, rate: f64| Part {
+            recorder: Arc::new(Recorder::sharing(
+                schedule.clone(),
+                errors.clone(),
+                Some(class.name.clone()),
+                class.cleanup.is_some(),
+            )),
+            name,
+            class,
+            keys,
+            rate: rate * cap,
+        };
+        let tenants: Vec<Credential> = (0..workload.tenants).map(Credential::Tenant).collect();
+        let mut parts: Vec<Part> = workload
+            .mix
+            .iter()
+            .map(|m| {
+                let rate = m.per_tenant * f64::from(workload.tenants);
+                part(m.class.clone(), self.class(&m.class), tenants.clone(), rate)
             })
             .collect();
+        parts.extend(neighbour.map(|(class, rate)| {
+            part(
+                "noisy-neighbour".into(),
+                class,
+                vec![Credential::PRIMARY],
+                rate,
+            )
+        }));
         (schedule, parts)
     }
 
@@ -316,7 +314,7 @@ impl PerfRunner {
                 errors: phase.other,
                 latency: phase.latency.clone(),
             };
-            if !part.neighbour {
+            if !part.neighbour() {
                 tenants.requests += mine.requests;
                 tenants.accepted += mine.accepted;
                 tenants.limited += mine.limited;
@@ -347,7 +345,7 @@ impl PerfRunner {
             },
             lagging.as_deref(),
         );
-        for part in parts.iter().filter(|p| !p.neighbour) {
+        for part in parts.iter().filter(|p| !p.neighbour()) {
             let checks: Vec<CheckResult> = workload
                 .thresholds
                 .iter()
@@ -393,11 +391,11 @@ impl PerfRunner {
     }
 
     /// Deletes what the workload's requests created, each with the key that created it.
-    async fn clean_up(&self, workload: &Workload, parts: &[Part], keys: &[Credential]) {
+    async fn clean_up(&self, workload: &Workload, parts: &[Part]) {
         let cleanup = Cleanup::default();
         for part in parts {
-            for (tag, id) in part.recorder.created_by_lane() {
-                if let Some(key) = keys.get(tag as usize) {
+            for (member, id) in part.recorder.created_by_lane() {
+                if let Some(key) = part.keys.get(member as usize) {
                     cleanup.remember(&part.class, *key, vec![id]);
                 }
             }
@@ -478,8 +476,4 @@ fn merge(all: &mut Option<hdrhistogram::Histogram<u64>>, histogram: hdrhistogram
         }
         None => *all = Some(histogram),
     }
-}
-
-fn per_second(class: &RateClass) -> f64 {
-    f64::from(class.policy.quota) / class.policy.window.as_secs_f64()
 }
