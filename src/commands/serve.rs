@@ -4,8 +4,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use tokio::net::TcpListener;
-
 use clap::Args;
 
 use crate::error::Error;
@@ -91,8 +89,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
 
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let listener = TcpListener::bind(args.listen)
-            .await
+        let listener = crate::server::listen(args.listen)
             .map_err(|e| Error::Runtime(format!("cannot listen on {}: {e}", args.listen)))?;
         let addr = listener
             .local_addr()
