@@ -1,6 +1,6 @@
 //! `tollgate init` as a new user runs it, in an empty folder: what it writes lints clean and
-//! passes against the embedded reference server as written; it never overwrites without
-//! `--force`; and a run without a profile says that `init` makes one.
+//! passes against the embedded reference server as written (its workload too); it never
+//! overwrites without `--force`; and a run without a profile says that `init` makes one.
 
 mod common;
 
@@ -47,6 +47,39 @@ fn init_writes_a_project_that_lints_and_passes_as_written() {
     let text = cli::text(&run.stdout);
     assert!(text.contains("users › read it back"), "{text}");
     assert!(text.contains("auth matrix › none"), "{text}");
+}
+
+/// The workload `init` writes runs as written: its tenants inside their limits, its
+/// thresholds met, the noisy neighbour unnoticed, against the embedded server (which
+/// generates the tenant keys).
+#[test]
+fn init_writes_a_workload_that_passes() {
+    let dir = TempDir::new("init-workload");
+    let written = in_dir(&dir, &["init"]);
+    assert_eq!(written.status.code(), Some(0), "{}", shown(&written));
+    let run = in_dir(&dir, &["run", "--only", "perf", "--report-dir", "reports"]);
+    assert_eq!(run.status.code(), Some(0), "{}", shown(&run));
+    let report = std::fs::read_to_string(dir.path().join("reports/latest/report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let checks: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|step| step["checks"].as_array().unwrap())
+        .map(|c| (c["id"].as_str().unwrap(), c["verdict"].as_str().unwrap()))
+        .collect();
+    for id in [
+        "perf.tenants.p95",
+        "perf.tenants.p99",
+        "perf.tenants.errors",
+        "perf.tenants.noisy-neighbour",
+        "perf.tenants.cleanup",
+    ] {
+        assert!(
+            checks.contains(&(id, "passed")),
+            "{id} not passed: {checks:?}"
+        );
+    }
 }
 
 #[test]
