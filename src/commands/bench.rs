@@ -216,6 +216,7 @@ impl Bench {
             // Our own server, no redirects: goose's per-user clients, for throughput.
             client: None,
             stop: self.stop.clone(),
+            client_per_user: false,
         };
         let timeout = Duration::from_secs(10);
         match users {

@@ -331,6 +331,8 @@ impl LoadRunner {
             route: None,
             client: Some(self.target.load_client()),
             stop: self.stop.clone(),
+            // A few dozen users at a class's 0.8× and 2×: one shared client suffices.
+            client_per_user: false,
         };
         let ticker = self.progress_ticker(class, name, recorder.clone());
         let latency = *self.latency.lock().unwrap_or_else(|e| e.into_inner());

@@ -54,9 +54,10 @@ const UNMEASURED_LATENCY: Duration = Duration::from_millis(100);
 /// Goose users for `peak` requests per second at answers `latency` apart from their
 /// requests: each user holds one in flight, so `rate × latency` are busy at once (Little's
 /// law); three times the measured latency and 50 ms on top absorb its growth under load.
-/// Not many more: idle users stall the schedule for tenths of a second at a time, even
-/// with no connect dropped (measured at 5,000/s on two cores, seven runs each: 506 users
-/// lost over 15% of a second in four runs, 256 users over 1% in three, 4.4% at worst).
+/// Not many more: on one shared client, idle users stalled the schedule for tenths of a
+/// second at a time (measured at 5,000/s on two cores, seven runs each: 506 users lost over
+/// 15% of a second in four runs, 256 users over 1% in three); each user now has a client of
+/// its own (`driver::Attack::client_per_user`), and each costs 4.5 ms to build.
 fn users_for(peak: f64, latency: Duration) -> usize {
     let busy = peak * (3.0 * latency.as_secs_f64() + 0.05);
     (busy.ceil() as usize + 4).clamp(4, MAX_USERS)
@@ -172,6 +173,7 @@ impl PerfRunner {
             route: Some(Arc::new(move |k| routing.lane(k))),
             client: Some(self.target.load_client()),
             stop: self.stop.clone(),
+            client_per_user: true,
         };
         let users = users_for(schedule.rate, self.answer_time(&parts).await);
         let ticker = self.progress_ticker(workload, &parts, schedule.clone());
