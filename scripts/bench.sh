@@ -80,11 +80,10 @@ run_line=$(grep -E "^(PASSED|FAILED)" "$tmp/run.txt" | tail -1)
   cat <<'WORKLOAD'
 
 Each row is one run; `seconds` lists what the server counted in each whole second of the
-hold. Most seconds land within a few requests of 5,000; a second is off by percents when a
-stall of a tenth of a second or more crosses its boundary (the requests go out late, in the
-next second). The client and the server share the two cores, and this machine's hypervisor
-takes 7–16% of them (`vmstat`'s `st` during the hold); the stalls hit both processes at
-once. More goose users make them worse, not better (see `users_for` in `load/perf/mod.rs`).
+hold. A second is off when a stall of 10–20 ms or more crosses its boundary (its requests
+go out late, in the next second). The client and the server share the two cores, and this
+machine's hypervisor takes 7–16% of them (`vmstat`'s `st` during the hold); the stalls hit
+both processes at once.
 WORKLOAD
   echo
   echo "### The default run"
