@@ -112,7 +112,7 @@ impl Target {
             },
             redactor: redactor(&keys, &options.transport),
             client: client::build(&options.transport),
-            load_client: client::build(&options.transport.for_load()),
+            load_client: load_client_for(&options),
             profile,
             keys,
             options,
@@ -122,7 +122,7 @@ impl Target {
     /// The same target with other options (the client is rebuilt from them).
     pub fn with_options(mut self, options: Options) -> Target {
         self.client = client::build(&options.transport);
-        self.load_client = client::build(&options.transport.for_load());
+        self.load_client = load_client_for(&options);
         for password in options.transport.proxies.passwords() {
             self.redactor.add(Secret::new(password));
         }
@@ -289,10 +289,21 @@ impl Target {
         self.load_client.clone()
     }
 
+    /// A new client built as [`Target::load_client`] is (same TLS trust, proxies and
+    /// same-origin redirect rule), with a connection pool of its own.
+    pub fn new_load_client(&self) -> reqwest::Client {
+        load_client_for(&self.options)
+    }
+
     /// The run's shared redactor: every key, and every `{{ env.NAME }}` value once read.
     pub fn redactor(&self) -> Redactor {
         self.redactor.clone()
     }
+}
+
+/// How the load phase's clients are built: the run's transport, HTTP/1.1 unless `--http 2`.
+fn load_client_for(options: &Options) -> reqwest::Client {
+    client::build(&options.transport.for_load())
 }
 
 /// The reference server a run started for itself; stopped when the run ends.

@@ -14,7 +14,7 @@ use crate::contract::Target;
 use crate::error::Error;
 use crate::event::{Event, Verdict};
 use crate::keys::KeyRole;
-use crate::load::driver::{self, Attack};
+use crate::load::driver::{self, Attack, Clients};
 use crate::load::perf::{self, PerfPlan};
 use crate::load::record::{Recorder, Schedule};
 use crate::profile::Profile;
@@ -214,9 +214,8 @@ impl Bench {
             }],
             route: None,
             // Our own server, no redirects: goose's per-user clients, for throughput.
-            client: None,
+            clients: Clients::Goose,
             stop: self.stop.clone(),
-            client_per_user: false,
         };
         let timeout = Duration::from_secs(10);
         match users {

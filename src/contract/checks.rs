@@ -32,7 +32,8 @@ pub fn built_in(
             None => CheckResult::new(
                 "auth.www-authenticate",
                 Verdict::Warning,
-                "401 without a WWW-Authenticate header (RFC 6750 §3 and RFC 9110 §11.6.1 ask for one)",
+                "401 without a WWW-Authenticate header (RFC 6750 §3 and RFC 9110 §11.6.1 \
+                 ask for one)",
             ),
         });
     }

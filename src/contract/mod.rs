@@ -416,7 +416,8 @@ fn show_redirects(result: &mut StepResult, exchange: &Exchange) {
     }
     if let Some(hop) = exchange.redirects.iter().find(|hop| hop.changed_method()) {
         let message = format!(
-            "the target answered {} and the request became {} {} (as browsers do): the answer judged is that {}'s",
+            "the target answered {} and the request became {} {} (as browsers do): \
+             the answer judged is that {}'s",
             hop.status, hop.method, hop.path, hop.method
         );
         let check = CheckResult::new("transport.redirect-method", Verdict::Warning, message);

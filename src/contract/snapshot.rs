@@ -148,7 +148,11 @@ pub fn check(
     }
     let pending = path.with_extension("snap.new");
     let note = match write(&pending) {
-        Ok(()) => format!("the new body is in {} (review with `cargo insta review`, or rerun with --update-snapshots)", pending.display()),
+        Ok(()) => format!(
+            "the new body is in {} (review with `cargo insta review`, or rerun with \
+             --update-snapshots)",
+            pending.display()
+        ),
         Err(e) => e,
     };
     match existing.as_deref().and_then(stored_body) {

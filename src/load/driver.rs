@@ -49,19 +49,27 @@ pub struct Attack {
     pub lanes: Vec<Lane>,
     /// `None`: every slot goes to the first lane.
     pub route: Option<Route>,
-    /// The client every slot is sent on: the run's own (its redirect rule never lets a key
-    /// reach another origin), or `None` for goose's per-user clients (benchmarks against
-    /// our own server, where throughput is the point).
-    pub client: Option<reqwest::Client>,
+    /// Which client every slot is sent on.
+    pub clients: Clients,
     /// The run's stop: a stopped run starts no attack, and a running one ends with it.
     pub stop: StopSignal,
-    /// Each goose user sends on a client of its own, built like the run's (`client` above
-    /// must then be `Some`): its connections are its own, so they are as many as the users.
-    /// On one shared client, every request that finds no idle connection opens one, and
-    /// connects it started but did not need join the pool: after a stall of a tenth of a
-    /// second, 256 users held 150–1,200 connections and the schedule lost percents of a
-    /// second (measured at 5,000/s; with a client per user, never more than 0.9%).
-    pub client_per_user: bool,
+}
+
+/// Which client a slot is sent on.
+pub enum Clients {
+    /// goose's per-user clients: benchmarks against our own server, where throughput is
+    /// the point.
+    Goose,
+    /// The run's load client, shared by every user: its redirect rule never lets a key
+    /// reach another origin. For the rate-limit phases' few dozen users.
+    Shared(reqwest::Client),
+    /// A client per user, each built like the run's load client: a user's connections are
+    /// its own, so there are as many as users. On one shared client, every request that
+    /// finds no idle connection opens one, and connects it started but did not need join
+    /// the pool: after a stall of a tenth of a second, 256 users held 150–1,200 connections
+    /// and seconds of the schedule were short by 4–10% (measured at 5,000/s; with a client
+    /// per user, 1.7% at worst in eight runs).
+    PerUser,
 }
 
 /// goose logs through `log`; tollgate's terminal is its own. Installing a logger that drops
@@ -141,13 +149,13 @@ pub async fn drive_with_users(
     config.no_telnet = true;
     config.no_websocket = true;
 
-    let own_clients = if attack.client_per_user {
-        own_clients(&attack.target, users.min(MAX_OWN_CLIENTS)).await
-    } else {
-        Vec::new()
+    let clients = match &attack.clients {
+        Clients::Goose => Vec::new(),
+        Clients::Shared(client) => vec![client.clone()],
+        Clients::PerUser => own_clients(&attack.target, users.min(MAX_OWN_CLIENTS)).await,
     };
     let shared = Arc::new(Shared {
-        own_clients,
+        clients,
         requests: attack.lanes.iter().map(|l| prepared(&attack, l)).collect(),
         answered: std::sync::atomic::AtomicU64::new(0),
         attack,
@@ -167,9 +175,10 @@ pub async fn drive_with_users(
     }
     // Few users keep goose's client per user (no contention on one connection pool: about
     // 20% more throughput at saturation); many share one, since each client loads the TLS
-    // roots and keeps its own pool (150 MB and a slow start at 1,024 users).
+    // roots and keeps its own pool (150 MB and a slow start at 1,024 users). When slots go
+    // out on our clients, goose's are never used: one shared, built once, costs least.
     let goose = GooseAttack::initialize_with_config(config);
-    let goose = if users > SHARED_CLIENT_ABOVE {
+    let goose = if users > SHARED_CLIENT_ABOVE || !shared.clients.is_empty() {
         let client = GooseClientBuilder::new()
             .without_cookies()
             .timeout(timeout.max(Duration::from_secs(1)))
@@ -190,18 +199,18 @@ pub async fn drive_with_users(
     result.map(drop).map_err(|e| format!("goose failed: {e}"))
 }
 
-/// `count` clients built as the run's load client is (same TLS trust, proxies and
-/// same-origin redirect rule), on blocking threads: building one loads the TLS roots.
-async fn own_clients(target: &Target, count: usize) -> Vec<reqwest::Client> {
+/// `count` new load clients ([`Target::new_load_client`]), built on blocking threads:
+/// building one loads the TLS roots. Never none: the run's own if no thread built any, so
+/// a slot never goes out on a client without the run's redirect rule.
+async fn own_clients(target: &Arc<Target>, count: usize) -> Vec<reqwest::Client> {
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    let transport = target.options().transport.for_load();
     let builders: Vec<_> = (0..threads)
         .map(|t| {
-            let transport = transport.clone();
+            let target = target.clone();
             let mine = count / threads + usize::from(t < count % threads);
             tokio::task::spawn_blocking(move || {
                 (0..mine)
-                    .map(|_| crate::contract::client::build(&transport))
+                    .map(|_| target.new_load_client())
                     .collect::<Vec<_>>()
             })
         })
@@ -210,15 +219,16 @@ async fn own_clients(target: &Target, count: usize) -> Vec<reqwest::Client> {
     for built in builders {
         clients.extend(built.await.unwrap_or_default());
     }
+    if clients.is_empty() {
+        clients.push(target.load_client());
+    }
     clients
 }
 
-/// The request of a phase built once when its spec renders the same every time (no
-/// `unique.*` values): each slot then sends a clone, with no URL parsed and no header built.
 /// What every goose user of one attack shares.
 struct Shared {
-    /// One client per user (in turn beyond [`MAX_OWN_CLIENTS`]), or none.
-    own_clients: Vec<reqwest::Client>,
+    /// The clients users send on, user `i` on `i mod len` (empty: goose's own).
+    clients: Vec<reqwest::Client>,
     /// Each lane's request prepared once, when it is the same for every slot.
     requests: Vec<Option<reqwest::Request>>,
     /// Slots answered (or failed): the last one ends the attack.
@@ -227,6 +237,8 @@ struct Shared {
     timeout: Duration,
 }
 
+/// The request of a phase built once when its spec renders the same every time (no
+/// `unique.*` values): each slot then sends a clone, with no URL parsed and no header built.
 fn prepared(attack: &Attack, lane: &Lane) -> Option<reqwest::Request> {
     let client = attack.target.client();
     let build = || {
@@ -279,9 +291,9 @@ async fn one_slot(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     let index = attack.route.as_ref().map_or(0, |route| route(k));
     let (lane, prepared) = (&attack.lanes[index], shared.requests[index].as_ref());
     let recorder = &lane.recorder;
-    let client = match shared.own_clients.len() {
-        0 => attack.client.as_ref().unwrap_or(&user.client),
-        n => &shared.own_clients[user.weighted_users_index % n],
+    let client = match shared.clients.len() {
+        0 => &user.client,
+        n => &shared.clients[user.weighted_users_index % n],
     };
     let mut request = slot_request(attack, lane, prepared, client)
         .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?;

@@ -51,7 +51,7 @@ use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::{Credential, Origin, RequestSpec};
 use crate::stop::StopSignal;
 use cleanup::Cleanup;
-use driver::Attack;
+use driver::{Attack, Clients};
 use probes::{Probe, Prober};
 use quiet::{Bucket, Quiet};
 use record::{Recorder, Schedule};
@@ -329,10 +329,9 @@ impl LoadRunner {
                 tag: 0,
             }],
             route: None,
-            client: Some(self.target.load_client()),
-            stop: self.stop.clone(),
             // A few dozen users at a class's 0.8× and 2×: one shared client suffices.
-            client_per_user: false,
+            clients: Clients::Shared(self.target.load_client()),
+            stop: self.stop.clone(),
         };
         let ticker = self.progress_ticker(class, name, recorder.clone());
         let latency = *self.latency.lock().unwrap_or_else(|e| e.into_inner());

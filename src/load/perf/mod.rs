@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::cleanup::Cleanup;
-use super::driver::{self, Attack, Lane};
+use super::driver::{self, Attack, Clients, Lane};
 use super::probes::Prober;
 use super::record::{Recorder, Schedule};
 use super::{per_second, stats};
@@ -43,7 +43,7 @@ pub struct PerfPlan {
     pub run_id: String,
 }
 
-/// The most goose users one workload starts (they share one client).
+/// The most goose users one workload starts.
 const MAX_USERS: usize = 4096;
 /// Sequential requests that measure the target's answer time before a workload (after
 /// one that warms the connection).
@@ -57,7 +57,7 @@ const UNMEASURED_LATENCY: Duration = Duration::from_millis(100);
 /// Not many more: on one shared client, idle users stalled the schedule for tenths of a
 /// second at a time (measured at 5,000/s on two cores, seven runs each: 506 users lost over
 /// 15% of a second in four runs, 256 users over 1% in three); each user now has a client of
-/// its own (`driver::Attack::client_per_user`), and each costs 4.5 ms to build.
+/// its own (`driver::Clients::PerUser`), and each costs 4.5 ms to build.
 fn users_for(peak: f64, latency: Duration) -> usize {
     let busy = peak * (3.0 * latency.as_secs_f64() + 0.05);
     (busy.ceil() as usize + 4).clamp(4, MAX_USERS)
@@ -171,9 +171,8 @@ impl PerfRunner {
             schedule: schedule.clone(),
             lanes,
             route: Some(Arc::new(move |k| routing.lane(k))),
-            client: Some(self.target.load_client()),
+            clients: Clients::PerUser,
             stop: self.stop.clone(),
-            client_per_user: true,
         };
         let users = users_for(schedule.rate, self.answer_time(&parts).await);
         let ticker = self.progress_ticker(workload, &parts, schedule.clone());
