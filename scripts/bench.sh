@@ -47,6 +47,14 @@ for _ in 1 2 3 4; do
   "$bin" bench --only workload --workload-rate 5000 | tail -1 >> "$tmp/workload.md"
 done
 
+# Shards: four processes of one schedule from one start instant (`--shards 4`), the plain
+# pacing probe at 1,000 and 20,000/s and the workload at 1,000/s, three times each.
+for _ in 1 2 3; do
+  "$bin" bench --only pacing --rates 1000,20000 --shards 4 | grep -E '^\| [0-9]' >> "$tmp/shards.md"
+  "$bin" bench --only workload --workload-rate 1000 --shards 4 | grep -E '^\| [0-9]' \
+    >> "$tmp/shards.md"
+done
+
 # The whole default run against the embedded server, as the README's first command runs it.
 start=$(date +%s.%N)
 "$bin" run --report-dir "$tmp/reports" > "$tmp/run.txt"
@@ -85,6 +93,14 @@ go out late, in the next second). The client and the server share the two cores,
 machine's hypervisor takes 7–16% of them (`vmstat`'s `st` during the hold); the stalls hit
 both processes at once.
 WORKLOAD
+  echo
+  echo "### Shards: four processes of one schedule, one start instant, counted by the server"
+  echo
+  echo "\`tollgate bench --only pacing|workload --shards 4\`: each process sends the slots k ≡ I"
+  echo "(mod 4); the server counts whole seconds from the shared instant. Pacing rows: asked,"
+  echo "seconds, seen, mean error, worst second, its count; workload rows list every second."
+  echo
+  cat "$tmp/shards.md"
   echo
   echo "### The default run"
   echo

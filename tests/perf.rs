@@ -142,10 +142,29 @@ workloads:
     insta::assert_snapshot!(text.replace(&profile.display().to_string(), "tollgate.yaml"));
 }
 
-/// What `--workload` and `--only perf` refuse before anything is sent.
+/// `tollgate run ARGS` exits 2 before sending anything, saying `message`.
+fn assert_usage_error(args: &[&str], message: &str, reports: &Path) {
+    let output = common::cli::run_command(args, &[], reports)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{args:?}");
+    let stderr = common::cli::text(&output.stderr);
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+}
+
+/// What `--workload`, `--only perf`, `--shard` and `--start-at` refuse before anything is
+/// sent.
 #[test]
-fn workload_selection_errors_are_usage_errors() {
+fn workload_and_shard_options_are_usage_errors() {
     let reports = common::TempDir::new("perf-usage");
+    let soon = humantime::format_rfc3339_millis(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+    )
+    .to_string();
+    let past = humantime::format_rfc3339_millis(
+        std::time::SystemTime::now() - std::time::Duration::from_secs(30),
+    )
+    .to_string();
     for (args, message) in [
         (
             &["--only", "perf", "--workload", "nope"][..],
@@ -155,14 +174,57 @@ fn workload_selection_errors_are_usage_errors() {
             &["--only", "load", "--workload", "tenants"][..],
             "--workload selects performance workloads, which this --only leaves out",
         ),
+        (
+            &["--only", "perf", "--shard", "1/4"][..],
+            "--shard 1/4 needs --start-at: every shard must start the schedule at the same instant",
+        ),
+        (
+            &["--shard", "1/4", "--start-at", &soon][..],
+            "--shard 1/4 times a performance workload's schedule: add --only perf",
+        ),
+        (
+            &["--only", "perf", "--shard", "1/4", "--start-at", &soon][..],
+            "--shard 1/4 needs --target: the shards load one deployment",
+        ),
+        (
+            &["--only", "perf", "--start-at", &past][..],
+            "s in the past: give every shard an instant a few seconds ahead",
+        ),
+        (
+            &["--only", "perf", "--shard", "4/4"][..],
+            "shard `4/4`: I counts from 0, so it must be below N (4)",
+        ),
+        (
+            &["--only", "perf", "--start-at", "tomorrow"][..],
+            "`tomorrow` is not an RFC 3339 instant",
+        ),
     ] {
-        let output = common::cli::run_command(args, &[], reports.path())
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let stderr = common::cli::text(&output.stderr);
-        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert_usage_error(args, message, reports.path());
     }
+}
+
+/// A reference server with 20 tenant keys and `faults`, on a runtime of its own, and the
+/// environment that hands its keys (the tenants' in OURO_TENANT_KEYS) to the CLI.
+fn tenant_server(
+    faults: &[Fault],
+) -> (
+    tokio::runtime::Runtime,
+    RunningServer,
+    Vec<(String, String)>,
+) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ring = KeyRing::generate().with_generated_tenants(20);
+    let mut config = ServerConfig::new(ServerProfile::Ouro, ring);
+    config.faults = FaultSet::new(faults.iter().copied());
+    let server = runtime.block_on(RunningServer::start(config)).unwrap();
+    let mut env = common::key_env(&server);
+    env.push(("OURO_TENANT_KEYS".into(), server.tenants().join(",")));
+    (runtime, server, env)
+}
+
+/// `run` arguments for the workloads alone against `url`, their stages at 0.3×.
+fn perf_args(url: &str) -> [&str; 6] {
+    ["--only", "perf", "--target", url, "--duration-scale", "0.3"]
 }
 
 /// The CLI against a deployment: tenant keys from OURO_TENANT_KEYS, every key redacted,
@@ -170,23 +232,10 @@ fn workload_selection_errors_are_usage_errors() {
 /// skips the workload with the count.
 #[test]
 fn a_deployment_with_shared_buckets_fails_through_the_cli() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ring = KeyRing::generate().with_generated_tenants(20);
-    let mut config = ServerConfig::new(ServerProfile::Ouro, ring);
-    config.faults = FaultSet::new([Fault::GlobalLimit]);
-    let server = runtime.block_on(RunningServer::start(config)).unwrap();
-    let mut env = common::key_env(&server);
-    env.push(("OURO_TENANT_KEYS".into(), server.tenants().join(",")));
+    let (runtime, server, mut env) = tenant_server(&[Fault::GlobalLimit]);
     let reports = common::TempDir::new("perf-cli");
     let url = server.base_url();
-    let args = [
-        "--only",
-        "perf",
-        "--target",
-        &url,
-        "--duration-scale",
-        "0.3",
-    ];
+    let args = perf_args(&url);
     let (output, folder) = common::cli::run(&args, &env, reports.path());
     let stdout = common::cli::text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
@@ -225,5 +274,76 @@ fn a_deployment_with_shared_buckets_fails_through_the_cli() {
         stdout.contains("workload `tenants` needs 20 tenant keys and OURO_TENANT_KEYS lists 3"),
         "{stdout}"
     );
+    runtime.block_on(server.stop()).unwrap();
+}
+
+/// Two processes given one start instant (`--shard 0/2`, `1/2`) send, request name by
+/// request name, exactly what one process sends, against a server with its limits on; each
+/// report says which shard it is.
+#[test]
+fn two_shards_send_exactly_what_one_process_sends() {
+    let (runtime, server, env) = tenant_server(&[]);
+    let url = server.base_url();
+    let args = perf_args(&url);
+    let requests = |folder: &Path| -> (serde_json::Value, Vec<(String, u64)>) {
+        let text = std::fs::read_to_string(folder.join("report.json")).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let phases = report["phases"].as_array().unwrap().iter();
+        let counts = phases
+            .map(|p| {
+                let name = p["class"].as_str().unwrap().to_string();
+                (name, p["requests"].as_u64().unwrap())
+            })
+            .collect();
+        (report, counts)
+    };
+    let whole = common::TempDir::new("perf-shard-whole");
+    let (output, folder) = common::cli::run(&args, &env, whole.path());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        common::cli::text(&output.stdout)
+    );
+    let (_, expected) = requests(&folder);
+
+    let start = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    let start = humantime::format_rfc3339_millis(start).to_string();
+    let dirs = [
+        common::TempDir::new("perf-shard-0"),
+        common::TempDir::new("perf-shard-1"),
+    ];
+    let children: Vec<_> = dirs
+        .iter()
+        .enumerate()
+        .map(|(index, dir)| {
+            let shard = format!("{index}/2");
+            let mut sharded = args.to_vec();
+            sharded.extend(["--shard", &shard, "--start-at", &start]);
+            common::cli::run_command(&sharded, &env, dir.path())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let schema =
+        tollgate::scenario::parse::load_schema(Path::new("schemas/report.schema.json")).unwrap();
+    let mut sums: Vec<(String, u64)> = expected.iter().map(|(n, _)| (n.clone(), 0)).collect();
+    for (index, (child, dir)) in children.into_iter().zip(&dirs).enumerate() {
+        let output = child.wait_with_output().unwrap();
+        // A shard judges its own share; slots are dealt in the one process's order, so a
+        // shard may hold few requests of a name, and its thresholds may skip: never fail.
+        assert_ne!(output.status.code(), Some(2), "shard {index}");
+        let (report, counts) = requests(&common::cli::run_folder(dir.path(), &output));
+        let problems: Vec<String> = schema.iter_errors(&report).map(|e| e.to_string()).collect();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(report["shard"]["index"], index);
+        assert_eq!(report["shard"]["total"], 2);
+        assert_eq!(report["shard"]["start_at"], start.as_str());
+        for ((name, sum), (shard_name, count)) in sums.iter_mut().zip(&counts) {
+            assert_eq!(name, shard_name);
+            *sum += count;
+        }
+    }
+    assert_eq!(sums, expected);
     runtime.block_on(server.stop()).unwrap();
 }

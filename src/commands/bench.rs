@@ -4,10 +4,10 @@
 //! yardstick: what arrived, per second.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::cli::{BenchArgs, BenchKind};
 use crate::contract::Target;
@@ -17,6 +17,7 @@ use crate::keys::KeyRole;
 use crate::load::driver::{self, Attack, Clients};
 use crate::load::perf::{self, PerfPlan};
 use crate::load::record::{Recorder, Schedule};
+use crate::load::shard::Shard;
 use crate::profile::Profile;
 use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::Credential;
@@ -43,8 +44,13 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
     let _attached = stop.attach();
     let server = BenchServer::start(args.target.as_deref(), profile.tenants_needed())?;
     let runtime = super::runtime()?;
+    let sharding = Sharding {
+        part: args.shard.zip(args.start_at),
+        processes: args.shards,
+        profile: args.profile.clone(),
+    };
     runtime.block_on(async {
-        let bench = Bench::new(&server, profile, stop.clone())?;
+        let bench = Bench::new(&server, profile, sharding, stop.clone())?;
         for kind in kinds {
             match kind {
                 BenchKind::Pacing => bench.pacing(&args.rates, args.seconds).await?,
@@ -157,18 +163,51 @@ impl Drop for BenchServer {
     }
 }
 
+/// How a pacing or workload run is spread over processes.
+struct Sharding {
+    /// This process is one shard of a sharded benchmark: it sends its share and counts
+    /// nothing (its parent counts).
+    part: Option<(Shard, SystemTime)>,
+    /// Processes the runs are spread over (1: this one sends everything).
+    processes: u32,
+    /// The profile the shard processes read.
+    profile: PathBuf,
+}
+
+impl Sharding {
+    /// What a table's heading adds when its runs were sharded.
+    fn heading(&self) -> String {
+        match self.processes {
+            1 => String::new(),
+            n => format!(", sent by {n} shard processes from one start instant"),
+        }
+    }
+}
+
+/// How far ahead of now shard processes are told to start: time to start a process, build
+/// its clients and measure the target's answer time.
+const SHARD_LEAD: Duration = Duration::from_secs(4);
+
 struct Bench {
     target: Arc<Target>,
+    /// The server's primary key (handed to shard processes in their environment).
+    key: String,
     /// The tenant keys of the server, comma separated.
     tenants: String,
     /// The URL every tool loads: the read probe of the profile.
     url: String,
     header: (String, String),
+    sharding: Sharding,
     stop: StopSignal,
 }
 
 impl Bench {
-    fn new(server: &BenchServer, profile: Profile, stop: StopSignal) -> Result<Self, Error> {
+    fn new(
+        server: &BenchServer,
+        profile: Profile,
+        sharding: Sharding,
+        stop: StopSignal,
+    ) -> Result<Self, Error> {
         let header = (profile.auth.header.clone(), profile.auth.value(&server.key));
         let primary = profile.keys.primary.clone();
         let key = |var: &str| (var == primary).then(|| server.key.clone());
@@ -186,6 +225,8 @@ impl Bench {
         );
         Ok(Bench {
             stop,
+            key: server.key.clone(),
+            sharding,
             tenants: server.tenants.clone(),
             target,
             url,
@@ -193,8 +234,13 @@ impl Bench {
         })
     }
 
-    /// Sends `schedule` with goose, through the same driver `tollgate run` uses.
-    async fn drive(&self, schedule: Schedule, users: Option<usize>) -> Result<(), Error> {
+    /// Sends `schedule` with goose, through the same driver `tollgate run` uses; how late
+    /// its first slot was claimed after a shared start instant.
+    async fn drive(
+        &self,
+        schedule: Schedule,
+        users: Option<usize>,
+    ) -> Result<Option<Duration>, Error> {
         let recorder = Arc::new(Recorder::new(
             schedule,
             self.target.profile().errors.schema.clone(),
@@ -213,16 +259,23 @@ impl Bench {
                 tag: 0,
             }],
             route: None,
-            // Our own server, no redirects: goose's per-user clients, for throughput.
-            clients: Clients::Goose,
+            // Our own server, no redirects: goose's per-user clients, for throughput. A shard
+            // process sends on a client per user, as a sharded `run` does.
+            clients: if self.sharding.part.is_some() {
+                Clients::PerUser
+            } else {
+                Clients::Goose
+            },
             stop: self.stop.clone(),
         };
         let timeout = Duration::from_secs(10);
+        let schedule = attack.schedule.clone();
         match users {
             Some(users) => driver::drive_with_users(attack, timeout, users).await,
             None => driver::drive(attack, timeout, Duration::ZERO).await,
         }
-        .map_err(Error::Runtime)
+        .map_err(Error::Runtime)?;
+        Ok(schedule.late_by())
     }
 
     /// Requests the server saw per whole second since `from_ms`, the seconds starting half a
@@ -261,16 +314,50 @@ impl Bench {
     }
 
     async fn pacing(&self, rates: &[f64], seconds: u64) -> Result<(), Error> {
-        println!("\n### Pacing: the rate the server saw, against the rate asked for\n");
-        println!(
-            "| asked | seconds | seen (mean) | mean error | worst second | worst second's count |"
-        );
-        println!("|---:|---:|---:|---:|---:|---:|");
+        if self.sharding.part.is_none() {
+            println!(
+                "\n### Pacing: the rate the server saw, against the rate asked for{}\n",
+                self.sharding.heading()
+            );
+        }
+        if self.sharding.part.is_none() {
+            println!(
+                "| asked | seconds | seen (mean) | mean error | worst second | worst second's \
+                 count |"
+            );
+            println!("|---:|---:|---:|---:|---:|---:|");
+        }
+        let mut notes = Vec::new();
         for &rate in rates {
             let from = now_ms();
-            self.drive(Schedule::new(rate, Duration::from_secs(seconds)), None)
-                .await?;
-            let counts = self.seen_per_second(from, rate).await?;
+            let schedule = Schedule::new(rate, Duration::from_secs(seconds));
+            if let Some((shard, start)) = self.sharding.part {
+                // Users and clients as a sharded workload's: a user per 50 ms of the rate
+                // (on one client, or a thousand goose users, 4 processes opened up to 7,600
+                // connections at once at 20,000/s and lost most of the first second).
+                let schedule = schedule.sharded(shard, Some(start));
+                let users = perf::users_for(schedule.own_rate(), Duration::ZERO);
+                let late = self.drive(schedule, Some(users));
+                if let Some(late) = late.await? {
+                    // Read by the parent process (`in_shards`), shown under its table.
+                    println!("shard {shard} started {} ms late", late.as_millis());
+                }
+                continue;
+            }
+            let counts = if self.sharding.processes > 1 {
+                // Whole seconds from the shared start instant: every slot is due in its own.
+                let (start, said) = self.in_shards("pacing", rate, seconds).await?;
+                notes.extend(said);
+                let mut counts = self.arrivals(start).await?;
+                counts.truncate(seconds as usize * 1000);
+                counts
+                    .chunks(1000)
+                    .map(|second| second.iter().sum())
+                    .collect()
+            } else {
+                self.drive(schedule, None).await?;
+                self.seen_per_second(from, rate).await?
+            };
             let mean = counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64;
             let worst = counts
                 .iter()
@@ -287,6 +374,9 @@ impl Bench {
                 100.0 * (mean - rate) / rate,
                 100.0 * (worst as f64 - rate).abs() / rate,
             );
+        }
+        for note in notes {
+            println!("\n{note}");
         }
         Ok(())
     }
@@ -318,6 +408,63 @@ impl Bench {
             noisy_neighbour: None,
             ..template
         };
+        let (started, left) = match self.sharding.part {
+            None if self.sharding.processes > 1 => {
+                let (start, said) = self.in_shards("workload", rate, seconds).await?;
+                (start, said.join("; "))
+            }
+            part => {
+                let sent = self.send_workload(&workload, part).await?;
+                if part.is_some() {
+                    // Read by the parent process (`in_shards`).
+                    println!("{}", sent.1.trim_start());
+                    return Ok(());
+                }
+                sent
+            }
+        };
+        // Whole seconds of the schedule, from its start (a late first send is still the first
+        // second's); the hold's only, the last dropped: the cleanup's deletions come after.
+        let counts: Vec<u64> = self
+            .arrivals(started)
+            .await?
+            .chunks(1000)
+            .map(|second| second.iter().sum())
+            .take(held.as_secs() as usize - 1)
+            .collect();
+        let mean = counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64;
+        let worst = counts
+            .iter()
+            .map(|&c| (c as f64 - rate).abs() / rate)
+            .fold(0.0, f64::max);
+        println!(
+            "\n### Workload pacing: `{}`, {} tenants, {} request names, counted by the server{}\n",
+            workload.name,
+            workload.tenants,
+            workload.mix.len(),
+            self.sharding.heading()
+        );
+        println!("| asked | whole seconds | seen (mean) | mean error | worst second | seconds |");
+        println!("|---:|---:|---:|---:|---:|---|");
+        let list: Vec<String> = counts.iter().map(u64::to_string).collect();
+        println!(
+            "| {rate:.0}/s | {} | {mean:.1}/s | {:+.2}% | {:.2}% | {} |{left}",
+            counts.len(),
+            100.0 * (mean - rate) / rate,
+            100.0 * worst,
+            list.join(" ")
+        );
+        Ok(())
+    }
+
+    /// `workload` through the perf runner (this process's share of it when it is one
+    /// shard); when its schedule started (ms since the epoch) and its checks that did not
+    /// pass.
+    async fn send_workload(
+        &self,
+        workload: &Workload,
+        part: Option<(Shard, SystemTime)>,
+    ) -> Result<(u64, String), Error> {
         let mut profile = self.target.profile().clone();
         profile.workloads = vec![workload.clone()];
         let (primary, list) = (
@@ -344,11 +491,14 @@ impl Bench {
             )));
         }
         let from = now_ms();
+        let (shard, start_at) = part.map_or((Shard::WHOLE, None), |(s, at)| (s, Some(at)));
         let plan = PerfPlan {
             workloads: Vec::new(),
             duration_scale: 1.0,
             max_rps: None,
             run_id: "bench".into(),
+            shard,
+            start_at,
         };
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let runner = tokio::spawn(perf::run(Arc::new(target), plan, sender, self.stop.clone()));
@@ -371,37 +521,80 @@ impl Bench {
             }
         }
         let _ = runner.await;
-        // Whole seconds of the schedule, from its start (a late first send is still the first
-        // second's); the hold's only, the last dropped: the cleanup's deletions come after.
-        let counts: Vec<u64> = self
-            .arrivals(started)
-            .await?
-            .chunks(1000)
-            .map(|second| second.iter().sum())
-            .take(held.as_secs() as usize - 1)
-            .collect();
-        let mean = counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64;
-        let worst = counts
-            .iter()
-            .map(|&c| (c as f64 - rate).abs() / rate)
-            .fold(0.0, f64::max);
-        println!(
-            "\n### Workload pacing: `{}`, {} tenants, {} request names, counted by the server\n",
-            workload.name,
-            workload.tenants,
-            workload.mix.len()
-        );
-        println!("| asked | whole seconds | seen (mean) | mean error | worst second | seconds |");
-        println!("|---:|---:|---:|---:|---:|---|");
-        let list: Vec<String> = counts.iter().map(u64::to_string).collect();
-        println!(
-            "| {rate:.0}/s | {} | {mean:.1}/s | {:+.2}% | {:.2}% | {} |{left}",
-            counts.len(),
-            100.0 * (mean - rate) / rate,
-            100.0 * worst,
-            list.join(" ")
-        );
-        Ok(())
+        Ok((started, left))
+    }
+
+    /// One `kind` run at `rate` for `seconds`, sent by `--shards` processes of this binary
+    /// (`bench --shard I/N --start-at T`, keys in their environment); when the shards
+    /// started it (ms since the epoch).
+    async fn in_shards(
+        &self,
+        kind: &str,
+        rate: f64,
+        seconds: u64,
+    ) -> Result<(u64, Vec<String>), Error> {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Runtime(format!("cannot find our own binary: {e}")))?;
+        let start = SystemTime::now() + SHARD_LEAD;
+        let start_ms = start
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let total = self.sharding.processes;
+        let mut children = Vec::new();
+        for index in 0..total {
+            let child = Command::new(&exe)
+                .arg("bench")
+                .args(["--target", self.target.base_url()])
+                .arg("--profile")
+                .arg(&self.sharding.profile)
+                .args(["--only", kind, "--seconds", &seconds.to_string()])
+                .args([
+                    "--rates",
+                    &rate.to_string(),
+                    "--workload-rate",
+                    &rate.to_string(),
+                ])
+                .args(["--shard", &format!("{index}/{total}")])
+                .args([
+                    "--start-at",
+                    &humantime::format_rfc3339_millis(start).to_string(),
+                ])
+                .env(KeyRole::Primary.env_var(), &self.key)
+                .env(crate::keys::TENANT_KEYS_VAR, &self.tenants)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| Error::Runtime(format!("cannot start shard {index}/{total}: {e}")))?;
+            children.push(child);
+        }
+        let outputs = tokio::task::spawn_blocking(move || {
+            children
+                .into_iter()
+                .map(Child::wait_with_output)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("waiting for the shards: {e}")))?;
+        let mut said = Vec::new();
+        for (index, output) in outputs.into_iter().enumerate() {
+            let output = output
+                .map_err(|e| Error::Runtime(format!("shard {index}/{total} vanished: {e}")))?;
+            if !output.status.success() {
+                let said = String::from_utf8_lossy(&output.stderr);
+                return Err(Error::Runtime(format!(
+                    "shard {index}/{total} failed ({}): {}",
+                    output.status,
+                    said.trim()
+                )));
+            }
+            let text = String::from_utf8_lossy(&output.stdout);
+            said.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_string),
+            );
+        }
+        Ok((start_ms, said))
     }
 
     /// Each tool in turn, `rounds` times (alternating, so a slow spell of the machine hits

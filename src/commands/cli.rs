@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::load::shard::{parse_instant, Shard};
 use crate::transport::HttpVersion;
 
 pub use super::serve::ServeArgs;
@@ -115,6 +116,17 @@ pub struct BenchArgs {
     /// workload; held for --seconds).
     #[arg(long, default_value_t = 5000.0)]
     pub workload_rate: f64,
+    /// Pacing and workload runs as this many processes (`--shard 0/N` … `N-1/N` of one
+    /// schedule, one start instant), counted together by the server.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub shards: u32,
+    /// One process of a sharded benchmark (what `--shards` starts): it sends its share of
+    /// the schedule and counts nothing.
+    #[arg(long, value_name = "I/N", hide = true, requires = "start_at")]
+    pub shard: Option<Shard>,
+    /// The instant the shards of a sharded benchmark start at.
+    #[arg(long, value_name = "INSTANT", hide = true, value_parser = parse_instant)]
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// What `run` prints on stdout.
@@ -231,6 +243,25 @@ pub struct RunArgs {
     /// an incomplete report, and exit 3.
     #[arg(long, env = "TOLLGATE_DEADLINE", value_parser = humantime::parse_duration)]
     pub deadline: Option<std::time::Duration>,
+    /// Send shard I of N of a performance workload's schedule (`--only perf`): the slots
+    /// k ≡ I (mod N), so N processes started with one --start-at offer the asked rate
+    /// together.
+    #[arg(
+        long,
+        env = "TOLLGATE_SHARD",
+        value_name = "I/N",
+        default_value = "0/1"
+    )]
+    pub shard: Shard,
+    /// The RFC 3339 instant the workload's schedule starts at (every shard gets the same one,
+    /// a few seconds ahead), e.g. 2026-12-03T14:00:00Z.
+    #[arg(
+        long,
+        env = "TOLLGATE_START_AT",
+        value_name = "INSTANT",
+        value_parser = parse_instant
+    )]
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, Args)]

@@ -20,7 +20,7 @@ use crate::load::perf::PerfPlan;
 use crate::load::{self, LoadPlan};
 use crate::profile::{self, Profile};
 use crate::report;
-use crate::report::model::Stop;
+use crate::report::model::{ShardOfRun, Stop};
 use crate::report::progress::Live;
 use crate::report::terminal::{self, Style};
 use crate::report::Report;
@@ -71,6 +71,7 @@ fn prepare(args: &RunArgs) -> Result<Inputs, Error> {
     if args.only != Some(Phase::Contract) {
         check_load_plan(args, &profile)?;
     }
+    check_shard(args, &profile)?;
     if args.deadline.is_some_and(|d| d.is_zero()) {
         return Err(Error::Usage(
             "--deadline 0 would stop the run before it starts: give a duration such as 90s or 15m"
@@ -135,7 +136,14 @@ async fn execute(
     {
         eprintln!("proxy: {proxy}");
     }
-    let report = new_report(&target, &embedded, inputs.seed);
+    let mut report = new_report(&target, &embedded, inputs.seed);
+    report.shard = ShardOfRun {
+        index: args.shard.index,
+        total: args.shard.count,
+        start_at: args
+            .start_at
+            .map(|at| humantime::format_rfc3339_millis(at).to_string()),
+    };
     let mut console = Console::new(&target, report, args.format == Format::Json);
     console.show(&terminal::header(&console.report));
     let ending = match preflight(&target, &stop).await {
@@ -189,6 +197,7 @@ fn new_report(target: &Target, embedded: &Option<target::Embedded>, seed: u64) -
         phases: Vec::new(),
         complete: true,
         stopped_by: None,
+        shard: ShardOfRun::default(),
     }
 }
 
@@ -216,6 +225,8 @@ async fn drive(
         duration_scale: args.duration_scale,
         max_rps: args.max_rps,
         run_id: plan.run_id.clone(),
+        shard: args.shard,
+        start_at: args.start_at,
     };
     let (run_id, seed) = (plan.run_id.clone(), plan.seed);
     let (contract_phase, load_phase, perf_phase) = phases(args);
@@ -528,6 +539,53 @@ fn check_load_plan(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
                 names.join(", ")
             )));
         }
+    }
+    Ok(())
+}
+
+/// Usage errors of `--shard` and `--start-at`: a sharded run is one performance workload
+/// against one deployment, every shard starting its schedule at one instant ahead.
+fn check_shard(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
+    let (shard, sharded) = (args.shard, !args.shard.is_whole());
+    if !sharded && args.start_at.is_none() {
+        return Ok(());
+    }
+    let what = if sharded {
+        format!("--shard {shard}")
+    } else {
+        "--start-at".to_string()
+    };
+    if args.only != Some(Phase::Perf) {
+        return Err(Error::Usage(format!(
+            "{what} times a performance workload's schedule: add --only perf (the contract and \
+             rate-limit phases follow the target's answers, in one process)"
+        )));
+    }
+    if sharded && args.start_at.is_none() {
+        return Err(Error::Usage(format!(
+            "{what} needs --start-at: every shard must start the schedule at the same instant"
+        )));
+    }
+    if sharded && args.target.is_none() {
+        return Err(Error::Usage(format!(
+            "{what} needs --target: the shards load one deployment, not an embedded server each"
+        )));
+    }
+    let selected = if args.workloads.is_empty() {
+        profile.workloads.len()
+    } else {
+        args.workloads.len()
+    };
+    if selected != 1 {
+        let names: Vec<&str> = profile.workloads.iter().map(|w| w.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "{what} runs one workload, which every shard starts at --start-at: name it with \
+             --workload (workloads: {})",
+            names.join(", ")
+        )));
+    }
+    if let Some(start) = args.start_at {
+        crate::load::shard::check_start(start, SystemTime::now()).map_err(Error::Usage)?;
     }
     Ok(())
 }

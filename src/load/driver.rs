@@ -109,7 +109,7 @@ pub fn users_for(rate: f64, latency: Duration) -> usize {
 /// Runs the attack until every slot is answered (or the bound of the phase runs out), with
 /// enough users for answers `latency` apart from their requests.
 pub async fn drive(attack: Attack, timeout: Duration, latency: Duration) -> Result<(), String> {
-    let users = users_for(attack.schedule.rate, latency);
+    let users = users_for(attack.schedule.own_rate(), latency);
     drive_with_users(attack, timeout, users).await
 }
 
@@ -133,10 +133,12 @@ pub async fn drive_with_users(
     // timer tick (1 ms), so 256 users took a quarter of a second while the schedule ran —
     // the first slots went out up to 140 ms late (measured at 5,000/s).
     config.increase_rate = Some(format!("{}", (users * 1000).max(100_000)));
-    // A hard bound: the schedule, one timeout for the last answers, and a second to spare.
+    // A hard bound: the wait for a shared start instant, the schedule, one timeout for the
+    // last answers, and a second to spare.
+    let lead_secs = attack.schedule.lead().as_secs_f64();
     config.run_time = Some(format!(
         "{}",
-        (schedule_secs + timeout.as_secs_f64()).ceil() as u64 + 1
+        (lead_secs + schedule_secs + timeout.as_secs_f64()).ceil() as u64 + 1
     ));
     config.timeout = Some(format!("{}", timeout.as_secs().max(1)));
     config.accept_invalid_certs = attack.target.options().transport.insecure;
@@ -337,7 +339,7 @@ async fn one_slot(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         .answered
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         + 1;
-    if answered == attack.schedule.count {
+    if answered == attack.schedule.own_count() {
         goose::trigger_killswitch("schedule complete");
     }
     Ok(())

@@ -138,7 +138,7 @@ impl LoadRunner {
                 .schedule
                 .end()
                 .is_some_and(|end| Instant::now() >= end);
-            if over || phase.finished() >= phase.schedule.count {
+            if over || phase.finished() >= phase.schedule.own_count() {
                 break;
             }
             let probe = self.probe(probed, key).await;

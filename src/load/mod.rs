@@ -23,6 +23,7 @@ pub mod headers;
 pub mod perf;
 pub mod probes;
 pub mod record;
+pub mod shard;
 #[cfg(test)]
 pub(crate) mod simulate;
 pub mod timeline;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::headers::{self, Reset, RetryAfter};
 use super::latency_series::LatencySeries;
+use super::shard::Shard;
 use super::timeline::Timeline;
 
 /// A drift-free open-model schedule: slot k is due at start + k / rate, whoever sends it.
@@ -26,6 +27,13 @@ pub struct Schedule {
     /// The monotonic start, and the wall clock at that moment (series are keyed by
     /// wall-clock second so shards of a distributed run line up).
     start: OnceLock<(Instant, SystemTime)>,
+    /// The slots this process sends (all, unless the run is one shard of several).
+    shard: Shard,
+    /// The wall-clock instant slot 0 is due, shared by every shard; `None`: when the first
+    /// slot is claimed.
+    start_at: Option<SystemTime>,
+    /// How long after `start_at` the first slot was claimed, when it was.
+    late: OnceLock<Duration>,
 }
 
 /// Head start so every user is waiting on a slot before the first one is due.
@@ -39,6 +47,9 @@ impl Schedule {
             ramps: None,
             next: AtomicU64::new(0),
             start: OnceLock::new(),
+            shard: Shard::WHOLE,
+            start_at: None,
+            late: OnceLock::new(),
         }
     }
 
@@ -69,6 +80,9 @@ impl Schedule {
             ramps: Some(ramps),
             next: AtomicU64::new(0),
             start: OnceLock::new(),
+            shard: Shard::WHOLE,
+            start_at: None,
+            late: OnceLock::new(),
         }
     }
 
@@ -94,19 +108,66 @@ impl Schedule {
         }
     }
 
-    /// The next slot and when it is due, or `None` when every slot is taken.
+    /// This schedule as `shard`'s share of one that every shard starts at `start_at`.
+    pub fn sharded(self, shard: Shard, start_at: Option<SystemTime>) -> Self {
+        Schedule {
+            shard,
+            start_at,
+            ..self
+        }
+    }
+
+    /// How many slots this process sends.
+    pub fn own_count(&self) -> u64 {
+        self.shard.share(self.count)
+    }
+
+    /// The peak rate this process sends at.
+    pub fn own_rate(&self) -> f64 {
+        self.rate / f64::from(self.shard.count)
+    }
+
+    /// How long until the shared start instant (zero without one, or once it passed).
+    pub fn lead(&self) -> Duration {
+        self.start_at
+            .and_then(|at| at.duration_since(SystemTime::now()).ok())
+            .unwrap_or_default()
+    }
+
+    /// How long after the shared start instant this process claimed its first slot: its
+    /// slots due meanwhile went out at once, late.
+    pub fn late_by(&self) -> Option<Duration> {
+        self.late.get().copied().filter(|late| !late.is_zero())
+    }
+
+    /// The next slot of this shard and when it is due, or `None` when every one is taken.
     pub fn claim(&self) -> Option<(u64, Instant)> {
-        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let k = self.shard.slot(self.next.fetch_add(1, Ordering::Relaxed));
         if k >= self.count {
             return None;
         }
-        let (start, _) = *self.start.get_or_init(|| {
-            (
-                Instant::now() + START_DELAY,
-                SystemTime::now() + START_DELAY,
-            )
-        });
+        let (start, _) = *self.start.get_or_init(|| self.begin());
         Some((k, start + self.offset(k)))
+    }
+
+    /// The start on both clocks: the shared instant when there is one (in the past if this
+    /// process is late: its slots then catch up at once, drift-free), else a head start
+    /// from now.
+    fn begin(&self) -> (Instant, SystemTime) {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let Some(at) = self.start_at else {
+            return (now + START_DELAY, wall + START_DELAY);
+        };
+        match at.duration_since(wall) {
+            Ok(ahead) => {
+                let _ = self.late.set(Duration::ZERO);
+                (now + ahead, at)
+            }
+            Err(behind) => {
+                let _ = self.late.set(behind.duration());
+                (now.checked_sub(behind.duration()).unwrap_or(now), at)
+            }
+        }
     }
 
     pub fn started(&self) -> Option<Instant> {
@@ -530,7 +591,7 @@ impl Recorder {
         } else if status == 429 {
             self.limited.fetch_add(1, Ordering::Relaxed);
         }
-        self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.count
+        self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.own_count()
     }
 
     /// Latency from each slot's due time (coordinated-omission corrected) and from the
@@ -639,7 +700,7 @@ impl Recorder {
             class: class.to_string(),
             phase: phase.to_string(),
             done: self.finished.load(Ordering::Relaxed),
-            total: self.schedule.count,
+            total: self.schedule.own_count(),
             accepted: self.accepted.load(Ordering::Relaxed),
             limited: self.limited.load(Ordering::Relaxed),
         }
@@ -693,6 +754,44 @@ mod tests {
         assert_eq!(
             schedule.end().unwrap().duration_since(start),
             Duration::from_millis(40)
+        );
+    }
+
+    #[test]
+    fn shards_of_one_start_instant_send_every_slot_once_at_its_own_time() {
+        let start = SystemTime::now() + Duration::from_secs(2);
+        let whole = Schedule::new(1000.0, Duration::from_millis(10));
+        let mut due: Vec<(u64, Duration)> = Vec::new();
+        for index in 0..3 {
+            let shard = Schedule::new(1000.0, Duration::from_millis(10))
+                .sharded(Shard { index, count: 3 }, Some(start));
+            assert!(shard.lead() > Duration::from_millis(1900));
+            let slots: Vec<_> = std::iter::from_fn(|| shard.claim()).collect();
+            assert_eq!(slots.len() as u64, shard.own_count());
+            assert_eq!(shard.started_wall(), Some(start));
+            assert_eq!(shard.late_by(), None);
+            let began = shard.started().unwrap();
+            due.extend(slots.iter().map(|(k, at)| (*k, at.duration_since(began))));
+        }
+        due.sort();
+        let expected: Vec<(u64, Duration)> =
+            (0..whole.count).map(|k| (k, whole.offset(k))).collect();
+        assert_eq!(due, expected);
+    }
+
+    #[test]
+    fn a_shard_that_begins_after_the_start_instant_knows_how_late_it_is() {
+        let start = SystemTime::now() - Duration::from_millis(300);
+        let shard = Schedule::new(100.0, Duration::from_secs(1))
+            .sharded(Shard { index: 1, count: 2 }, Some(start));
+        let (k, at) = shard.claim().unwrap();
+        assert_eq!(k, 1);
+        // Slot 1 was due 290 ms ago: it goes at once.
+        assert!(at <= Instant::now());
+        let late = shard.late_by().unwrap();
+        assert!(
+            late >= Duration::from_millis(300) && late < Duration::from_secs(2),
+            "{late:?}"
         );
     }
 }

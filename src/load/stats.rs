@@ -67,7 +67,7 @@ pub(super) fn measured(
         estimated_rate: None,
         estimated_burst: None,
         fingerprint: None,
-        partial: recorder.finished() < recorder.schedule.count,
+        partial: recorder.finished() < recorder.schedule.own_count(),
     }
 }
 

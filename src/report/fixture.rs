@@ -120,6 +120,7 @@ pub fn report() -> Report {
         ],
         complete: true,
         stopped_by: None,
+        shard: Default::default(),
     }
 }
 

@@ -30,7 +30,7 @@ pub fn render(report: &Report) -> String {
         out,
         "<h1 class=\"{v}\">tollgate: {v}</h1>\n<p>Target <code>{}</code> ({}) · profile <code>{}</code> · run <code>{}</code> · started {} · {:.1} s · seed {}</p>",
         escape(&report.target),
-        escape(&report.target_kind),
+        escape(&report.target_words()),
         escape(&report.profile),
         escape(&report.run_id),
         escape(&report.started),

@@ -16,8 +16,6 @@ struct JsonReport<'a> {
     report: &'a Report,
     summary: Summary,
     requests: Requests,
-    /// Which shard of how many produced this report (a distributed run merges shards).
-    shard: Shard,
 }
 
 #[derive(Serialize)]
@@ -35,12 +33,6 @@ struct Requests {
     by_status: BTreeMap<String, u64>,
     retried_steps: u64,
     waited_ms: u64,
-}
-
-#[derive(Serialize)]
-struct Shard {
-    index: u32,
-    total: u32,
 }
 
 pub fn render(report: &Report) -> String {
@@ -72,7 +64,6 @@ pub fn render(report: &Report) -> String {
             retried_steps: retried,
             waited_ms: waited,
         },
-        shard: Shard { index: 0, total: 1 },
     };
     serde_json::to_string_pretty(&json).expect("the report serializes")
 }

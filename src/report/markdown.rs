@@ -24,7 +24,7 @@ pub fn render(report: &Report) -> String {
         "## {icon} tollgate: {}\n\n**Target** {} ({}) · **profile** `{}` · **run** `{}` · {:.1} s\n\n",
         report.verdict(),
         report.target,
-        report.target_kind,
+        report.target_words(),
         report.profile,
         report.run_id,
         report.duration_ms as f64 / 1000.0

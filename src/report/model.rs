@@ -24,6 +24,28 @@ pub struct Report {
     pub complete: bool,
     /// What stopped an incomplete run.
     pub stopped_by: Option<Stop>,
+    /// Which shard of a distributed run wrote this report (0 of 1: one process).
+    pub shard: ShardOfRun,
+}
+
+/// Which shard of how many produced a report, and the instant all of them started at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShardOfRun {
+    pub index: u32,
+    pub total: u32,
+    /// `--start-at`, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+}
+
+impl Default for ShardOfRun {
+    fn default() -> Self {
+        ShardOfRun {
+            index: 0,
+            total: 1,
+            start_at: None,
+        }
+    }
 }
 
 pub use crate::event::Stop;
@@ -117,6 +139,23 @@ impl Report {
         } else {
             "passed"
         }
+    }
+
+    /// What the target is, in words, and which shard of a distributed run this report is
+    /// (the reporters' headers show this).
+    pub fn target_words(&self) -> String {
+        let shard = &self.shard;
+        if shard.total <= 1 {
+            return self.target_kind.clone();
+        }
+        let from = shard
+            .start_at
+            .as_deref()
+            .map_or(String::new(), |at| format!(" from {at}"));
+        format!(
+            "{}, shard {} of {}{from}",
+            self.target_kind, shard.index, shard.total
+        )
     }
 
     /// Ids of failed checks, sorted and unique.

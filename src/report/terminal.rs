@@ -28,7 +28,10 @@ impl Style {
 pub fn header(report: &Report) -> String {
     format!(
         "tollgate {} · target {} ({}) · profile {}\n",
-        report.tool_version, report.target, report.target_kind, report.profile
+        report.tool_version,
+        report.target,
+        report.target_words(),
+        report.profile
     )
 }
 

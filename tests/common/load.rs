@@ -110,6 +110,8 @@ pub fn run_perf(
         duration_scale,
         max_rps: None,
         run_id: "perf-test".into(),
+        shard: tollgate::load::shard::Shard::WHOLE,
+        start_at: None,
     };
     let configure = |config: &mut ServerConfig| {
         config.faults = FaultSet::new(faults.iter().copied());

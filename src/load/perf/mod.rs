@@ -12,7 +12,7 @@ mod judge;
 mod route;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -20,6 +20,7 @@ use super::cleanup::Cleanup;
 use super::driver::{self, Attack, Clients, Lane};
 use super::probes::Prober;
 use super::record::{Recorder, Schedule};
+use super::shard::Shard;
 use super::{per_second, stats};
 use crate::contract::Target;
 use crate::event::{CheckResult, Event, Progress, StepResult, Verdict, PERF_PHASE};
@@ -41,6 +42,10 @@ pub struct PerfPlan {
     /// Caps the workload's peak rate (every share scaled down alike).
     pub max_rps: Option<f64>,
     pub run_id: String,
+    /// This process's share of every workload's schedule.
+    pub shard: Shard,
+    /// The instant every shard starts the workload's schedule at.
+    pub start_at: Option<SystemTime>,
 }
 
 /// The most goose users one workload starts.
@@ -48,6 +53,9 @@ const MAX_USERS: usize = 4096;
 /// Sequential requests that measure the target's answer time before a workload (after
 /// one that warms the connection).
 const LATENCY_PROBES: usize = 5;
+/// How late a shard may claim its first slot unremarked: the slots due meanwhile go out at
+/// once, and 20 ms of a tenant at 80% of 100/s is under two requests, inside any burst.
+const LATE_START_TOLERANCE: Duration = Duration::from_millis(20);
 /// The answer time assumed when nothing could be measured.
 const UNMEASURED_LATENCY: Duration = Duration::from_millis(100);
 
@@ -58,7 +66,7 @@ const UNMEASURED_LATENCY: Duration = Duration::from_millis(100);
 /// second at a time (measured at 5,000/s on two cores, seven runs each: 506 users lost over
 /// 15% of a second in four runs, 256 users over 1% in three); each user now has a client of
 /// its own (`driver::Clients::PerUser`), and each costs 4.5 ms to build.
-fn users_for(peak: f64, latency: Duration) -> usize {
+pub fn users_for(peak: f64, latency: Duration) -> usize {
     let busy = peak * (3.0 * latency.as_secs_f64() + 0.05);
     (busy.ceil() as usize + 4).clamp(4, MAX_USERS)
 }
@@ -174,7 +182,7 @@ impl PerfRunner {
             clients: Clients::PerUser,
             stop: self.stop.clone(),
         };
-        let users = users_for(schedule.rate, self.answer_time(&parts).await);
+        let users = users_for(schedule.own_rate(), self.answer_time(&parts).await);
         let ticker = self.progress_ticker(workload, &parts, schedule.clone());
         let driven = driver::drive_with_users(attack, self.prober.timeout, users).await;
         ticker.abort();
@@ -182,6 +190,9 @@ impl PerfRunner {
             return self.not_run(workload, Verdict::Failed, e);
         }
         self.report(workload, &parts);
+        if let Some(late) = schedule.late_by().filter(|&l| l > LATE_START_TOLERANCE) {
+            self.late_start(workload, late);
+        }
         self.clean_up(workload, &parts).await;
     }
 
@@ -215,6 +226,28 @@ impl PerfRunner {
             }
         }
         median(latencies).unwrap_or(UNMEASURED_LATENCY)
+    }
+
+    /// `perf.<workload>.start`: this process claimed its first slot `late` after the
+    /// instant every shard was to start at, and sent the slots due meanwhile at once — the
+    /// seconds it was late hold fewer of its requests, the next one more.
+    fn late_start(&self, workload: &Workload, late: Duration) {
+        let check = CheckResult::new(
+            format!("perf.{}.start", workload.name),
+            Verdict::Warning,
+            format!(
+                "shard {} started {:.3} s after --start-at: the slots due meanwhile went out at \
+                 once; give the shards more lead",
+                self.plan.shard,
+                late.as_secs_f64()
+            ),
+        );
+        self.emit(
+            workload,
+            "start instant".into(),
+            String::new(),
+            vec![check.at(&workload.origin)],
+        );
     }
 
     /// The one check of a workload that did not run: `perf.<workload>`, and why.
@@ -269,7 +302,8 @@ impl PerfRunner {
             .iter()
             .map(|s| (s.duration.mul_f64(scale), s.to * nominal * cap))
             .collect();
-        let schedule = Arc::new(Schedule::staged(&stages));
+        let schedule =
+            Arc::new(Schedule::staged(&stages).sharded(self.plan.shard, self.plan.start_at));
         let errors = self.target.profile().errors.schema.clone();
         let part = |name: String, class: RateClass, keys: Vec<Credential>, rate: f64| Part {
             recorder: Arc::new(Recorder::sharing(
@@ -463,7 +497,7 @@ impl PerfRunner {
                     class: name.clone(),
                     phase: PERF_PHASE.into(),
                     done: 0,
-                    total: schedule.count,
+                    total: schedule.own_count(),
                     accepted: 0,
                     limited: 0,
                 };
