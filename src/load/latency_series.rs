@@ -32,6 +32,18 @@ impl LatencySeries {
         self.seconds[index].saturating_record(micros.clamp(1, 120_000_000));
     }
 
+    /// Adds another series of the same start, second by second.
+    pub fn merge(&mut self, other: &LatencySeries) -> Result<(), String> {
+        if self.seconds.len() < other.seconds.len() {
+            self.seconds.resize_with(other.seconds.len(), histogram);
+        }
+        for (mine, theirs) in self.seconds.iter_mut().zip(&other.seconds) {
+            mine.add(theirs)
+                .map_err(|e| format!("latency series of different ranges: {e:?}"))?;
+        }
+        Ok(())
+    }
+
     /// Percentiles of every second that sent a request.
     pub fn percentiles(&self) -> Vec<SecondLatency> {
         let ms = |h: &Histogram<u32>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;

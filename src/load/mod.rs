@@ -34,6 +34,7 @@ mod concurrency;
 mod isolation;
 mod latency_series;
 mod long_window;
+pub(crate) mod measurements;
 mod quiet;
 mod saturate;
 pub(crate) mod stats;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::headers::{self, Reset, RetryAfter};
 use super::latency_series::LatencySeries;
+use super::measurements::Measurements;
 use super::shard::Shard;
 use super::timeline::Timeline;
 
@@ -594,21 +595,30 @@ impl Recorder {
         self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.own_count()
     }
 
+    /// Everything measured so far, detached: what the report's statistics and the
+    /// workload judge read, and what shards of one schedule add up.
+    pub fn measurements(&self) -> Measurements {
+        let tally = lock(&self.tally);
+        let mut timeline = tally.timeline.clone();
+        timeline.merge(&tally.extra);
+        Measurements {
+            started_wall: self.schedule.started_wall(),
+            duration: self.schedule.duration(),
+            scheduled: self.schedule.own_count(),
+            finished: self.finished(),
+            timeline,
+            corrected: tally.corrected.clone(),
+            service: tally.service.clone(),
+            lag: tally.lag.clone(),
+            per_second: tally.per_second.clone(),
+        }
+    }
+
     /// Latency from each slot's due time (coordinated-omission corrected) and from the
     /// actual send, in microseconds.
     pub fn latencies(&self) -> (Histogram<u64>, Histogram<u64>) {
         let tally = lock(&self.tally);
         (tally.corrected.clone(), tally.service.clone())
-    }
-
-    /// How late requests went out after their slots were due, in microseconds.
-    pub fn lag(&self) -> Histogram<u64> {
-        lock(&self.tally).lag.clone()
-    }
-
-    /// Corrected latency percentiles, second by second of the phase.
-    pub fn latency_seconds(&self) -> Vec<crate::event::SecondLatency> {
-        lock(&self.tally).per_second.percentiles()
     }
 
     /// Every answer the phase's bucket gave while it was measured, by the millisecond its

@@ -3,6 +3,7 @@
 //! latency percentiles, overall and per second.
 
 use super::estimate::{self, Estimate};
+use super::measurements::Measurements;
 use super::per_second;
 use super::record::Recorder;
 use super::timeline::{Bin, Timeline};
@@ -23,51 +24,49 @@ pub(super) fn phase_stats(
             name,
             per_second(class),
             recorder.schedule.rate,
-            recorder,
+            &recorder.measurements(),
         )
     }
 }
 
-/// What `recorder` measured, as the report's phase `class · name`: offered `requested`
-/// per second (at its peak) against a limit of `limit` per second.
+/// What was measured, as the report's phase `class · name`: offered `requested` per second
+/// (at its peak) against a limit of `limit` per second.
 pub(super) fn measured(
     class: &str,
     name: &str,
     limit: f64,
     requested: f64,
-    recorder: &Recorder,
+    measured: &Measurements,
 ) -> PhaseStats {
-    let timeline = recorder.timeline();
+    let timeline = &measured.timeline;
     let totals = timeline.totals();
-    let (corrected, service) = recorder.latencies();
-    let wall = recorder
-        .schedule
-        .started_wall()
+    let wall = measured
+        .started_wall
         .and_then(|w| w.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
         .unwrap_or_default();
-    let (slice_ms, slices) = slices(&timeline);
+    let (slice_ms, slices) = slices(timeline);
     PhaseStats {
         class: class.to_string(),
         phase: name.to_string(),
         limit_per_second: limit,
         requested_rate: requested,
-        offered_rate: estimate::offered_rate(&timeline).unwrap_or_default(),
-        duration_s: recorder.schedule.duration().as_secs_f64(),
+        offered_rate: estimate::offered_rate(timeline).unwrap_or_default(),
+        duration_s: measured.duration.as_secs_f64(),
         requests: u64::from(totals.sent),
         accepted: u64::from(totals.accepted),
         limited: u64::from(totals.limited),
         other: u64::from(totals.other()),
-        seconds: per_wall_second(&timeline, wall.as_secs_f64()),
+        seconds: per_wall_second(timeline, wall.as_secs_f64()),
         started_ms: wall.as_millis() as u64,
         slice_ms,
         slices,
-        latency_seconds: recorder.latency_seconds(),
-        latency: percentiles(&corrected),
-        service_latency: percentiles(&service),
+        latency_seconds: measured.per_second.percentiles(),
+        latency: percentiles(&measured.corrected),
+        service_latency: percentiles(&measured.service),
         estimated_rate: None,
         estimated_burst: None,
         fingerprint: None,
-        partial: recorder.finished() < recorder.schedule.own_count(),
+        partial: measured.partial(),
     }
 }
 

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::cleanup::Cleanup;
 use super::driver::{self, Attack, Clients, Lane};
+use super::measurements::Measurements;
 use super::probes::Prober;
 use super::record::{Recorder, Schedule};
 use super::shard::Shard;
@@ -344,16 +345,24 @@ impl PerfRunner {
         let mut all_latency: Option<hdrhistogram::Histogram<u64>> = None;
         let mut all_lag: Option<hdrhistogram::Histogram<u64>> = None;
         let mut measured: Vec<(String, Measured)> = Vec::new();
-        for part in parts {
+        let measurements: Vec<Measurements> =
+            parts.iter().map(|p| p.recorder.measurements()).collect();
+        // The parts share one schedule: it is partial when its slots were not all answered,
+        // whichever part's they were.
+        let answered: u64 = measurements.iter().map(|m| m.finished).sum();
+        let partial = parts
+            .first()
+            .is_some_and(|p| answered < p.recorder.schedule.own_count());
+        for (part, m) in parts.iter().zip(measurements) {
             let limit = per_second(&part.class) * part.keys.len() as f64;
-            let phase = stats::measured(
+            let mut phase = stats::measured(
                 &format!("{} · {}", workload.name, part.name),
                 PERF_PHASE,
                 limit,
                 part.rate * peak,
-                &part.recorder,
+                &m,
             );
-            let (corrected, _) = part.recorder.latencies();
+            phase.partial = partial;
             let mine = Measured {
                 requests: phase.requests,
                 accepted: phase.accepted,
@@ -366,8 +375,8 @@ impl PerfRunner {
                 tenants.accepted += mine.accepted;
                 tenants.limited += mine.limited;
                 tenants.errors += mine.errors;
-                merge(&mut all_latency, corrected);
-                merge(&mut all_lag, part.recorder.lag());
+                merge(&mut all_latency, m.corrected);
+                merge(&mut all_lag, m.lag);
             }
             measured.push((part.name.clone(), mine));
             let _ = self.events.send(Event::PhaseFinished(Box::new(phase)));
