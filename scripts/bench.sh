@@ -2,7 +2,8 @@
 # Benchmarks of the load runner, side by side with oha and wrk, written to
 # docs/benchmarks.md: pacing accuracy (20/100/1,000/10,000 req/s), throughput at saturation,
 # memory over a 60 s run at 5,000 req/s, the shipped workload held at 5,000 req/s over 20
-# tenants, and the wall time of the default `tollgate run`.
+# tenants, four shard processes of one schedule (1,000 and 20,000 req/s), and the wall time
+# of the default `tollgate run`.
 #
 # Usage: scripts/bench.sh [output.md]     (default docs/benchmarks.md)
 # Installs its peers if they are missing: wrk from Debian, oha from crates.io (a peer that

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes docs/perf-report-sample.png: the latency-over-time charts (p50/p95/p99 per second)
+# Makes docs/perf-report-sample.png: the latency-over-time charts (p50/p95/p99 per slice)
 # of each request name of the shipped workload, from report.html of `tollgate run --only
 # perf` against the embedded reference server (tenant keys generated, nothing to export).
 # Needs bash, python3 (standard library only) and chromium.

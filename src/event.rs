@@ -156,6 +156,25 @@ pub struct SecondLatency {
     pub p99_ms: f64,
 }
 
+/// Latency percentiles of the requests sent in one slice of a short workload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencySlice {
+    /// Milliseconds from the phase's start to the slice's.
+    pub offset_ms: u64,
+    pub requests: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// A short workload's latency over time, finer than per second.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencySlices {
+    pub width_ms: u64,
+    /// The slices that sent a request.
+    pub slices: Vec<LatencySlice>,
+}
+
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Latency {
@@ -194,6 +213,9 @@ pub struct PhaseStats {
     pub slices: Vec<SliceCounts>,
     /// Per second from the start: coordinated-omission corrected latency percentiles.
     pub latency_seconds: Vec<SecondLatency>,
+    /// The same, per slice of a second, for a workload shorter than 20 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_slices: Option<LatencySlices>,
     /// From each request's scheduled time (coordinated omission corrected).
     pub latency: Latency,
     /// From each request's actual send.

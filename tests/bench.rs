@@ -95,8 +95,8 @@ fn a_sharded_bench_counts_what_its_shard_processes_sent() {
     );
     assert_eq!(cells[2], "2", "{cells:?}");
     // Two whole seconds from the start instant hold the 100 slots but those a stall pushed
-    // past the end (up to 200 ms of them: a busy CI machine); one shard alone would be 25/s,
-    // a slot sent by both more than 50/s.
+    // past the end (up to half a second of them on a busy CI machine); one shard alone
+    // would be 25/s, a slot sent by both more than 50/s.
     let seen: f64 = cells[3].trim_end_matches("/s").parse().unwrap();
-    assert!((45.0..=50.0).contains(&seen), "{cells:?}");
+    assert!((37.5..=50.0).contains(&seen), "{cells:?}");
 }

@@ -49,6 +49,13 @@ fn the_shipped_workload_passes_against_the_reference_server() {
         "{:?}",
         read.latency_seconds
     );
+    // 4.5 s of stages: latency in 300 ms slices too (15 of them, less any silent one).
+    let sliced = read
+        .latency_slices
+        .as_ref()
+        .expect("a short workload is sliced");
+    assert_eq!(sliced.width_ms, 300);
+    assert!(sliced.slices.len() >= 12, "{sliced:?}");
     // 20 tenants × 80/s at the peak; over 1 s up, 3 s held and 0.5 s down: 6,000 requests.
     assert!(
         (5_990..=6_010).contains(&read.requests),
@@ -200,6 +207,10 @@ fn workload_and_shard_options_are_usage_errors() {
             &["--only", "perf", "--start-at", "tomorrow"][..],
             "`tomorrow` is not an RFC 3339 instant",
         ),
+        (
+            &["--only", "perf", "--start-at", &soon, "--deadline", "30s"][..],
+            "--deadline 30s ends the run before --start-at",
+        ),
     ] {
         assert_usage_error(args, message, reports.path());
     }
@@ -300,10 +311,11 @@ fn two_shards_send_exactly_what_one_process_sends() {
         (report, counts)
     };
     let whole = common::TempDir::new("perf-shard-whole");
+    // What is compared is what was sent: a threshold missed on a busy machine (exit 1)
+    // does not matter here, a usage or runtime error (2, 3) does.
     let (output, folder) = common::cli::run(&args, &env, whole.path());
-    assert_eq!(
-        output.status.code(),
-        Some(0),
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
         "{}",
         common::cli::text(&output.stdout)
     );
@@ -332,9 +344,14 @@ fn two_shards_send_exactly_what_one_process_sends() {
     let mut sums: Vec<(String, u64)> = expected.iter().map(|(n, _)| (n.clone(), 0)).collect();
     for (index, (child, dir)) in children.into_iter().zip(&dirs).enumerate() {
         let output = child.wait_with_output().unwrap();
-        // A shard judges its own share; slots are dealt in the one process's order, so a
-        // shard may hold few requests of a name, and its thresholds may skip: never fail.
-        assert_ne!(output.status.code(), Some(2), "shard {index}");
+        // A shard judges its own share (slots are dealt in the one process's order, so it
+        // may hold few requests of a name, and its thresholds may skip); as above, only a
+        // usage or runtime error matters here.
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "shard {index}: {}",
+            common::cli::text(&output.stdout)
+        );
         let (report, counts) = requests(&common::cli::run_folder(dir.path(), &output));
         let problems: Vec<String> = schema.iter_errors(&report).map(|e| e.to_string()).collect();
         assert!(problems.is_empty(), "{problems:?}");

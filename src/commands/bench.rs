@@ -44,6 +44,10 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
     let _attached = stop.attach();
     let server = BenchServer::start(args.target.as_deref(), profile.tenants_needed())?;
     let runtime = super::runtime()?;
+    if let Some(start) = args.start_at {
+        crate::load::shard::check_start(start, std::time::SystemTime::now())
+            .map_err(Error::Usage)?;
+    }
     let sharding = Sharding {
         part: args.shard.zip(args.start_at),
         processes: args.shards,

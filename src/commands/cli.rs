@@ -125,7 +125,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "I/N", hide = true, requires = "start_at")]
     pub shard: Option<Shard>,
     /// The instant the shards of a sharded benchmark start at.
-    #[arg(long, value_name = "INSTANT", hide = true, value_parser = parse_instant)]
+    #[arg(
+        long,
+        value_name = "INSTANT",
+        hide = true,
+        requires = "shard",
+        value_parser = parse_instant
+    )]
     pub start_at: Option<std::time::SystemTime>,
 }
 

@@ -574,7 +574,10 @@ fn check_shard(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
     let selected = if args.workloads.is_empty() {
         profile.workloads.len()
     } else {
-        args.workloads.len()
+        let mut named: Vec<&String> = args.workloads.iter().collect();
+        named.sort();
+        named.dedup();
+        named.len()
     };
     if selected != 1 {
         let names: Vec<&str> = profile.workloads.iter().map(|w| w.name.as_str()).collect();
@@ -585,7 +588,16 @@ fn check_shard(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
         )));
     }
     if let Some(start) = args.start_at {
-        crate::load::shard::check_start(start, SystemTime::now()).map_err(Error::Usage)?;
+        let now = SystemTime::now();
+        crate::load::shard::check_start(start, now).map_err(Error::Usage)?;
+        let lead = start.duration_since(now).unwrap_or_default();
+        if let Some(deadline) = args.deadline.filter(|&d| d <= lead) {
+            return Err(Error::Usage(format!(
+                "--deadline {} ends the run before --start-at, {:.0} s from now",
+                humantime::format_duration(deadline),
+                lead.as_secs_f64()
+            )));
+        }
     }
     Ok(())
 }

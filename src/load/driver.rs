@@ -90,6 +90,10 @@ fn silence_goose_logs() {
     });
 }
 
+/// Waits for a slot longer than this also watch the run's stop; shorter ones (every slot of
+/// a running schedule) are plain timers.
+const STOPPABLE_WAIT: Duration = Duration::from_millis(500);
+
 /// Most goose users one phase starts.
 const MAX_USERS: usize = 1024;
 
@@ -121,7 +125,9 @@ pub async fn drive_with_users(
     timeout: Duration,
     users: usize,
 ) -> Result<(), String> {
-    if attack.stop.is_stopped() {
+    // A stopped run sends nothing; nor does a shard whose share of a short schedule is no
+    // slot at all (its kill switch, pulled by the last answer, would never come).
+    if attack.stop.is_stopped() || attack.schedule.own_count() == 0 {
         return Ok(());
     }
     silence_goose_logs();
@@ -286,8 +292,15 @@ async fn one_slot(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         return Ok(());
     };
     // A slot already due (a saturating schedule, a late user) goes at once, without a
-    // timer entry.
-    if due > std::time::Instant::now() {
+    // timer entry. A long wait (a shard's first slots, before its start instant) ends with
+    // a stop, and sends nothing; goose's kill switch, pulled by the stop, ends the users.
+    let wait = due.saturating_duration_since(std::time::Instant::now());
+    if wait > STOPPABLE_WAIT {
+        tokio::select! {
+            () = tokio::time::sleep_until(due.into()) => {}
+            () = attack.stop.stopped() => return Ok(()),
+        }
+    } else if !wait.is_zero() {
         tokio::time::sleep_until(due.into()).await;
     }
     let index = attack.route.as_ref().map_or(0, |route| route(k));
@@ -297,8 +310,14 @@ async fn one_slot(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         0 => &user.client,
         n => &shared.clients[user.weighted_users_index % n],
     };
-    let mut request = slot_request(attack, lane, prepared, client)
-        .map_err(|e| Box::new(goose::goose::TransactionError::Custom(e)))?;
+    let mut request = match slot_request(attack, lane, prepared, client) {
+        Ok(request) => request,
+        Err(e) => {
+            // Still this slot's turn: the last slot, sent or not, ends the attack.
+            slot_done(shared);
+            return Err(Box::new(goose::goose::TransactionError::Custom(e)));
+        }
+    };
     *request.timeout_mut() = Some(timeout);
     // Sent on the goose user's own client, not through `GooseUser::request`: that wrapper
     // builds a metric per request (copies of the URL and names) which nothing reads with
@@ -335,14 +354,19 @@ async fn one_slot(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
             recorder.record_failure(due, sent, failure.check_id(), || failure.to_string())
         }
     };
+    slot_done(shared);
+    Ok(())
+}
+
+/// Counts one slot of this process as done; the last one pulls goose's kill switch.
+fn slot_done(shared: &Shared) {
     let answered = shared
         .answered
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         + 1;
-    if answered == attack.schedule.own_count() {
+    if answered == shared.attack.schedule.own_count() {
         goose::trigger_killswitch("schedule complete");
     }
-    Ok(())
 }
 
 #[cfg(test)]

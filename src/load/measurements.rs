@@ -17,7 +17,9 @@ pub struct Measurements {
     pub started_wall: Option<SystemTime>,
     /// How long the schedule lasts.
     pub duration: Duration,
-    /// Slots this measurement was to send, and those answered (or failed).
+    /// Slots of the schedule this process was to send, and those this recorder had answered
+    /// (or failed). A workload's request names share one schedule: each one's `scheduled`
+    /// is the whole schedule's, so only their sum of `finished` says whether it completed.
     pub scheduled: u64,
     pub finished: u64,
     /// Every answer by the millisecond its request was sent, from the schedule's start.
@@ -30,6 +32,8 @@ pub struct Measurements {
     pub lag: Histogram<u64>,
     /// Corrected latency, second by second of the schedule.
     pub per_second: LatencySeries,
+    /// The same in slices of a second (short workloads).
+    pub per_slice: Option<LatencySeries>,
 }
 
 impl Measurements {
@@ -58,7 +62,12 @@ impl Measurements {
             mine.add(theirs)
                 .map_err(|e| format!("latency histograms of different ranges: {e:?}"))?;
         }
-        self.per_second.merge(&other.per_second)
+        self.per_second.merge(&other.per_second)?;
+        match (&mut self.per_slice, &other.per_slice) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, None) => Ok(()),
+            _ => Err("one shard measured latency in slices, another did not".into()),
+        }
     }
 
     /// Whether some slot was never answered (a stopped run, or goose's bound ran out).
@@ -87,6 +96,7 @@ mod tests {
             service: histogram(),
             lag: histogram(),
             per_second: LatencySeries::default(),
+            per_slice: Some(LatencySeries::with_width(200)),
         };
         for &(sent_ms, micros) in samples {
             m.timeline
@@ -95,6 +105,9 @@ mod tests {
             m.service.record(micros / 2 + 1).unwrap();
             m.lag.record(micros % 997 + 1).unwrap();
             m.per_second.record(sent_ms, micros);
+            if let Some(slices) = &mut m.per_slice {
+                slices.record(sent_ms, micros);
+            }
         }
         m
     }
@@ -147,6 +160,9 @@ mod tests {
             merged.per_second.percentiles(),
             whole.per_second.percentiles()
         );
+        let slices = |m: &Measurements| m.per_slice.as_ref().unwrap().slices();
+        assert_eq!(slices(&merged), slices(&whole));
+        assert_eq!(slices(&whole).len(), 15, "3 s in 200 ms slices");
         assert_eq!((merged.scheduled, merged.finished), (3_000, 3_000));
         assert!(!merged.partial());
     }

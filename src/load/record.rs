@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::headers::{self, Reset, RetryAfter};
-use super::latency_series::LatencySeries;
+use super::latency_series::{slice_width, LatencySeries};
 use super::measurements::Measurements;
 use super::shard::Shard;
 use super::timeline::Timeline;
@@ -166,7 +166,11 @@ impl Schedule {
             }
             Err(behind) => {
                 let _ = self.late.set(behind.duration());
-                (now.checked_sub(behind.duration()).unwrap_or(now), at)
+                match now.checked_sub(behind.duration()) {
+                    Some(then) => (then, at),
+                    // Too far back for this clock: from now, on both clocks.
+                    None => (now, wall),
+                }
             }
         }
     }
@@ -446,6 +450,8 @@ struct Tally {
     lag: Histogram<u64>,
     /// The corrected latency again, second by second (the report's latency chart).
     per_second: LatencySeries,
+    /// And in slices of a second, for a short workload (`with_latency_slices`).
+    per_slice: Option<LatencySeries>,
     evidence: LimitEvidence,
     samples: Vec<RemainingSample>,
     failures: TransportFailures,
@@ -502,6 +508,7 @@ impl Recorder {
                 service: histogram(),
                 lag: histogram(),
                 per_second: LatencySeries::default(),
+                per_slice: None,
                 evidence: LimitEvidence::default(),
                 samples: Vec::new(),
                 failures: TransportFailures::default(),
@@ -575,6 +582,9 @@ impl Recorder {
             let corrected = micros(done.saturating_duration_since(due));
             tally.corrected.saturating_record(corrected);
             tally.per_second.record(sent_ms, corrected);
+            if let Some(slices) = &mut tally.per_slice {
+                slices.record(sent_ms, corrected);
+            }
             tally
                 .service
                 .saturating_record(micros(done.saturating_duration_since(sent)));
@@ -595,6 +605,15 @@ impl Recorder {
         self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.own_count()
     }
 
+    /// Also keeps the latency in slices of a second when the schedule is short: a short
+    /// workload's chart then has some twenty points, not four.
+    pub fn with_latency_slices(self) -> Self {
+        if let Some(width) = slice_width(self.schedule.duration()) {
+            lock(&self.tally).per_slice = Some(LatencySeries::with_width(width));
+        }
+        self
+    }
+
     /// Everything measured so far, detached: what the report's statistics and the
     /// workload judge read, and what shards of one schedule add up.
     pub fn measurements(&self) -> Measurements {
@@ -611,6 +630,7 @@ impl Recorder {
             service: tally.service.clone(),
             lag: tally.lag.clone(),
             per_second: tally.per_second.clone(),
+            per_slice: tally.per_slice.clone(),
         }
     }
 
@@ -775,7 +795,7 @@ mod tests {
         for index in 0..3 {
             let shard = Schedule::new(1000.0, Duration::from_millis(10))
                 .sharded(Shard { index, count: 3 }, Some(start));
-            assert!(shard.lead() > Duration::from_millis(1900));
+            assert!(shard.lead() > Duration::from_secs(1));
             let slots: Vec<_> = std::iter::from_fn(|| shard.claim()).collect();
             assert_eq!(slots.len() as u64, shard.own_count());
             assert_eq!(shard.started_wall(), Some(start));

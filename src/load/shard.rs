@@ -76,13 +76,51 @@ impl FromStr for Shard {
     }
 }
 
-/// An RFC 3339 instant (`2026-12-03T14:00:00Z`, fractions allowed), for `--start-at`.
+/// An RFC 3339 instant for `--start-at`: `2026-12-03T14:00:00Z`, or with an offset as
+/// `date -Iseconds` prints it (`2026-12-03T15:00:00+01:00`); fractions of a second allowed.
+/// The zone is required: one read as UTC on one machine and as local time on another would
+/// start the shards hours apart.
 pub fn parse_instant(text: &str) -> Result<SystemTime, String> {
-    humantime::parse_rfc3339_weak(text.trim()).map_err(|e| {
+    let invalid = |why: String| {
         format!(
-            "`{text}` is not an RFC 3339 instant ({e}): write, for example, 2026-12-03T14:00:00Z"
+            "`{text}` is not an RFC 3339 instant ({why}): write, for example, \
+             2026-12-03T14:00:00Z or 2026-12-03T15:00:00+01:00"
         )
-    })
+    };
+    let (local, east) =
+        split_zone(text.trim()).ok_or_else(|| invalid("no zone: Z or ±HH:MM".into()))?;
+    let as_utc = humantime::parse_rfc3339_weak(local).map_err(|e| invalid(e.to_string()))?;
+    let offset = Duration::from_secs(east.unsigned_abs());
+    let instant = if east >= 0 {
+        as_utc.checked_sub(offset)
+    } else {
+        as_utc.checked_add(offset)
+    };
+    instant.ok_or_else(|| invalid("out of range".into()))
+}
+
+/// The instant without its zone, and the zone's offset east of UTC in seconds.
+fn split_zone(text: &str) -> Option<(&str, i64)> {
+    if let Some(local) = text.strip_suffix(['Z', 'z']) {
+        return Some((local, 0));
+    }
+    let cut = text.len().checked_sub(6)?;
+    if !text.is_char_boundary(cut) {
+        return None;
+    }
+    let (local, zone) = text.split_at(cut);
+    let (sign, hours_minutes) = zone.split_at(1);
+    let (hours, minutes) = hours_minutes.split_once(':')?;
+    let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(hours) || !digits(minutes) {
+        return None;
+    }
+    let offset = hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60;
+    match sign {
+        "+" => Some((local, offset)),
+        "-" => Some((local, -offset)),
+        _ => None,
+    }
 }
 
 /// Why `start` cannot begin a run now, if it cannot: already past, or too far ahead.
@@ -150,6 +188,21 @@ mod tests {
         let far = check_start(now + Duration::from_secs(7200), now).unwrap_err();
         assert!(far.contains("2h ahead; at most 1h"), "{far}");
         assert!(parse_instant("tomorrow").is_err());
-        assert!(parse_instant("2026-12-03T14:00:00.250Z").is_ok());
+        assert_eq!(
+            parse_instant("2026-12-03T14:00:00.250Z").unwrap(),
+            now + Duration::from_millis(250)
+        );
+        assert_eq!(parse_instant("2026-12-03T15:00:00+01:00").unwrap(), now);
+        assert_eq!(parse_instant("2026-12-03T09:30:00-04:30").unwrap(), now);
+        let unzoned = parse_instant("2026-12-03T14:00:00").unwrap_err();
+        assert!(unzoned.contains("no zone"), "{unzoned}");
+        for bad in [
+            "2026-12-03T14:00:00+1:00",
+            "",
+            "é",
+            "2026-12-03T14:00:00+0é:00",
+        ] {
+            assert!(parse_instant(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use super::measurements::Measurements;
 use super::per_second;
 use super::record::Recorder;
 use super::timeline::{Bin, Timeline};
-use crate::event::{Latency, PhaseStats, SecondCounts, SliceCounts};
+use crate::event::{Latency, LatencySlices, PhaseStats, SecondCounts, SliceCounts};
 use crate::profile::RateClass;
 
 pub(super) fn phase_stats(
@@ -61,6 +61,10 @@ pub(super) fn measured(
         slice_ms,
         slices,
         latency_seconds: measured.per_second.percentiles(),
+        latency_slices: measured.per_slice.as_ref().map(|series| LatencySlices {
+            width_ms: series.width_ms(),
+            slices: series.slices(),
+        }),
         latency: percentiles(&measured.corrected),
         service_latency: percentiles(&measured.service),
         estimated_rate: None,

@@ -289,15 +289,42 @@ fn stacked(b: &Bars, start: f64) -> Vec<Rectangle<(f64, f64)>> {
     rectangles
 }
 
-/// p50/p95/p99 of each second of every phase, on the same axis as `rates`.
+/// A phase's latency over time: (seconds from its start to the middle of the slice, p50,
+/// p95, p99) — per slice of a second when the phase has them (short workloads), else per
+/// second.
+fn latency_points(p: &PhaseStats) -> Vec<(f64, [f64; 3])> {
+    match &p.latency_slices {
+        Some(sliced) => sliced
+            .slices
+            .iter()
+            .map(|s| {
+                let middle = (s.offset_ms as f64 + sliced.width_ms as f64 / 2.0) / 1000.0;
+                (middle, [s.p50_ms, s.p95_ms, s.p99_ms])
+            })
+            .collect(),
+        None => p
+            .latency_seconds
+            .iter()
+            .map(|s| (s.offset_s as f64 + 0.5, [s.p50_ms, s.p95_ms, s.p99_ms]))
+            .collect(),
+    }
+}
+
+/// p50/p95/p99 of each second (or slice of one) of every phase, on the same axis as `rates`.
 pub fn latency(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
     let axis = Axis::of(phases);
     let x_max = axis.max(phases);
-    let y_max = phases
+    let points: Vec<Vec<(f64, [f64; 3])>> = phases.iter().map(|p| latency_points(p)).collect();
+    let y_max = points
         .iter()
-        .flat_map(|p| p.latency_seconds.iter().map(|s| s.p99_ms))
+        .flatten()
+        .map(|(_, ms)| ms[2])
         .fold(1.0, f64::max)
         * 1.15;
+    let slice = phases
+        .iter()
+        .find_map(|p| p.latency_slices.as_ref().map(|s| s.width_ms))
+        .map_or("second".to_string(), |ms| format!("{ms} ms"));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 250)).into_drawing_area();
@@ -305,18 +332,15 @@ pub fn latency(class: &str, phases: &[&PhaseStats]) -> Result<String, String> {
         let (head, body) = root.split_vertically(HEAD);
         let legend: Vec<(&str, RGBColor, bool)> =
             PERCENTILES.iter().map(|(n, c)| (*n, *c, true)).collect();
-        let title = format!("{class}: latency per second");
+        let title = format!("{class}: latency per {slice}");
         let note = "from each request's scheduled send time (coordinated omission corrected)";
         heading(&head, &title, note, &legend)?;
         let mut chart = phase_plot(&body, phases, &axis, (x_max, y_max), "ms")?;
-        for p in phases {
-            let start = axis.start(p) + 0.5;
+        for (p, points) in phases.iter().zip(&points) {
+            let start = axis.start(p);
             for (i, (_, color)) in PERCENTILES.iter().enumerate() {
-                let points: Vec<(f64, f64)> = p
-                    .latency_seconds
-                    .iter()
-                    .map(|s| (start + s.offset_s as f64, [s.p50_ms, s.p95_ms, s.p99_ms][i]))
-                    .collect();
+                let points: Vec<(f64, f64)> =
+                    points.iter().map(|(at, ms)| (start + at, ms[i])).collect();
                 chart
                     .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
                     .map_err(text)?;

@@ -65,6 +65,7 @@ fn phase(name: &str, started_ms: u64, slices: Vec<SliceCounts>) -> PhaseStats {
             })
             .collect(),
         slices,
+        latency_slices: None,
         latency: Latency::default(),
         service_latency: Latency::default(),
         estimated_rate: None,
@@ -144,6 +145,19 @@ pub fn with_workload() -> Report {
         })
         .collect();
     read.latency_seconds[1].p99_ms = 40.0;
+    // A short workload: its latency in 200 ms slices too, the slow one in the second second.
+    read.latency_slices = Some(crate::event::LatencySlices {
+        width_ms: 200,
+        slices: (0..15)
+            .map(|i| crate::event::LatencySlice {
+                offset_ms: i * 200,
+                requests: 20,
+                p50_ms: 1.0,
+                p95_ms: 2.0,
+                p99_ms: if i == 7 { 40.0 } else { 3.0 },
+            })
+            .collect(),
+    });
     read.latency = Latency {
         p50_ms: 2.0,
         p90_ms: 3.0,

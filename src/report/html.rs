@@ -267,6 +267,12 @@ mod tests {
         let (rates, perf) = html.split_once("<h2>Performance workloads</h2>").unwrap();
         assert!(rates.contains("id=\"chart-read\""));
         assert!(perf.contains("<figure class=\"chart\" id=\"latency-tenants-read\"><svg"));
+        // A short workload's latency is drawn per 200 ms slice, not per second.
+        assert!(
+            perf.contains("tenants · read: latency per 200 ms"),
+            "{perf}"
+        );
+        assert!(rates.contains("read: latency per second"));
         assert!(!rates.contains("tenants"));
         assert_eq!(slug("tenants · files_read"), "tenants-files_read");
     }

@@ -307,12 +307,15 @@ impl PerfRunner {
             Arc::new(Schedule::staged(&stages).sharded(self.plan.shard, self.plan.start_at));
         let errors = self.target.profile().errors.schema.clone();
         let part = |name: String, class: RateClass, keys: Vec<Credential>, rate: f64| Part {
-            recorder: Arc::new(Recorder::sharing(
-                schedule.clone(),
-                errors.clone(),
-                Some(class.name.clone()),
-                class.cleanup.is_some(),
-            )),
+            recorder: Arc::new(
+                Recorder::sharing(
+                    schedule.clone(),
+                    errors.clone(),
+                    Some(class.name.clone()),
+                    class.cleanup.is_some(),
+                )
+                .with_latency_slices(),
+            ),
             name,
             class,
             keys,
@@ -340,7 +343,8 @@ impl PerfRunner {
 
     /// Every part as a report phase, and the thresholds and the noisy neighbour judged.
     fn report(&self, workload: &Workload, parts: &[Part]) {
-        let peak = workload.peak();
+        // A shard sends its share of every request name: its report asks that much.
+        let peak = workload.peak() / f64::from(self.plan.shard.count);
         let mut tenants = Measured::default();
         let mut all_latency: Option<hdrhistogram::Histogram<u64>> = None;
         let mut all_lag: Option<hdrhistogram::Histogram<u64>> = None;
