@@ -15,7 +15,8 @@ use goose::config::GooseConfiguration;
 use goose::goose::{GooseUser, Scenario, Transaction, TransactionResult};
 use goose::GooseAttack;
 
-use super::record::{Recorder, Schedule};
+use super::record::Recorder;
+use super::schedule::Schedule;
 use crate::contract::{Presenting, Target};
 use crate::scenario::template::Vars;
 use crate::scenario::{Credential, RequestSpec};

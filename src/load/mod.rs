@@ -23,6 +23,7 @@ pub mod headers;
 pub mod perf;
 pub mod probes;
 pub mod record;
+pub mod schedule;
 pub mod shard;
 #[cfg(test)]
 pub(crate) mod simulate;
@@ -56,7 +57,8 @@ use cleanup::Cleanup;
 use driver::{Attack, Clients};
 use probes::{Probe, Prober};
 use quiet::{Bucket, Quiet};
-use record::{Recorder, Schedule};
+use record::Recorder;
+use schedule::Schedule;
 
 /// What to load and how hard.
 #[derive(Debug, Clone)]
