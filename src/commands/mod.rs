@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the process exit code or an [`Error`].
 
 mod bench;
+mod bench_shards;
 pub mod cli;
 mod init;
 mod lint;
