@@ -7,6 +7,7 @@ mod init;
 mod lint;
 mod report;
 mod run;
+mod run_options;
 mod serve;
 
 pub use lint::render_diagnostics;
