@@ -265,6 +265,17 @@ impl Bench {
         Ok(per_second(&self.arrivals(from_ms).await?, rate))
     }
 
+    /// Requests the server saw in each of the first `seconds` whole seconds from `from_ms`.
+    async fn whole_seconds(&self, from_ms: u64, seconds: usize) -> Result<Vec<u64>, Error> {
+        Ok(self
+            .arrivals(from_ms)
+            .await?
+            .chunks(1000)
+            .map(|second| second.iter().sum())
+            .take(seconds)
+            .collect())
+    }
+
     /// Requests the server saw per millisecond since `from_ms`.
     async fn arrivals(&self, from_ms: u64) -> Result<Vec<u64>, Error> {
         let url = format!(
@@ -329,12 +340,7 @@ impl Bench {
                 // Whole seconds from the shared start instant: every slot is due in its own.
                 let (start, said) = self.in_shards("pacing", rate, seconds).await?;
                 notes.extend(said);
-                let mut counts = self.arrivals(start).await?;
-                counts.truncate(seconds as usize * 1000);
-                counts
-                    .chunks(1000)
-                    .map(|second| second.iter().sum())
-                    .collect()
+                self.whole_seconds(start, seconds as usize).await?
             } else {
                 self.drive(schedule, None).await?;
                 self.seen_per_second(from, rate).await?
@@ -406,13 +412,9 @@ impl Bench {
         };
         // Whole seconds of the schedule, from its start (a late first send is still the first
         // second's); the hold's only, the last dropped: the cleanup's deletions come after.
-        let counts: Vec<u64> = self
-            .arrivals(started)
-            .await?
-            .chunks(1000)
-            .map(|second| second.iter().sum())
-            .take(held.as_secs() as usize - 1)
-            .collect();
+        let counts = self
+            .whole_seconds(started, held.as_secs() as usize - 1)
+            .await?;
         let mean = counts.iter().sum::<u64>() as f64 / counts.len().max(1) as f64;
         let worst = counts
             .iter()
