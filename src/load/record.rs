@@ -276,6 +276,15 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
 }
 
+impl Tally {
+    /// Every answer the phase's bucket gave: the schedule's and the back-off client's.
+    fn answered(&self) -> Timeline {
+        let mut timeline = self.timeline.clone();
+        timeline.merge(&self.extra);
+        timeline
+    }
+}
+
 impl Recorder {
     pub fn new(
         schedule: Schedule,
@@ -412,8 +421,7 @@ impl Recorder {
     /// workload judge read, and what shards of one schedule add up.
     pub fn measurements(&self) -> Measurements {
         let tally = lock(&self.tally);
-        let mut timeline = tally.timeline.clone();
-        timeline.merge(&tally.extra);
+        let timeline = tally.answered();
         Measurements {
             started_wall: self.schedule.started_wall(),
             duration: self.schedule.duration(),
@@ -438,10 +446,7 @@ impl Recorder {
     /// Every answer the phase's bucket gave while it was measured, by the millisecond its
     /// request was sent: the schedule's and the back-off client's.
     pub fn timeline(&self) -> Timeline {
-        let tally = lock(&self.tally);
-        let mut timeline = tally.timeline.clone();
-        timeline.merge(&tally.extra);
-        timeline
+        lock(&self.tally).answered()
     }
 
     /// The schedule's own requests only: what tollgate offered.
