@@ -352,4 +352,15 @@ fn other_header_dialects_are_read_and_an_epoch_reset_warns_with_its_reason() {
         "no HTTP-date promise was short: {actual}"
     );
     assert_eq!(check("rate.read.headers").verdict, Verdict::Passed);
+    // The back-off client retries at the HTTP-date's whole second, after the load: that
+    // retry is not the over phase's traffic (it once stretched the phase's span, and its
+    // last whole windows read a correct limiter at 85/s).
+    let over = run.phases.iter().find(|p| p.phase == "over").unwrap();
+    let last = over.slices.iter().rev().find(|s| s.offered > 0).unwrap();
+    assert!(
+        (last.offset_ms as f64) < over.duration_s * 1000.0,
+        "a send {} ms into a {} s phase",
+        last.offset_ms,
+        over.duration_s
+    );
 }

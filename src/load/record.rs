@@ -277,10 +277,14 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Tally {
-    /// Every answer the phase's bucket gave: the schedule's and the back-off client's.
+    /// Every answer the phase's bucket gave while the schedule sent: the schedule's and the
+    /// back-off client's. The client's retries after the schedule's last send are left out:
+    /// they come after the load, and would stretch the phase's span (an HTTP-date
+    /// Retry-After sends one a few hundred ms later), so its last whole windows would hold
+    /// less load than their length and read a correct limiter's rate short.
     fn answered(&self) -> Timeline {
         let mut timeline = self.timeline.clone();
-        timeline.merge(&self.extra);
+        timeline.merge_within(&self.extra);
         timeline
     }
 }
@@ -443,7 +447,7 @@ impl Recorder {
         (tally.corrected.clone(), tally.service.clone())
     }
 
-    /// Every answer the phase's bucket gave while it was measured, by the millisecond its
+    /// Every answer the phase's bucket gave while the schedule sent, by the millisecond its
     /// request was sent: the schedule's and the back-off client's.
     pub fn timeline(&self) -> Timeline {
         lock(&self.tally).answered()

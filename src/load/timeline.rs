@@ -70,6 +70,15 @@ impl Timeline {
         }
     }
 
+    /// Adds the requests of another timeline of the same start sent no later than this
+    /// one's last send: what else reached the bucket while this timeline's load ran.
+    pub fn merge_within(&mut self, other: &Timeline) {
+        let within = Timeline {
+            bins: other.bins[..other.bins.len().min(self.bins.len())].to_vec(),
+        };
+        self.merge(&within);
+    }
+
     pub fn bins(&self) -> &[Bin] {
         &self.bins
     }
@@ -132,5 +141,24 @@ mod tests {
         assert_eq!(all.other(), 2, "the 503 and the unanswered one");
         assert_eq!(t.between(0.0, 0.007).sent, 2, "after 0 ms, up to 7 ms");
         assert_eq!(t.between(0.0, 0.009).rejected(), 2);
+    }
+
+    #[test]
+    fn merging_within_keeps_the_span_of_the_load() {
+        let mut load = Timeline::default();
+        load.record(0, 200);
+        load.record(10, 429);
+        let mut beside = Timeline::default();
+        beside.record(3, 429);
+        beside.record(10, 200);
+        beside.record(400, 200);
+        load.merge_within(&beside);
+        assert_eq!(
+            load.span(),
+            Some((0.0, 0.010)),
+            "the send at 400 ms is left out"
+        );
+        let all = load.totals();
+        assert_eq!((all.sent, all.accepted, all.limited), (4, 2, 2));
     }
 }
