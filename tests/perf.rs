@@ -211,9 +211,34 @@ fn workload_and_shard_options_are_usage_errors() {
             &["--only", "perf", "--start-at", &soon, "--deadline", "30s"][..],
             "--deadline 30s ends the run before --start-at",
         ),
+        (
+            &["--measure-only"][..],
+            "--measure-only measures performance workloads for `report merge`: add --only perf",
+        ),
     ] {
         assert_usage_error(args, message, reports.path());
     }
+    // What `report merge` refuses: nothing to merge, and a file that is not one.
+    let not_measured = common::TempDir::new("perf-merge-usage");
+    let refused = |inputs: &[&Path], message: &str| {
+        let mut command = common::cli::tollgate(&["report", "merge"]);
+        command.args(inputs).arg("--report-dir").arg(reports.path());
+        let output = command.output().unwrap();
+        let stderr = common::cli::text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    };
+    refused(&[not_measured.path()], "no measurements.json under");
+    let forged = not_measured.path().join("measurements.json");
+    std::fs::write(
+        &forged,
+        r#"{"format": "tollgate-measurements/1", "shard": 3}"#,
+    )
+    .unwrap();
+    refused(
+        &[not_measured.path()],
+        "is not a tollgate measurements file",
+    );
 }
 
 /// A reference server with 20 tenant keys and `faults`, on a runtime of its own, and the
@@ -290,26 +315,15 @@ fn a_deployment_with_shared_buckets_fails_through_the_cli() {
     runtime.block_on(server.stop()).unwrap();
 }
 
-/// Two processes given one start instant (`--shard 0/2`, `1/2`) send, request name by
-/// request name, exactly what one process sends, against a server with its limits on; each
-/// report says which shard it is.
+/// Two processes given one start instant (`--shard 0/2`, `1/2`, `--measure-only`) send,
+/// request name by request name, exactly what one process sends, against a server with its
+/// limits on; each report says which shard it is, and `report merge` of the two judges the
+/// same checks as the one process, from the same counts. Without one of them it exits 3.
 #[test]
-fn two_shards_send_exactly_what_one_process_sends() {
+fn two_shards_measure_and_merge_into_what_one_process_reports() {
     let (runtime, server, env) = tenant_server(&[]);
     let url = server.base_url();
     let args = perf_args(&url);
-    let requests = |folder: &Path| -> (serde_json::Value, Vec<(String, u64)>) {
-        let text = std::fs::read_to_string(folder.join("report.json")).unwrap();
-        let report: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let phases = report["phases"].as_array().unwrap().iter();
-        let counts = phases
-            .map(|p| {
-                let name = p["class"].as_str().unwrap().to_string();
-                (name, p["requests"].as_u64().unwrap())
-            })
-            .collect();
-        (report, counts)
-    };
     let whole = common::TempDir::new("perf-shard-whole");
     // What is compared is what was sent: a threshold missed on a busy machine (exit 1)
     // does not matter here, a usage or runtime error (2, 3) does.
@@ -319,7 +333,7 @@ fn two_shards_send_exactly_what_one_process_sends() {
         "{}",
         common::cli::text(&output.stdout)
     );
-    let (_, expected) = requests(&folder);
+    let whole = read_report(&folder);
 
     let start = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
     let start = humantime::format_rfc3339_millis(start).to_string();
@@ -333,36 +347,131 @@ fn two_shards_send_exactly_what_one_process_sends() {
         .map(|(index, dir)| {
             let shard = format!("{index}/2");
             let mut sharded = args.to_vec();
-            sharded.extend(["--shard", &shard, "--start-at", &start]);
+            sharded.extend(["--shard", &shard, "--start-at", &start, "--measure-only"]);
             common::cli::run_command(&sharded, &env, dir.path())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    let schema =
-        tollgate::scenario::parse::load_schema(Path::new("schemas/report.schema.json")).unwrap();
-    let mut sums: Vec<(String, u64)> = expected.iter().map(|(n, _)| (n.clone(), 0)).collect();
+    let mut sums: Vec<(String, u64)> = requests(&whole).into_iter().map(|(n, _)| (n, 0)).collect();
     for (index, (child, dir)) in children.into_iter().zip(&dirs).enumerate() {
         let output = child.wait_with_output().unwrap();
-        // A shard judges its own share (slots are dealt in the one process's order, so it
-        // may hold few requests of a name, and its thresholds may skip); as above, only a
-        // usage or runtime error matters here.
-        assert!(
-            matches!(output.status.code(), Some(0 | 1)),
+        // Measuring was the shard's job: it exits 0 whatever its share measured.
+        assert_eq!(
+            output.status.code(),
+            Some(0),
             "shard {index}: {}",
             common::cli::text(&output.stdout)
         );
-        let (report, counts) = requests(&common::cli::run_folder(dir.path(), &output));
-        let problems: Vec<String> = schema.iter_errors(&report).map(|e| e.to_string()).collect();
-        assert!(problems.is_empty(), "{problems:?}");
+        let folder = common::cli::run_folder(dir.path(), &output);
+        assert!(folder.join("measurements.json").is_file());
+        let report = read_report(&folder);
         assert_eq!(report["shard"]["index"], index);
         assert_eq!(report["shard"]["total"], 2);
         assert_eq!(report["shard"]["start_at"], start.as_str());
-        for ((name, sum), (shard_name, count)) in sums.iter_mut().zip(&counts) {
-            assert_eq!(name, shard_name);
+        let judged: Vec<&str> = check_ids(&report)
+            .into_iter()
+            .filter(|id| !id.ends_with(".cleanup"))
+            .collect();
+        assert!(
+            judged.is_empty(),
+            "a shard measuring only judged {judged:?}"
+        );
+        for ((name, sum), (shard_name, count)) in sums.iter_mut().zip(requests(&report)) {
+            assert_eq!(*name, shard_name);
             *sum += count;
         }
     }
-    assert_eq!(sums, expected);
+    assert_eq!(sums, requests(&whole));
+
+    let merged_dir = common::TempDir::new("perf-merged");
+    let merge = |inputs: &[&Path]| {
+        let mut command = common::cli::tollgate(&["report", "merge"]);
+        command
+            .args(inputs)
+            .arg("--report-dir")
+            .arg(merged_dir.path());
+        command.output().unwrap()
+    };
+    let output = merge(&[dirs[0].path(), dirs[1].path()]);
+    let stdout = common::cli::text(&output.stdout);
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{stdout}");
+    let merged = read_report(&merged_dir.path().join("latest"));
+    assert_eq!(requests(&merged), requests(&whole), "{stdout}");
+    assert_eq!(merged["shard"]["merged"], true);
+    assert_eq!(merged["shard"]["total"], 2);
+    let without = |report: &serde_json::Value, suffix: &str| -> Vec<String> {
+        check_ids(report)
+            .into_iter()
+            .filter(|id| !id.ends_with(suffix))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(without(&merged, ".shards"), without(&whole, ".cleanup"));
+    assert_eq!(
+        verdict_of(&merged, "perf.tenants.shards"),
+        "passed",
+        "{stdout}"
+    );
+    assert_eq!(
+        verdict_of(&merged, "perf.tenants.noisy-neighbour"),
+        verdict_of(&whole, "perf.tenants.noisy-neighbour")
+    );
+
+    // Shard 1 never reported: named, nothing judged, exit 3.
+    let output = merge(&[dirs[0].path()]);
+    let stderr = common::cli::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("shard(s) 1 of 2 never reported"),
+        "{stderr}"
+    );
+    let partial = read_report(&merged_dir.path().join("latest"));
+    assert_eq!(verdict_of(&partial, "perf.tenants.shards"), "failed");
+    assert_eq!(check_ids(&partial), ["perf.tenants.shards"]);
     runtime.block_on(server.stop()).unwrap();
+}
+
+/// A run folder's report.json, checked against its schema.
+fn read_report(folder: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(folder.join("report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let schema =
+        tollgate::scenario::parse::load_schema(Path::new("schemas/report.schema.json")).unwrap();
+    let problems: Vec<String> = schema.iter_errors(&report).map(|e| e.to_string()).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    report
+}
+
+/// Each phase's name and request count.
+fn requests(report: &serde_json::Value) -> Vec<(String, u64)> {
+    report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["class"].as_str().unwrap().to_string();
+            (name, p["requests"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+fn check_ids(report: &serde_json::Value) -> Vec<&str> {
+    checks(report).map(|c| c["id"].as_str().unwrap()).collect()
+}
+
+fn checks(report: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().unwrap())
+}
+
+fn verdict_of<'a>(report: &'a serde_json::Value, id: &str) -> &'a str {
+    checks(report)
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} missing"))["verdict"]
+        .as_str()
+        .unwrap()
 }

@@ -482,6 +482,7 @@ impl Bench {
             run_id: "bench".into(),
             shard,
             start_at,
+            measure_only: false,
         };
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let runner = tokio::spawn(perf::run(Arc::new(target), plan, sender, self.stop.clone()));

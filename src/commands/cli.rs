@@ -268,6 +268,10 @@ pub struct RunArgs {
         value_parser = parse_instant
     )]
     pub start_at: Option<std::time::SystemTime>,
+    /// Measure the workload without judging it (`--only perf`): write `measurements.json`
+    /// beside the reports for `tollgate report merge`, which judges every shard's together.
+    #[arg(long, env = "TOLLGATE_MEASURE_ONLY")]
+    pub measure_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -304,5 +308,19 @@ pub enum ReportCommand {
         /// changed on purpose).
         #[arg(long)]
         allow_missing: bool,
+    },
+    /// Add up the measurements of a sharded run (`run --only perf --measure-only --shard
+    /// I/N`) and judge them as one run: the usual five reports. Exit 3 when a shard never
+    /// reported.
+    Merge {
+        /// measurements.json files, or folders searched three levels down for them.
+        #[arg(required = true, value_name = "DIR")]
+        inputs: Vec<PathBuf>,
+        /// The profile the shards ran: its workloads' thresholds judge the merge.
+        #[arg(long, default_value = "tollgate.yaml")]
+        profile: PathBuf,
+        /// Where the merged run's folder is written; `latest` in it points at the newest.
+        #[arg(long, env = "TOLLGATE_REPORT_DIR", default_value = "reports")]
+        report_dir: PathBuf,
     },
 }

@@ -6,6 +6,7 @@ pub mod cli;
 mod init;
 mod lint;
 mod report;
+mod report_merge;
 mod run;
 mod run_options;
 mod serve;

@@ -1,4 +1,5 @@
-//! `tollgate report diff OLD.json NEW.json`, and the baseline comparison of `run`.
+//! `tollgate report diff OLD.json NEW.json`, and the baseline comparison of `run`;
+//! `report merge` is `report_merge.rs`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -25,6 +26,11 @@ pub fn report(command: ReportCommand) -> Result<ExitCode, Error> {
             print!("{}", diff::render(&d));
             Ok(exit_code(&d))
         }
+        ReportCommand::Merge {
+            inputs,
+            profile,
+            report_dir,
+        } => super::report_merge::merge(&inputs, &profile, &report_dir),
     }
 }
 

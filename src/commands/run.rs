@@ -17,6 +17,7 @@ use crate::contract;
 use crate::contract::client::TransportError;
 use crate::error::{exit, Error};
 use crate::event::{Attempt, CheckResult, Event, StepResult, Verdict};
+use crate::load::perf::measured::{self, ShardIndex, ShardMeasurements, WorkloadMeasured};
 use crate::load::perf::PerfPlan;
 use crate::load::{self, LoadPlan};
 use crate::profile::{self, Profile};
@@ -107,6 +108,8 @@ fn contract_scenarios(args: &RunArgs, profile: &Profile) -> Result<Vec<Scenario>
 /// How the phases ended.
 struct Ending {
     stopped_by: Option<Stop>,
+    /// What `--measure-only` workloads measured.
+    measured: Vec<WorkloadMeasured>,
     /// The target could not be reached: nothing ran, and the run is a runtime error.
     unreachable: Option<String>,
 }
@@ -144,19 +147,26 @@ async fn execute(
         start_at: args
             .start_at
             .map(|at| humantime::format_rfc3339_millis(at).to_string()),
+        merged: false,
     };
     let mut console = Console::new(&target, report, args.format == Format::Json);
     console.show(&terminal::header(&console.report));
     let ending = match preflight(&target, &stop).await {
-        Reach::Reached => Ending {
-            stopped_by: drive(&mut console, &args, target, inputs.scenarios, &stop).await,
-            unreachable: None,
-        },
+        Reach::Reached => {
+            let (stopped_by, measured) =
+                drive(&mut console, &args, target, inputs.scenarios, &stop).await;
+            Ending {
+                stopped_by,
+                measured,
+                unreachable: None,
+            }
+        }
         Reach::Unreachable(step, message) => {
             console.apply(Event::StepFinished(*step));
             console.apply(Event::RunFinished { stopped_by: None });
             Ending {
                 stopped_by: None,
+                measured: Vec::new(),
                 unreachable: Some(message),
             }
         }
@@ -166,6 +176,7 @@ async fn execute(
             });
             Ending {
                 stopped_by: Some(why),
+                measured: Vec::new(),
                 unreachable: None,
             }
         }
@@ -204,13 +215,14 @@ fn new_report(target: &Target, embedded: &Option<target::Embedded>, seed: u64) -
 
 /// Runs the phases, showing and collecting their events until they end or the run is
 /// stopped (Ctrl-C, SIGTERM, `--deadline`); returns what stopped it.
+/// Also what `--measure-only` workloads measured.
 async fn drive(
     console: &mut Console,
     args: &RunArgs,
     target: Arc<Target>,
     scenarios: Vec<Scenario>,
     stop: &StopSignal,
-) -> Option<Stop> {
+) -> (Option<Stop>, Vec<WorkloadMeasured>) {
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let plan = LoadPlan {
         classes: args.classes.clone(),
@@ -228,6 +240,7 @@ async fn drive(
         run_id: plan.run_id.clone(),
         shard: args.shard,
         start_at: args.start_at,
+        measure_only: args.measure_only,
     };
     let (run_id, seed) = (plan.run_id.clone(), plan.seed);
     let (contract_phase, load_phase, perf_phase) = phases(args);
@@ -240,8 +253,9 @@ async fn drive(
             load::run(target.clone(), plan, sender.clone(), phases_stop.clone()).await;
         }
         if perf_phase && !phases_stop.is_stopped() {
-            load::perf::run(target, perf, sender, phases_stop).await;
+            return load::perf::run(target, perf, sender, phases_stop).await;
         }
+        Vec::new()
     });
     let stopped_by = watch(console, &mut receiver, stop).await;
     if stopped_by.is_some() {
@@ -257,7 +271,12 @@ async fn drive(
         runner.abort();
     }
     console.apply(Event::RunFinished { stopped_by });
-    stopped_by
+    // Every sender is gone when the phases ended: the runner is done.
+    let measured = match stopped_by {
+        None => runner.await.unwrap_or_default(),
+        Some(_) => Vec::new(),
+    };
+    (stopped_by, measured)
 }
 
 /// Which phases a run has: `--only` names one. Without it, a run is contract, load and
@@ -335,6 +354,16 @@ fn finish(
         folder.display()
     ));
     link_latest(&args.report_dir, &folder);
+    if args.measure_only && ending.unreachable.is_none() && ending.stopped_by.is_none() {
+        let file = measurements_file(&console, args, ending.measured);
+        let path = folder.join(measured::FILE_NAME);
+        std::fs::write(&path, file)
+            .map_err(|e| Error::Runtime(format!("cannot write {}: {e}", path.display())))?;
+        console.show(&format!(
+            "measurements: {} (judge them with `tollgate report merge`)\n",
+            path.display()
+        ));
+    }
     if args.format == Format::Json {
         // The file as written (redacted), so stdout and the artifact never differ.
         let json = std::fs::read_to_string(folder.join("report.json"))
@@ -364,10 +393,33 @@ fn finish(
         }
         Some(Stop::Interrupted) => exit::INTERRUPTED,
         None if !console.report.passed() || regressed => exit::CHECK_FAILED,
+        // Measuring was the job; `report merge` judges.
+        None if args.measure_only => exit::PASSED,
         None if console.report.verdict() == "nothing-checked" => exit::NOTHING_CHECKED,
         None => exit::PASSED,
     };
     Ok(ExitCode::from(code))
+}
+
+/// What `--measure-only` writes: this shard's measurements of each workload.
+fn measurements_file(
+    console: &Console,
+    args: &RunArgs,
+    workloads: Vec<WorkloadMeasured>,
+) -> String {
+    let file = ShardMeasurements {
+        format: measured::FORMAT.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: console.report.run_id.clone(),
+        target: console.redactor.redact(&console.report.target),
+        shard: ShardIndex {
+            index: args.shard.index,
+            count: args.shard.count,
+        },
+        start_at: console.report.shard.start_at.clone(),
+        workloads,
+    };
+    serde_json::to_string(&file).expect("measurements serialise")
 }
 
 /// Shows the comparison with the baseline; true when something regressed.
@@ -634,7 +686,7 @@ fn run_id(seed: u64) -> String {
 
 /// `<report dir>/latest` → the newest run folder (a relative symlink), for scripts and
 /// people alike. A file system without symlinks only loses the convenience.
-fn link_latest(dir: &Path, folder: &Path) {
+pub(super) fn link_latest(dir: &Path, folder: &Path) {
     let (Some(name), latest) = (folder.file_name(), dir.join("latest")) else {
         return;
     };

@@ -64,6 +64,12 @@ pub(super) fn check_load_plan(args: &RunArgs, profile: &Profile) -> Result<(), E
 /// Usage errors of `--shard` and `--start-at`: a sharded run is one performance workload
 /// against one deployment, every shard starting its schedule at one instant ahead.
 pub(super) fn check_shard(args: &RunArgs, profile: &Profile) -> Result<(), Error> {
+    if args.measure_only && args.only != Some(Phase::Perf) {
+        return Err(Error::Usage(
+            "--measure-only measures performance workloads for `report merge`: add --only perf"
+                .into(),
+        ));
+    }
     let (shard, sharded) = (args.shard, !args.shard.is_whole());
     if !sharded && args.start_at.is_none() {
         return Ok(());

@@ -35,7 +35,7 @@ pub fn slice_width(schedule: std::time::Duration) -> Option<u64> {
 
 /// One significant digit (about 6% resolution) is enough for a chart, and keeps each
 /// second's histogram a few hundred counters.
-fn histogram() -> Histogram<u32> {
+pub(crate) fn histogram() -> Histogram<u32> {
     Histogram::new_with_bounds(1, 120_000_000, 1).expect("valid histogram bounds")
 }
 
@@ -50,6 +50,25 @@ impl LatencySeries {
 
     pub fn width_ms(&self) -> u64 {
         self.width_ms
+    }
+
+    /// Each slice's histogram, from the start (empty ones too).
+    pub fn histograms(&self) -> &[Histogram<u32>] {
+        &self.seconds
+    }
+
+    /// A series read back (`perf::measured`): at most as many slices as one records.
+    pub fn from_histograms(width_ms: u64, slices: Vec<Histogram<u32>>) -> Result<Self, String> {
+        if slices.len() > MAX_SECONDS {
+            return Err(format!(
+                "{} latency slices, over {MAX_SECONDS}",
+                slices.len()
+            ));
+        }
+        Ok(LatencySeries {
+            width_ms: width_ms.max(1),
+            seconds: slices,
+        })
     }
 
     /// Adds the latency (µs) of a request sent `sent_ms` after the phase started.

@@ -37,6 +37,10 @@ impl Bin {
 /// the last bin.
 const MAX_BINS: usize = 30 * 60 * 1000;
 
+/// Most requests one process can send in a millisecond, for a timeline read back: a
+/// million, so the bins of 1,024 shards still add up inside a `u32`.
+const MAX_SENDS_PER_MS: u32 = 1_000_000;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timeline {
     /// Bin `i` holds the requests sent in millisecond `i` after the schedule started.
@@ -77,6 +81,26 @@ impl Timeline {
             bins: other.bins[..other.bins.len().min(self.bins.len())].to_vec(),
         };
         self.merge(&within);
+    }
+
+    /// Adds `bin` as the requests sent `ms` after the start (a timeline read back).
+    pub fn add_bin(&mut self, ms: u64, bin: Bin) -> Result<(), String> {
+        let index = usize::try_from(ms)
+            .ok()
+            .filter(|&i| i < MAX_BINS)
+            .ok_or_else(|| format!("a send {ms} ms after the start, beyond {MAX_BINS} ms"))?;
+        let answered = u64::from(bin.accepted) + u64::from(bin.limited) + u64::from(bin.failed);
+        if answered > u64::from(bin.sent) || bin.sent > MAX_SENDS_PER_MS {
+            return Err(format!("an impossible count of requests at {ms} ms"));
+        }
+        if self.bins.get(index).is_some_and(|b| b.sent > 0) {
+            return Err(format!("the requests sent at {ms} ms are listed twice"));
+        }
+        if self.bins.len() <= index {
+            self.bins.resize(index + 1, Bin::default());
+        }
+        self.bins[index] = bin;
+        Ok(())
     }
 
     pub fn bins(&self) -> &[Bin] {

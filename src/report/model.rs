@@ -36,6 +36,9 @@ pub struct ShardOfRun {
     /// `--start-at`, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_at: Option<String>,
+    /// The report of every shard's measurements added up (`report merge`), not of one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
 }
 
 impl Default for ShardOfRun {
@@ -44,6 +47,7 @@ impl Default for ShardOfRun {
             index: 0,
             total: 1,
             start_at: None,
+            merged: false,
         }
     }
 }
@@ -152,6 +156,9 @@ impl Report {
             .start_at
             .as_deref()
             .map_or(String::new(), |at| format!(" from {at}"));
+        if shard.merged {
+            return format!("{}, {} shards merged{from}", self.target_kind, shard.total);
+        }
         format!(
             "{}, shard {} of {}{from}",
             self.target_kind, shard.index, shard.total

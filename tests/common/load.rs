@@ -112,12 +112,13 @@ pub fn run_perf(
         run_id: "perf-test".into(),
         shard: tollgate::load::shard::Shard::WHOLE,
         start_at: None,
+        measure_only: false,
     };
     let configure = |config: &mut ServerConfig| {
         config.faults = FaultSet::new(faults.iter().copied());
     };
-    run_phase(profile, configure, |target, sender| {
-        load::perf::run(target, plan, sender, StopSignal::new())
+    run_phase(profile, configure, |target, sender| async move {
+        load::perf::run(target, plan, sender, StopSignal::new()).await;
     })
 }
 

@@ -9,6 +9,9 @@
 //! thresholds, `stats` shapes each request name as a report phase.
 
 mod judge;
+pub mod measured;
+pub mod merge;
+pub mod report;
 mod route;
 
 use std::sync::Arc;
@@ -19,11 +22,11 @@ use tokio::sync::mpsc;
 use super::cleanup::Cleanup;
 use super::driver::{self, Attack, Clients, Lane};
 use super::measurements::Measurements;
+use super::per_second;
 use super::probes::Prober;
 use super::record::Recorder;
 use super::schedule::Schedule;
 use super::shard::Shard;
-use super::{per_second, stats};
 use crate::contract::Target;
 use crate::event::{CheckResult, Event, Progress, StepResult, Verdict, PERF_PHASE};
 use crate::profile::RateClass;
@@ -31,7 +34,8 @@ use crate::scenario::template::{UniqueSource, Vars};
 use crate::scenario::Credential;
 use crate::stop::StopSignal;
 use crate::workload::Workload;
-use judge::Measured;
+use measured::{PartMeasured, WorkloadMeasured};
+use report::PartPlan;
 use route::{Group, Routing};
 
 /// Which workloads to run and how.
@@ -48,6 +52,9 @@ pub struct PerfPlan {
     pub shard: Shard,
     /// The instant every shard starts the workload's schedule at.
     pub start_at: Option<SystemTime>,
+    /// Measure without judging: the thresholds and the noisy neighbour are left to `report
+    /// merge`, and `run` returns what each workload measured.
+    pub measure_only: bool,
 }
 
 /// The most goose users one workload starts.
@@ -57,7 +64,7 @@ const MAX_USERS: usize = 4096;
 const LATENCY_PROBES: usize = 5;
 /// How late a shard may claim its first slot unremarked: the slots due meanwhile go out at
 /// once, and 20 ms of a tenant at 80% of 100/s is under two requests, inside any burst.
-const LATE_START_TOLERANCE: Duration = Duration::from_millis(20);
+pub(super) const LATE_START_TOLERANCE: Duration = Duration::from_millis(20);
 /// The answer time assumed when nothing could be measured.
 const UNMEASURED_LATENCY: Duration = Duration::from_millis(100);
 
@@ -79,12 +86,13 @@ fn median(mut latencies: Vec<Duration>) -> Option<Duration> {
     latencies.get(latencies.len() / 2).copied()
 }
 
+/// Runs the plan's workloads; with `measure_only`, returns what each one measured.
 pub async fn run(
     target: Arc<Target>,
     plan: PerfPlan,
     events: mpsc::UnboundedSender<Event>,
     stop: StopSignal,
-) {
+) -> Vec<WorkloadMeasured> {
     let runner = PerfRunner {
         prober: Arc::new(Prober::new(target.clone())),
         vars: Vars::new(UniqueSource::new(&format!("{}-perf", plan.run_id)))
@@ -102,12 +110,14 @@ pub async fn run(
         .filter(|w| runner.plan.workloads.is_empty() || runner.plan.workloads.contains(&w.name))
         .cloned()
         .collect();
+    let mut measured = Vec::new();
     for workload in &workloads {
         if runner.stop.is_stopped() {
             break;
         }
-        runner.workload(workload).await;
+        measured.extend(runner.workload(workload).await);
     }
+    measured
 }
 
 struct PerfRunner {
@@ -119,23 +129,12 @@ struct PerfRunner {
     vars: Vars,
 }
 
-/// One group of a workload's requests: a request name of the mix (all tenants), or the
-/// noisy neighbour.
+/// One group of a workload's requests as planned, the keys that send it and what it
+/// measured.
 struct Part {
-    /// The request name in reports and check ids.
-    name: String,
-    class: RateClass,
+    plan: PartPlan,
     keys: Vec<Credential>,
-    /// Requests per second at the workload's 100%.
-    rate: f64,
     recorder: Arc<Recorder>,
-}
-
-impl Part {
-    /// The noisy neighbour is the one part sent with the primary key; tenants never use it.
-    fn neighbour(&self) -> bool {
-        self.keys == [Credential::PRIMARY]
-    }
 }
 
 impl PerfRunner {
@@ -149,23 +148,24 @@ impl PerfRunner {
             .expect("workloads name only the profile's classes (checked when it was read)")
     }
 
-    async fn workload(&self, workload: &Workload) {
+    async fn workload(&self, workload: &Workload) -> Option<WorkloadMeasured> {
         if let Some(reason) = self.unrunnable(workload) {
-            return self.not_run(workload, Verdict::Skipped, reason);
+            self.not_run(workload, Verdict::Skipped, reason);
+            return None;
         }
-        let (schedule, parts) = self.plan_parts(workload);
+        let (schedule, parts, plan) = self.plan_parts(workload);
         let mut lanes = Vec::new();
         let groups: Vec<Group> = parts
             .iter()
             .map(|p| Group {
-                weight: p.rate,
+                weight: p.plan.rate,
                 members: p.keys.len() as u32,
             })
             .collect();
         for part in &parts {
             for (member, key) in part.keys.iter().enumerate() {
                 lanes.push(Lane {
-                    spec: part.class.probe.clone(),
+                    spec: part.plan.class.probe.clone(),
                     key: *key,
                     recorder: part.recorder.clone(),
                     tag: member as u32,
@@ -189,13 +189,15 @@ impl PerfRunner {
         let driven = driver::drive_with_users(attack, self.prober.timeout, users).await;
         ticker.abort();
         if let Err(e) = driven {
-            return self.not_run(workload, Verdict::Failed, e);
+            self.not_run(workload, Verdict::Failed, e);
+            return None;
         }
-        self.report(workload, &parts);
+        let measured = self.report(workload, &parts, plan);
         if let Some(late) = schedule.late_by().filter(|&l| l > LATE_START_TOLERANCE) {
             self.late_start(workload, late);
         }
         self.clean_up(workload, &parts).await;
+        measured
     }
 
     /// The target's answer time before the workload: the median of a few sequential
@@ -208,7 +210,7 @@ impl PerfRunner {
     async fn answer_time(&self, parts: &[Part]) -> Duration {
         let Some(part) = parts
             .iter()
-            .find(|p| !p.neighbour() && p.class.cleanup.is_none())
+            .find(|p| !p.plan.neighbour && p.plan.class.cleanup.is_none())
         else {
             return UNMEASURED_LATENCY;
         };
@@ -217,10 +219,10 @@ impl PerfRunner {
             let probe = self
                 .prober
                 .send(
-                    &part.class.probe,
+                    &part.plan.class.probe,
                     &self.vars,
                     part.keys[0],
-                    Some(&part.class.name),
+                    Some(&part.plan.class.name),
                 )
                 .await;
             if let Some(exchange) = probe.exchange.filter(|_| n > 0) {
@@ -288,7 +290,7 @@ impl PerfRunner {
 
     /// The schedule of `workload` (its stages scaled and capped) and its parts, whose
     /// recorders share it.
-    fn plan_parts(&self, workload: &Workload) -> (Arc<Schedule>, Vec<Part>) {
+    fn plan_parts(&self, workload: &Workload) -> (Arc<Schedule>, Vec<Part>, String) {
         // At the workload's peak the neighbour sends `factor` × its limit.
         let neighbour = workload.noisy_neighbour.as_ref().map(|noisy| {
             let class = self.class(&noisy.class);
@@ -308,6 +310,14 @@ impl PerfRunner {
             Arc::new(Schedule::staged(&stages).sharded(self.plan.shard, self.plan.start_at));
         let errors = self.target.profile().errors.schema.clone();
         let part = |name: String, class: RateClass, keys: Vec<Credential>, rate: f64| Part {
+            plan: PartPlan {
+                name,
+                neighbour: keys == [Credential::PRIMARY],
+                keys: keys.len(),
+                rate: rate * cap,
+                class: class.clone(),
+            },
+            keys,
             recorder: Arc::new(
                 Recorder::sharing(
                     schedule.clone(),
@@ -317,10 +327,6 @@ impl PerfRunner {
                 )
                 .with_latency_slices(),
             ),
-            name,
-            class,
-            keys,
-            rate: rate * cap,
         };
         let tenants: Vec<Credential> = (0..workload.tenants).map(Credential::Tenant).collect();
         let mut parts: Vec<Part> = workload
@@ -339,116 +345,46 @@ impl PerfRunner {
                 rate,
             )
         }));
-        (schedule, parts)
+        let words = plan_words(&stages, &parts, self.plan.shard.count);
+        (schedule, parts, words)
     }
 
-    /// Every part as a report phase, and the thresholds and the noisy neighbour judged.
-    fn report(&self, workload: &Workload, parts: &[Part]) {
-        // A shard sends its share of every request name: its report asks that much.
-        let peak = workload.peak() / f64::from(self.plan.shard.count);
-        let mut tenants = Measured::default();
-        let mut all_latency: Option<hdrhistogram::Histogram<u64>> = None;
-        let mut all_lag: Option<hdrhistogram::Histogram<u64>> = None;
-        let mut measured: Vec<(String, Measured)> = Vec::new();
+    /// Every part as a report phase, and the thresholds and the noisy neighbour judged —
+    /// or, measuring only, what each part measured for `report merge` (`plan` in words).
+    fn report(
+        &self,
+        workload: &Workload,
+        parts: &[Part],
+        plan: String,
+    ) -> Option<WorkloadMeasured> {
+        let plans: Vec<PartPlan> = parts.iter().map(|p| p.plan.clone()).collect();
         let measurements: Vec<Measurements> =
             parts.iter().map(|p| p.recorder.measurements()).collect();
-        // The parts share one schedule: it is partial when its slots were not all answered,
-        // whichever part's they were.
-        let answered: u64 = measurements.iter().map(|m| m.finished).sum();
-        let partial = parts
-            .first()
-            .is_some_and(|p| answered < p.recorder.schedule.own_count());
-        for (part, m) in parts.iter().zip(measurements) {
-            let limit = per_second(&part.class) * part.keys.len() as f64;
-            let mut phase = stats::measured(
-                &format!("{} · {}", workload.name, part.name),
-                PERF_PHASE,
-                limit,
-                part.rate * peak,
-                &m,
-            );
-            phase.partial = partial;
-            let mine = Measured {
-                requests: phase.requests,
-                accepted: phase.accepted,
-                limited: phase.limited,
-                errors: phase.other,
-                latency: phase.latency.clone(),
-            };
-            if !part.neighbour() {
-                tenants.requests += mine.requests;
-                tenants.accepted += mine.accepted;
-                tenants.limited += mine.limited;
-                tenants.errors += mine.errors;
-                merge(&mut all_latency, m.corrected);
-                merge(&mut all_lag, m.lag);
-            }
-            measured.push((part.name.clone(), mine));
+        let kept = self.plan.measure_only.then(|| WorkloadMeasured {
+            workload: workload.name.clone(),
+            plan,
+            late_by_ms: parts
+                .first()
+                .and_then(|p| p.recorder.schedule.late_by())
+                .map(|late| late.as_secs_f64() * 1000.0),
+            parts: parts
+                .iter()
+                .zip(&measurements)
+                .map(|(p, m)| PartMeasured::new(&p.plan, m))
+                .collect(),
+        });
+        // A shard sends its share of every request name: its report asks that much.
+        let share = 1.0 / f64::from(self.plan.shard.count);
+        let judged = report::report(workload, &plans, measurements, share);
+        for phase in judged.phases {
             let _ = self.events.send(Event::PhaseFinished(Box::new(phase)));
         }
-        if let Some(all) = &all_latency {
-            tenants.latency = stats::percentiles(all);
-        }
-        let empty = Measured::default();
-        let find = |name: &str| {
-            measured
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(&empty, |(_, m)| m)
-        };
-        let lag_p95_ms = all_lag.map_or(0.0, |h| h.value_at_quantile(0.95) as f64 / 1000.0);
-        let lagging = judge::lagging(lag_p95_ms);
-        let judged = judge::thresholds(
-            workload,
-            |request| match request {
-                Some(name) => find(name),
-                None => &tenants,
-            },
-            lagging.as_deref(),
-        );
-        for part in parts.iter().filter(|p| !p.neighbour()) {
-            let checks: Vec<CheckResult> = workload
-                .thresholds
-                .iter()
-                .zip(&judged)
-                .filter(|(t, _)| t.request.as_deref() == Some(part.name.as_str()))
-                .map(|(_, c)| c.clone())
-                .collect();
-            if !checks.is_empty() {
-                let step = format!(
-                    "{}: {:.0}/s over {} tenants",
-                    part.name,
-                    part.rate * peak,
-                    part.keys.len()
-                );
-                let request = format!(
-                    "{} {}",
-                    part.class.probe.method,
-                    part.class.probe.path.source()
-                );
-                self.emit(workload, step, request, checks);
+        if kept.is_none() {
+            for step in judged.steps {
+                self.emit(workload, step.step, step.request, step.checks);
             }
         }
-        let mut whole: Vec<CheckResult> = workload
-            .thresholds
-            .iter()
-            .zip(&judged)
-            .filter(|(t, _)| t.request.is_none())
-            .map(|(_, c)| c.clone())
-            .collect();
-        whole.extend(judge::noisy_neighbour(
-            workload,
-            &tenants,
-            find("noisy-neighbour"),
-            &judged,
-        ));
-        if !whole.is_empty() {
-            let step = format!(
-                "{} tenants, {} requests",
-                workload.tenants, tenants.requests
-            );
-            self.emit(workload, step, String::new(), whole);
-        }
+        kept
     }
 
     /// Deletes what the workload's requests created, each with the key that created it.
@@ -457,11 +393,11 @@ impl PerfRunner {
         for part in parts {
             for (member, id) in part.recorder.created_by_lane() {
                 if let Some(key) = part.keys.get(member as usize) {
-                    cleanup.remember(&part.class, *key, vec![id]);
+                    cleanup.remember(&part.plan.class, *key, vec![id]);
                 }
             }
         }
-        let classes: Vec<RateClass> = parts.iter().map(|p| p.class.clone()).collect();
+        let classes: Vec<RateClass> = parts.iter().map(|p| p.plan.class.clone()).collect();
         let Some((created, check)) = cleanup.finish(&classes, &self.prober, &self.vars).await
         else {
             return;
@@ -479,20 +415,8 @@ impl PerfRunner {
     }
 
     fn emit(&self, workload: &Workload, step: String, request: String, checks: Vec<CheckResult>) {
-        let origin = workload.origin.clone();
-        let checks = checks
-            .into_iter()
-            .map(|c| if c.origin.is_none() { c.at(&origin) } else { c })
-            .collect();
-        let _ = self.events.send(Event::StepFinished(StepResult {
-            scenario: format!("performance · {}", workload.name),
-            file: origin.file.clone(),
-            step,
-            request,
-            origin,
-            attempts: Vec::new(),
-            checks,
-        }));
+        let step = step_result(workload, step, request, checks);
+        let _ = self.events.send(Event::StepFinished(step));
     }
 
     fn progress_ticker(
@@ -529,14 +453,51 @@ impl PerfRunner {
     }
 }
 
-/// Adds `histogram` into `all` (the first one becomes it).
-fn merge(all: &mut Option<hdrhistogram::Histogram<u64>>, histogram: hdrhistogram::Histogram<u64>) {
-    match all {
-        Some(all) => {
-            let _ = all.add(&histogram);
-        }
-        None => *all = Some(histogram),
+/// A step of `workload`'s report, its checks pointing at the workload unless they point
+/// at one of its lines already.
+pub fn step_result(
+    workload: &Workload,
+    step: String,
+    request: String,
+    checks: Vec<CheckResult>,
+) -> StepResult {
+    let origin = workload.origin.clone();
+    let checks = checks
+        .into_iter()
+        .map(|c| if c.origin.is_none() { c.at(&origin) } else { c })
+        .collect();
+    StepResult {
+        scenario: format!("performance · {}", workload.name),
+        file: origin.file.clone(),
+        step,
+        request,
+        origin,
+        attempts: Vec::new(),
+        checks,
     }
+}
+
+/// A workload's schedule and parts in words: shards of one run plan the same words, so
+/// `report merge` refuses to add measurements of different plans.
+fn plan_words(stages: &[(Duration, f64)], parts: &[Part], shards: u32) -> String {
+    let stages: Vec<String> = stages
+        .iter()
+        .map(|(d, rate)| format!("{} ms to {rate:.3}/s", d.as_millis()))
+        .collect();
+    let parts: Vec<String> = parts
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({} × {} keys, {:.3}/s)",
+                p.plan.name, p.plan.class.name, p.plan.keys, p.plan.rate
+            )
+        })
+        .collect();
+    format!(
+        "stages {}; requests {}; {shards} shard(s)",
+        stages.join(", "),
+        parts.join(", ")
+    )
 }
 
 #[cfg(test)]

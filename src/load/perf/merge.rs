@@ -1,0 +1,424 @@
+//! `tollgate report merge`: the measurements of a sharded run's shards (`measured.rs`)
+//! added up — timelines millisecond by millisecond from the one start instant, histograms
+//! bucket by bucket — and judged by the same function as one process (`report.rs`). A
+//! shard that never reported is named and nothing is judged without it; a shard that
+//! started late is named with how late.
+
+use std::time::Duration;
+
+use super::measured::{ShardMeasurements, WorkloadMeasured, FORMAT};
+use super::report::{self, JudgedStep, PartPlan};
+use super::LATE_START_TOLERANCE;
+use crate::event::{CheckResult, PhaseStats, Verdict};
+use crate::load::measurements::Measurements;
+use crate::load::shard::MAX_SHARDS;
+use crate::profile::Profile;
+use crate::workload::Workload;
+
+/// One shard's file and where it was read from.
+pub struct Source {
+    pub path: String,
+    pub file: ShardMeasurements,
+}
+
+/// What the shards add up to.
+#[derive(Debug, Default)]
+pub struct Merged {
+    pub target: String,
+    pub shards: u32,
+    pub start_at: Option<String>,
+    /// The longest workload schedule.
+    pub duration: Duration,
+    pub phases: Vec<PhaseStats>,
+    /// Each workload's steps, with the workload they belong to.
+    pub steps: Vec<(Workload, JudgedStep)>,
+    /// The shards that never reported, in words (`report merge` then exits 3).
+    pub missing: Option<String>,
+}
+
+/// Adds up `sources` (one file per shard) and judges each workload with `profile`'s
+/// thresholds. Files that cannot belong to one run are an error naming them.
+pub fn merge(profile: &Profile, sources: &[Source]) -> Result<Merged, String> {
+    let first = sources.first().ok_or("no measurements.json was found")?;
+    let shards = first.file.shard.count;
+    for source in sources {
+        check_belongs(source, first)?;
+    }
+    let mut by_index: Vec<Option<&Source>> = vec![None; shards as usize];
+    for source in sources {
+        let slot = &mut by_index[source.file.shard.index as usize];
+        if let Some(earlier) = slot {
+            return Err(format!(
+                "shard {} of {shards} was measured twice: {} and {} (point at one run's folders)",
+                source.file.shard.index, earlier.path, source.path
+            ));
+        }
+        *slot = Some(source);
+    }
+    let missing: Vec<String> = by_index
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_none())
+        .map(|(i, _)| i.to_string())
+        .collect();
+    let mut merged = Merged {
+        target: first.file.target.clone(),
+        shards,
+        start_at: first.file.start_at.clone(),
+        missing: (!missing.is_empty()).then(|| {
+            format!(
+                "shard(s) {} of {shards} never reported: no measurements.json of theirs among the \
+                 {} read",
+                missing.join(", "),
+                sources.len()
+            )
+        }),
+        ..Merged::default()
+    };
+    for name in workload_names(sources) {
+        let workload = profile
+            .workloads
+            .iter()
+            .find(|w| w.name == name)
+            .ok_or_else(|| {
+                format!(
+                    "the shards measured workload `{name}`, which {} does not have",
+                    profile.file
+                )
+            })?;
+        merge_workload(profile, workload, sources, &mut merged)?;
+    }
+    Ok(merged)
+}
+
+/// The refusals of a file that cannot be a shard of `first`'s run.
+fn check_belongs(source: &Source, first: &Source) -> Result<(), String> {
+    let (file, path) = (&source.file, &source.path);
+    if file.format != FORMAT {
+        return Err(format!(
+            "{path} is `{}`, not `{FORMAT}` (written by tollgate {})",
+            file.format, file.tool_version
+        ));
+    }
+    let shard = file.shard;
+    if shard.count == 0 || shard.count > MAX_SHARDS || shard.index >= shard.count {
+        return Err(format!(
+            "{path} claims to be shard {} of {}",
+            shard.index, shard.count
+        ));
+    }
+    let differs = |what: &str, mine: String, theirs: String| {
+        Err(format!(
+            "{path} and {} are not shards of one run: {what} {mine} and {theirs}",
+            first.path
+        ))
+    };
+    if shard.count != first.file.shard.count {
+        return differs(
+            "shard counts",
+            shard.count.to_string(),
+            first.file.shard.count.to_string(),
+        );
+    }
+    if file.start_at != first.file.start_at {
+        return differs(
+            "start instants",
+            format!("{:?}", file.start_at),
+            format!("{:?}", first.file.start_at),
+        );
+    }
+    if file.target != first.file.target {
+        return differs("targets", file.target.clone(), first.file.target.clone());
+    }
+    Ok(())
+}
+
+/// Every workload any shard measured, in the order first seen.
+fn workload_names(sources: &[Source]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for w in sources.iter().flat_map(|s| &s.file.workloads) {
+        if !names.contains(&w.workload) {
+            names.push(w.workload.clone());
+        }
+    }
+    names
+}
+
+fn merge_workload(
+    profile: &Profile,
+    workload: &Workload,
+    sources: &[Source],
+    merged: &mut Merged,
+) -> Result<(), String> {
+    let shards: Vec<(&Source, &WorkloadMeasured)> = sources
+        .iter()
+        .filter_map(|s| {
+            s.file
+                .workloads
+                .iter()
+                .find(|w| w.workload == workload.name)
+                .map(|w| (s, w))
+        })
+        .collect();
+    let (first_source, first) = shards[0];
+    let plans = part_plans(profile, first)?;
+    let mut parts: Vec<Option<Measurements>> = vec![None; plans.len()];
+    for (source, measured) in &shards {
+        if measured.plan != first.plan {
+            return Err(format!(
+                "{} and {} planned workload `{}` differently:\n  {}\n  {}",
+                source.path, first_source.path, workload.name, measured.plan, first.plan
+            ));
+        }
+        for (sum, part) in parts.iter_mut().zip(&measured.parts) {
+            let mine = part
+                .measurements
+                .to_measurements()
+                .map_err(|e| format!("{}: {}: {e}", source.path, part.name))?;
+            match sum {
+                Some(sum) => sum
+                    .merge(&mine)
+                    .map_err(|e| format!("{}: {}: {e}", source.path, part.name))?,
+                None => *sum = Some(mine),
+            }
+        }
+    }
+    let measurements: Vec<Measurements> = parts.into_iter().flatten().collect();
+    merged.duration = merged
+        .duration
+        .max(measurements.first().map_or(Duration::ZERO, |m| m.duration));
+    let judged = report::report(workload, &plans, measurements, 1.0);
+    merged.phases.extend(judged.phases);
+    let shards_step = shards_step(workload, &shards, merged);
+    let complete = merged.missing.is_none();
+    merged.steps.push((workload.clone(), shards_step));
+    if complete {
+        merged
+            .steps
+            .extend(judged.steps.into_iter().map(|s| (workload.clone(), s)));
+    }
+    Ok(())
+}
+
+/// Each part as the shards planned it, its rate class from the profile.
+fn part_plans(profile: &Profile, measured: &WorkloadMeasured) -> Result<Vec<PartPlan>, String> {
+    measured
+        .parts
+        .iter()
+        .map(|p| {
+            let class = profile
+                .rate_limits
+                .iter()
+                .find(|c| c.name == p.class)
+                .ok_or_else(|| {
+                    format!(
+                        "the shards sent rate class `{}`, which {} does not have",
+                        p.class, profile.file
+                    )
+                })?;
+            Ok(PartPlan {
+                name: p.name.clone(),
+                class: class.clone(),
+                keys: p.keys,
+                neighbour: p.neighbour,
+                rate: p.rate,
+            })
+        })
+        .collect()
+}
+
+/// `perf.<workload>.shards`: every shard reported (failed, naming the missing ones,
+/// otherwise); and `perf.<workload>.start` for the shards that began late.
+fn shards_step(
+    workload: &Workload,
+    shards: &[(&Source, &WorkloadMeasured)],
+    merged: &Merged,
+) -> JudgedStep {
+    let id = format!("perf.{}.shards", workload.name);
+    let expected = format!("all {} shards measured from one instant", merged.shards);
+    let mut checks = vec![match &merged.missing {
+        Some(missing) => CheckResult::failed(id, expected, missing.clone()),
+        None => CheckResult {
+            expected: Some(expected),
+            actual: Some(format!("{} of {} shards", shards.len(), merged.shards)),
+            ..CheckResult::passed(id)
+        },
+    }];
+    let tolerance = LATE_START_TOLERANCE.as_secs_f64() * 1000.0;
+    let late: Vec<String> = shards
+        .iter()
+        .filter_map(|(s, w)| w.late_by_ms.filter(|&ms| ms > tolerance).map(|ms| (s, ms)))
+        .map(|(s, ms)| format!("shard {} began {ms:.0} ms late", s.file.shard.index))
+        .collect();
+    if !late.is_empty() {
+        checks.push(CheckResult::new(
+            format!("perf.{}.start", workload.name),
+            Verdict::Warning,
+            format!(
+                "{}: the slots due meanwhile went out at once; give the shards more lead",
+                late.join(", ")
+            ),
+        ));
+    }
+    JudgedStep {
+        step: format!(
+            "{} shards from {}",
+            merged.shards,
+            merged.start_at.as_deref().unwrap_or("their start")
+        ),
+        request: String::new(),
+        checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::load::latency_series::LatencySeries;
+    use crate::load::perf::measured::{MeasurementsFile, PartMeasured, ShardIndex};
+    use crate::load::timeline::Timeline;
+
+    fn profile() -> Profile {
+        crate::profile::load(std::path::Path::new("tollgate.yaml"))
+            .unwrap()
+            .profile
+            .unwrap()
+    }
+
+    /// Shard `index` of `count`: `sends` requests of `read`, one per millisecond from its
+    /// index, each answered 2xx in 1–2 ms.
+    fn shard(index: u32, count: u32, sends: u64, late_by_ms: Option<f64>, plan: &str) -> Source {
+        let histogram = || hdrhistogram::Histogram::new_with_bounds(1, 120_000_000, 3).unwrap();
+        let mut m = Measurements {
+            started_wall: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            duration: Duration::from_secs(1),
+            scheduled: sends,
+            finished: sends,
+            timeline: Timeline::default(),
+            corrected: histogram(),
+            service: histogram(),
+            lag: histogram(),
+            per_second: LatencySeries::default(),
+            per_slice: None,
+        };
+        for k in 0..sends {
+            let ms = k * u64::from(count) + u64::from(index);
+            m.timeline.record(ms, 200);
+            m.corrected.record(1_000 + ms).unwrap();
+            m.service.record(1_000).unwrap();
+            m.lag.record(10).unwrap();
+            m.per_second.record(ms, 1_000 + ms);
+        }
+        let part = PartMeasured {
+            name: "read".into(),
+            class: "read".into(),
+            keys: 20,
+            neighbour: false,
+            rate: 1_600.0,
+            measurements: MeasurementsFile::from_measurements(&m),
+        };
+        Source {
+            path: format!("shard-{index}/measurements.json"),
+            file: ShardMeasurements {
+                format: FORMAT.into(),
+                tool_version: "0.1.0".into(),
+                run_id: format!("run-{index}"),
+                target: "http://127.0.0.1:8080".into(),
+                shard: ShardIndex { index, count },
+                start_at: Some("2027-01-15T08:00:00.000Z".into()),
+                workloads: vec![WorkloadMeasured {
+                    workload: "tenants".into(),
+                    plan: plan.into(),
+                    late_by_ms,
+                    parts: vec![part],
+                }],
+            },
+        }
+    }
+
+    fn ids(merged: &Merged) -> Vec<(String, Verdict)> {
+        merged
+            .steps
+            .iter()
+            .flat_map(|(_, s)| &s.checks)
+            .map(|c| (c.id.clone(), c.verdict))
+            .collect()
+    }
+
+    #[test]
+    fn shards_add_up_and_a_late_one_is_named() {
+        let sources = [
+            shard(0, 2, 300, None, "p"),
+            shard(1, 2, 300, Some(340.0), "p"),
+        ];
+        let merged = merge(&profile(), &sources).unwrap();
+        assert_eq!(merged.phases.len(), 1);
+        assert_eq!(merged.phases[0].requests, 600);
+        assert_eq!(merged.phases[0].accepted, 600);
+        let ids = ids(&merged);
+        assert!(
+            ids.contains(&("perf.tenants.shards".into(), Verdict::Passed)),
+            "{ids:?}"
+        );
+        assert!(
+            ids.contains(&("perf.tenants.start".into(), Verdict::Warning)),
+            "{ids:?}"
+        );
+        assert!(
+            ids.iter().any(|(id, _)| id == "perf.tenants.p95"),
+            "{ids:?}"
+        );
+        let start = merged.steps.iter().flat_map(|(_, s)| &s.checks);
+        let start = start
+            .clone()
+            .find(|c| c.id == "perf.tenants.start")
+            .unwrap();
+        assert!(
+            start.message.contains("shard 1 began 340 ms late"),
+            "{}",
+            start.message
+        );
+        assert!(merged.missing.is_none());
+    }
+
+    #[test]
+    fn a_missing_shard_is_named_and_nothing_is_judged_without_it() {
+        let sources = [shard(0, 3, 100, None, "p"), shard(2, 3, 100, None, "p")];
+        let merged = merge(&profile(), &sources).unwrap();
+        let missing = merged.missing.as_deref().unwrap();
+        assert!(
+            missing.starts_with("shard(s) 1 of 3 never reported"),
+            "{missing}"
+        );
+        assert_eq!(
+            ids(&merged),
+            [("perf.tenants.shards".into(), Verdict::Failed)]
+        );
+    }
+
+    #[test]
+    fn files_of_different_runs_are_refused_with_both_paths() {
+        let refused = |sources: &[Source]| merge(&profile(), sources).unwrap_err();
+        let twice = refused(&[shard(1, 2, 10, None, "p"), shard(1, 2, 10, None, "p")]);
+        assert!(twice.contains("shard 1 of 2 was measured twice"), "{twice}");
+        let plans = refused(&[shard(0, 2, 10, None, "p"), shard(1, 2, 10, None, "q")]);
+        assert!(
+            plans.contains("planned workload `tenants` differently"),
+            "{plans}"
+        );
+        let counts = refused(&[shard(0, 2, 10, None, "p"), shard(1, 3, 10, None, "p")]);
+        assert!(
+            counts.contains("not shards of one run: shard counts 3 and 2"),
+            "{counts}"
+        );
+        let mut later = shard(1, 2, 10, None, "p");
+        later.file.start_at = Some("2027-01-15T08:00:05.000Z".into());
+        let starts = refused(&[shard(0, 2, 10, None, "p"), later]);
+        assert!(starts.contains("start instants"), "{starts}");
+        let mut forged = shard(0, 2, 10, None, "p");
+        forged.file.shard.index = 7;
+        assert!(refused(&[forged]).contains("claims to be shard 7 of 2"));
+    }
+}
