@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use super::run::link_latest;
 use crate::error::{exit, Error};
 use crate::event::Event;
 use crate::load::perf::measured::{ShardMeasurements, FILE_NAME};
@@ -51,7 +50,7 @@ pub fn merge(inputs: &[PathBuf], profile: &Path, report_dir: &Path) -> Result<Ex
     print!("{}", terminal::summary(&report, style));
     let folder = crate::report::write_all(&report, report_dir, &Redactor::new([]))
         .map_err(Error::Runtime)?;
-    link_latest(report_dir, &folder);
+    crate::report::link_latest(report_dir, &folder);
     println!(
         "merged {} shard file(s); reports: {}/",
         sources.len(),

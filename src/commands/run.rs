@@ -353,7 +353,7 @@ fn finish(
         "reports: {}/ (report.json, junit.xml, summary.md, report.html, terminal.txt)\n",
         folder.display()
     ));
-    link_latest(&args.report_dir, &folder);
+    report::link_latest(&args.report_dir, &folder);
     if args.measure_only && ending.unreachable.is_none() && ending.stopped_by.is_none() {
         let file = measurements_file(&console, args, ending.measured);
         let path = folder.join(measured::FILE_NAME);
@@ -682,22 +682,6 @@ fn run_id(seed: u64) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
     format!("{stamp}-{:04x}", seed & 0xffff)
-}
-
-/// `<report dir>/latest` → the newest run folder (a relative symlink), for scripts and
-/// people alike. A file system without symlinks only loses the convenience.
-pub(super) fn link_latest(dir: &Path, folder: &Path) {
-    let (Some(name), latest) = (folder.file_name(), dir.join("latest")) else {
-        return;
-    };
-    let _ = std::fs::remove_file(&latest);
-    #[cfg(unix)]
-    if let Err(e) = std::os::unix::fs::symlink(name, &latest) {
-        eprintln!(
-            "warning: cannot point {} at this run: {e}",
-            latest.display()
-        );
-    }
 }
 
 /// The run's terminal and report: every event is shown (redacted) and collected. The

@@ -53,3 +53,19 @@ pub fn write_all(report: &Report, dir: &Path, redactor: &Redactor) -> Result<Pat
     }
     Ok(folder)
 }
+
+/// `<report dir>/latest` → the newest run folder (a relative symlink), for scripts and
+/// people alike. A file system without symlinks only loses the convenience.
+pub fn link_latest(dir: &Path, folder: &Path) {
+    let (Some(name), latest) = (folder.file_name(), dir.join("latest")) else {
+        return;
+    };
+    let _ = std::fs::remove_file(&latest);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink(name, &latest) {
+        eprintln!(
+            "warning: cannot point {} at this run: {e}",
+            latest.display()
+        );
+    }
+}
