@@ -41,12 +41,16 @@ pub fn merge(inputs: &[PathBuf], profile: &Path, report_dir: &Path) -> Result<Ex
         .collect::<Result<Vec<Source>, Error>>()?;
     let merged = merge::merge(&profile, &sources).map_err(Error::Usage)?;
     let missing = merged.missing.clone();
-    let report = report_of(&profile.file, merged);
     let style = Style {
         color: std::io::IsTerminal::is_terminal(&std::io::stdout())
             && std::env::var_os("NO_COLOR").is_none(),
     };
+    let (mut report, events) = report_of(&profile.file, merged);
     print!("{}", terminal::header(&report));
+    for event in events {
+        print!("{}", terminal::event(&event, style));
+        report.apply(event);
+    }
     print!("{}", terminal::summary(&report, style));
     let folder = crate::report::write_all(&report, report_dir, &Redactor::new([]))
         .map_err(Error::Runtime)?;
@@ -128,8 +132,9 @@ fn read(path: &Path) -> Result<Source, Error> {
     })
 }
 
-/// The merged run as a report: its phases and steps, timed by the start instant.
-fn report_of(profile: &str, merged: Merged) -> Report {
+/// The merged run as a report timed by the start instant, and its phases and steps as the
+/// events a run would have sent.
+fn report_of(profile: &str, merged: Merged) -> (Report, Vec<Event>) {
     let started = merged
         .start_at
         .as_deref()
@@ -141,7 +146,7 @@ fn report_of(profile: &str, merged: Merged) -> Report {
         .filter(|c| c.is_ascii_alphanumeric())
         .chain("-merged".chars())
         .collect();
-    let mut report = Report {
+    let report = Report {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         run_id,
         target: merged.target.clone(),
@@ -162,16 +167,12 @@ fn report_of(profile: &str, merged: Merged) -> Report {
             merged: true,
         },
     };
-    for phase in merged.phases {
-        report.apply(Event::PhaseFinished(Box::new(phase)));
-    }
-    for (workload, step) in merged.steps {
-        report.apply(Event::StepFinished(step_result(
-            &workload,
-            step.step,
-            step.request,
-            step.checks,
-        )));
-    }
-    report
+    let phases = merged
+        .phases
+        .into_iter()
+        .map(|phase| Event::PhaseFinished(Box::new(phase)));
+    let steps = merged.steps.into_iter().map(|(workload, step)| {
+        Event::StepFinished(step_result(&workload, step.step, step.request, step.checks))
+    });
+    (report, phases.chain(steps).collect())
 }

@@ -34,6 +34,8 @@ pub struct RateHeaders {
     pub duplicated: Vec<&'static str>,
     /// Rate headers that were sent but say nothing readable, as `Name: value`.
     pub unreadable: Vec<String>,
+    /// The answer's `Date`, in Unix seconds: where the target's clock was (`clock.rs`).
+    pub date: Option<u64>,
 }
 
 /// The rate headers a client acts on; each must appear at most once.
@@ -241,7 +243,13 @@ fn first_count(text: &str) -> Option<i64> {
 
 /// Reads every dialect; `policy` picks an item of the IETF field by name when present.
 pub fn read(headers: &HeaderMap, policy: Option<&str>, now: SystemTime) -> RateHeaders {
-    let mut out = RateHeaders::default();
+    let mut out = RateHeaders {
+        date: header(headers, "date")
+            .and_then(|d| httpdate::parse_http_date(d).ok())
+            .and_then(|d| d.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs()),
+        ..RateHeaders::default()
+    };
     for name in SINGLE {
         if headers.get_all(name).iter().nth(1).is_some() {
             out.duplicated.push(name);

@@ -31,6 +31,7 @@ pub mod timeline;
 
 mod backoff;
 pub(crate) mod cleanup;
+pub mod clock;
 mod concurrency;
 mod isolation;
 mod latency_series;

@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use super::clock::ClockOffset;
 use super::headers::{self, Reset, RetryAfter};
 use super::latency_series::{slice_width, LatencySeries};
 use super::measurements::Measurements;
@@ -251,6 +252,8 @@ struct Tally {
     failures: TransportFailures,
     /// Requests to the phase's bucket from outside its schedule (the back-off client).
     extra: Timeline,
+    /// This clock's offset to the target's, from the answers' `Date`.
+    clock: ClockOffset,
 }
 
 /// Shared by every goose user of one phase.
@@ -320,6 +323,7 @@ impl Recorder {
                 samples: Vec::new(),
                 failures: TransportFailures::default(),
                 extra: Timeline::default(),
+                clock: ClockOffset::default(),
             }),
             created: Mutex::new(Vec::new()),
             finished: AtomicU64::new(0),
@@ -377,6 +381,9 @@ impl Recorder {
                     .evidence
                     .observe(status, rate, body, &self.error_schema);
                 tally.header_summary.observe(accepted, rate);
+                if let (Some(date), Some(wall)) = (rate.date, self.wall_ms(start)) {
+                    tally.clock.observe(date, wall(sent), wall(done));
+                }
                 if let (Some(remaining), true) = (rate.remaining, tally.samples.len() < MAX_SAMPLES)
                 {
                     tally.samples.push(RemainingSample {
@@ -410,6 +417,26 @@ impl Recorder {
             self.limited.fetch_add(1, Ordering::Relaxed);
         }
         self.finished.fetch_add(1, Ordering::Relaxed) + 1 == self.schedule.own_count()
+    }
+
+    /// Instants as Unix milliseconds on this clock, from the schedule's start (`start`).
+    fn wall_ms(&self, start: Instant) -> Option<impl Fn(Instant) -> f64> {
+        let wall = self.schedule.started_wall()?;
+        let base = wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64()
+            * 1000.0;
+        Some(move |t: Instant| {
+            let since = t.saturating_duration_since(start).as_secs_f64();
+            let before = start.saturating_duration_since(t).as_secs_f64();
+            base + (since - before) * 1000.0
+        })
+    }
+
+    /// This clock's offset to the target's, from the answers so far.
+    pub fn clock(&self) -> ClockOffset {
+        lock(&self.tally).clock
     }
 
     /// Also keeps the latency in slices of a second when the schedule is short: a short

@@ -14,6 +14,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::{Counter, Histogram};
 use serde::{Deserialize, Serialize};
 
+use crate::load::clock::ClockOffset;
 use crate::load::latency_series::LatencySeries;
 use crate::load::measurements::Measurements;
 use crate::load::timeline::{Bin, Timeline};
@@ -55,6 +56,9 @@ pub struct WorkloadMeasured {
     pub plan: String,
     /// How late this shard claimed its first slot after the start instant.
     pub late_by_ms: Option<f64>,
+    /// This shard's clock against the target's (`Date` headers): the merge compares the
+    /// shards' clocks through it.
+    pub clock: ClockOffset,
     pub parts: Vec<PartMeasured>,
 }
 

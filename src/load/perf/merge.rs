@@ -10,6 +10,7 @@ use super::measured::{ShardMeasurements, WorkloadMeasured, FORMAT};
 use super::report::{self, JudgedStep, PartPlan};
 use super::LATE_START_TOLERANCE;
 use crate::event::{CheckResult, PhaseStats, Verdict};
+use crate::load::clock::{self, ClockBound, ClockOffset};
 use crate::load::measurements::Measurements;
 use crate::load::shard::MAX_SHARDS;
 use crate::profile::Profile;
@@ -227,6 +228,69 @@ fn part_plans(profile: &Profile, measured: &WorkloadMeasured) -> Result<Vec<Part
         .collect()
 }
 
+/// How far apart the shards' clocks may be unremarked: a shard's slots go out that far off
+/// the others', as far as a late start may (`LATE_START_TOLERANCE`).
+const CLOCK_TOLERANCE_MS: f64 = 20.0;
+
+/// `perf.<workload>.clocks`: the shards' clocks agreed within `CLOCK_TOLERANCE_MS`,
+/// compared through each one's offset to the target's `Date` headers (`clock.rs`).
+fn clocks_check(workload: &Workload, shards: &[(&Source, &WorkloadMeasured)]) -> CheckResult {
+    let id = format!("perf.{}.clocks", workload.name);
+    if let Some((s, _)) = shards
+        .iter()
+        .find(|(_, w)| w.clock == ClockOffset::Inconsistent)
+    {
+        return CheckResult::new(
+            id,
+            Verdict::Warning,
+            format!(
+                "the target's Date headers to shard {} fit no single clock offset (servers whose clocks disagree behind one address?): the shards' clocks were not compared",
+                s.file.shard.index
+            ),
+        );
+    }
+    let bounds: Vec<(u32, ClockBound)> = shards
+        .iter()
+        .filter_map(|(s, w)| w.clock.bound().map(|b| (s.file.shard.index, b)))
+        .collect();
+    let Some((gap, uncertainty, ahead, behind)) = clock::spread(&bounds) else {
+        return CheckResult::new(
+            id,
+            Verdict::Skipped,
+            "the target's answers carried no Date header: the shards' clocks were not compared",
+        );
+    };
+    let expected = format!(
+        "the shards' clocks within {CLOCK_TOLERANCE_MS:.0} ms of each other (each measured against the target's Date headers)"
+    );
+    let actual =
+        format!("shard {ahead}'s clock {gap:.1} ms (± {uncertainty:.1}) ahead of shard {behind}'s");
+    if gap - uncertainty > CLOCK_TOLERANCE_MS {
+        let mut check = CheckResult::new(
+            id,
+            Verdict::Warning,
+            format!(
+                "{actual}: its requests went out that far off the others' slots; keep the shards' clocks synchronised (NTP)"
+            ),
+        );
+        check.expected = Some(expected);
+        check.actual = Some(actual);
+        check
+    } else if gap + uncertainty <= CLOCK_TOLERANCE_MS {
+        CheckResult {
+            expected: Some(expected),
+            actual: Some(actual),
+            ..CheckResult::passed(id)
+        }
+    } else {
+        CheckResult::new(
+            id,
+            Verdict::Skipped,
+            format!("{actual}: too few answers near a second's turn to tell"),
+        )
+    }
+}
+
 /// `perf.<workload>.shards`: every shard reported (failed, naming the missing ones,
 /// otherwise); and `perf.<workload>.start` for the shards that began late.
 fn shards_step(
@@ -250,6 +314,9 @@ fn shards_step(
         .filter_map(|(s, w)| w.late_by_ms.filter(|&ms| ms > tolerance).map(|ms| (s, ms)))
         .map(|(s, ms)| format!("shard {} began {ms:.0} ms late", s.file.shard.index))
         .collect();
+    if shards.len() > 1 {
+        checks.push(clocks_check(workload, shards));
+    }
     if !late.is_empty() {
         checks.push(CheckResult::new(
             format!("perf.{}.start", workload.name),
@@ -332,6 +399,10 @@ mod tests {
                     workload: "tenants".into(),
                     plan: plan.into(),
                     late_by_ms,
+                    clock: ClockOffset::Bounded(ClockBound {
+                        low_ms: 4.0,
+                        high_ms: 6.0,
+                    }),
                     parts: vec![part],
                 }],
             },
@@ -394,7 +465,11 @@ mod tests {
         );
         assert_eq!(
             ids(&merged),
-            [("perf.tenants.shards".into(), Verdict::Failed)]
+            [
+                ("perf.tenants.shards".into(), Verdict::Failed),
+                ("perf.tenants.clocks".into(), Verdict::Passed)
+            ],
+            "no threshold is judged"
         );
     }
 
@@ -420,5 +495,56 @@ mod tests {
         let mut forged = shard(0, 2, 10, None, "p");
         forged.file.shard.index = 7;
         assert!(refused(&[forged]).contains("claims to be shard 7 of 2"));
+    }
+
+    #[test]
+    fn shards_whose_clocks_disagree_are_named_with_the_offset() {
+        let clocked = |index: u32, low_ms: f64, high_ms: f64| {
+            let mut source = shard(index, 3, 50, None, "p");
+            source.file.workloads[0].clock = ClockOffset::Bounded(ClockBound { low_ms, high_ms });
+            source
+        };
+        let check = |sources: &[Source]| {
+            let merged = merge(&profile(), sources).unwrap();
+            let steps = merged.steps.into_iter().flat_map(|(_, s)| s.checks);
+            steps
+                .into_iter()
+                .find(|c| c.id == "perf.tenants.clocks")
+                .unwrap()
+        };
+        // Shard 2's clock is 150 ms ahead: the target's is 150 ms behind it.
+        let skewed = check(&[
+            clocked(0, 3.0, 5.0),
+            clocked(1, 0.0, 9.0),
+            clocked(2, -147.0, -145.0),
+        ]);
+        assert_eq!(skewed.verdict, Verdict::Warning);
+        assert!(
+            skewed
+                .message
+                .starts_with("shard 2's clock 150.5 ms (± 5.5) ahead of shard 1's"),
+            "{}",
+            skewed.message
+        );
+        let vague = check(&[
+            clocked(0, 0.0, 10.0),
+            clocked(1, -30.0, 30.0),
+            clocked(2, 4.0, 6.0),
+        ]);
+        assert_eq!(vague.verdict, Verdict::Skipped, "{vague:?}");
+        let mut dateless = shard(1, 3, 50, None, "p");
+        dateless.file.workloads[0].clock = ClockOffset::Unknown;
+        let mut unsure = shard(2, 3, 50, None, "p");
+        unsure.file.workloads[0].clock = ClockOffset::Inconsistent;
+        assert_eq!(
+            check(&[clocked(0, 3.0, 5.0), dateless]).verdict,
+            Verdict::Skipped
+        );
+        let torn = check(&[clocked(0, 3.0, 5.0), unsure]);
+        assert!(
+            torn.message.contains("fit no single clock offset"),
+            "{}",
+            torn.message
+        );
     }
 }

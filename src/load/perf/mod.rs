@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 use super::cleanup::Cleanup;
+use super::clock::ClockOffset;
 use super::driver::{self, Attack, Clients, Lane};
 use super::measurements::Measurements;
 use super::per_second;
@@ -367,6 +368,9 @@ impl PerfRunner {
                 .first()
                 .and_then(|p| p.recorder.schedule.late_by())
                 .map(|late| late.as_secs_f64() * 1000.0),
+            clock: parts
+                .iter()
+                .fold(ClockOffset::Unknown, |all, p| all.and(p.recorder.clock())),
             parts: parts
                 .iter()
                 .zip(&measurements)
