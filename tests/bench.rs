@@ -58,18 +58,23 @@ fn pacing_at_50(extra: &[&str]) -> (String, Vec<String>) {
         "2",
     ];
     args.extend(extra);
-    let output = tollgate(&args).output().unwrap();
+    bench_row(&args, "| 50/s |")
+}
+
+/// `tollgate ARGS` (a bench): its stdout, and the cells of the row that starts with `row`.
+fn bench_row(args: &[&str], row: &str) -> (String, Vec<String>) {
+    let output = tollgate(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let row = stdout
+    let line = stdout
         .lines()
-        .find(|l| l.starts_with("| 50/s |"))
-        .unwrap_or_else(|| panic!("no 50/s row:\n{stdout}"));
-    let cells = row.split('|').map(|c| c.trim().to_string()).collect();
+        .find(|l| l.starts_with(row))
+        .unwrap_or_else(|| panic!("no `{row}` row:\n{stdout}"));
+    let cells = line.split('|').map(|c| c.trim().to_string()).collect();
     (stdout, cells)
 }
 
@@ -99,4 +104,32 @@ fn a_sharded_bench_counts_what_its_shard_processes_sent() {
     // would be 25/s, a slot sent by both more than 50/s.
     let seen: f64 = cells[3].trim_end_matches("/s").parse().unwrap();
     assert!((37.5..=50.0).contains(&seen), "{cells:?}");
+}
+
+/// `--only workload --shards 2`: the shards' own measurements, added up second by second as
+/// `report merge` adds them, count what the server counted. A request sent just before a
+/// second's end may arrive after it, so the sums differ by what crosses the last counted
+/// second's end: the requests of one answer time, a handful at 200/s.
+#[test]
+fn the_shards_measurements_add_up_to_what_the_server_counted() {
+    let args = [
+        "bench",
+        "--only",
+        "workload",
+        "--workload-rate",
+        "200",
+        "--seconds",
+        "3",
+        "--shards",
+        "2",
+    ];
+    let (_, cells) = bench_row(&args, "| 200/s |");
+    // | asked | whole seconds | seen | error | worst | seconds | measured / seen (error) |
+    let (measured, seen) = cells[7]
+        .split_once(" (")
+        .and_then(|(counts, _)| counts.split_once(" / "))
+        .unwrap_or_else(|| panic!("{cells:?}"));
+    let (measured, seen): (i64, i64) = (measured.parse().unwrap(), seen.parse().unwrap());
+    assert!(seen >= 200, "two whole seconds at 200/s: {cells:?}");
+    assert!((measured - seen).abs() <= 10, "{cells:?}");
 }

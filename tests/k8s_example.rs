@@ -87,6 +87,9 @@ fn the_kubernetes_example_runs_every_shard_once_and_merges_them() {
     assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
     let count = spec["completions"].as_i64().unwrap() as u32;
     assert_eq!(spec["parallelism"].as_i64(), Some(i64::from(count)));
+    // Never retried (a retry misses the instant), and no failure stops the other shards.
+    assert_eq!(spec["backoffLimitPerIndex"].as_i64(), Some(0));
+    assert_eq!(spec["maxFailedIndexes"].as_i64(), Some(i64::from(count)));
     let container = &spec["template"]["spec"]["containers"][0];
     assert_eq!(
         container["envFrom"][0]["secretRef"]["name"].as_str(),

@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::bench_shards::{ShardRun, Sharding};
+use super::bench_shards::{merged_sends, sent_per_second, ShardRun, Sharding, SENT_PER_SECOND};
 use super::cli::{BenchArgs, BenchKind};
 use crate::contract::Target;
 use crate::error::Error;
@@ -395,16 +395,19 @@ impl Bench {
             noisy_neighbour: None,
             ..template
         };
-        let (started, left) = match self.sharding.part {
+        let (started, left, sent) = match self.sharding.part {
             None if self.sharding.processes > 1 => {
                 let (start, said) = self.in_shards("workload", rate, seconds).await?;
-                (start, said.join("; "))
+                let (sent, said) = merged_sends(said);
+                (start, said.join("; "), sent)
             }
             part => {
                 let sent = self.send_workload(&workload, part).await?;
                 if part.is_some() {
-                    // Read by the parent process (`in_shards`).
+                    // Read by the parent process (`in_shards`, `merged_sends`).
                     println!("{}", sent.1.trim_start());
+                    let per_second: Vec<String> = sent.2.iter().map(u64::to_string).collect();
+                    println!("{SENT_PER_SECOND}{}", per_second.join(" "));
                     return Ok(());
                 }
                 sent
@@ -427,27 +430,35 @@ impl Bench {
             workload.mix.len(),
             self.sharding.heading()
         );
-        println!("| asked | whole seconds | seen (mean) | mean error | worst second | seconds |");
-        println!("|---:|---:|---:|---:|---:|---|");
-        let list: Vec<String> = counts.iter().map(u64::to_string).collect();
         println!(
-            "| {rate:.0}/s | {} | {mean:.1}/s | {:+.2}% | {:.2}% | {} |{left}",
+            "| asked | whole seconds | seen (mean) | mean error | worst second | seconds | \
+             sent by tollgate's measurements / seen |"
+        );
+        println!("|---:|---:|---:|---:|---:|---|---|");
+        let list: Vec<String> = counts.iter().map(u64::to_string).collect();
+        let seen: u64 = counts.iter().sum();
+        let measured: u64 = sent.iter().take(counts.len()).sum();
+        println!(
+            "| {rate:.0}/s | {} | {mean:.1}/s | {:+.2}% | {:.2}% | {} | {measured} / {seen} \
+             ({:+.2}%) |{left}",
             counts.len(),
             100.0 * (mean - rate) / rate,
             100.0 * worst,
-            list.join(" ")
+            list.join(" "),
+            100.0 * (measured as f64 - seen as f64) / (seen.max(1) as f64)
         );
         Ok(())
     }
 
     /// `workload` through the perf runner (this process's share of it when it is one
-    /// shard); when its schedule started (ms since the epoch) and its checks that did not
-    /// pass.
+    /// shard), measuring only; when its schedule started (ms since the epoch), its checks
+    /// that did not pass, and its requests per whole second of the schedule as its own
+    /// measurements count them.
     async fn send_workload(
         &self,
         workload: &Workload,
         part: Option<(Shard, SystemTime)>,
-    ) -> Result<(u64, String), Error> {
+    ) -> Result<(u64, String, Vec<u64>), Error> {
         let mut profile = self.target.profile().clone();
         profile.workloads = vec![workload.clone()];
         let (primary, list) = (
@@ -482,7 +493,7 @@ impl Bench {
             run_id: "bench".into(),
             shard,
             start_at,
-            measure_only: false,
+            measure_only: true,
         };
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let runner = tokio::spawn(perf::run(Arc::new(target), plan, sender, self.stop.clone()));
@@ -504,8 +515,8 @@ impl Bench {
                 _ => {}
             }
         }
-        let _ = runner.await;
-        Ok((started, left))
+        let measured = runner.await.unwrap_or_default();
+        Ok((started, left, sent_per_second(&measured)))
     }
 
     /// One `kind` run at `rate` for `seconds`, sent by `--shards` processes; when they

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::keys::KeyRole;
+use crate::load::perf::measured::WorkloadMeasured;
 use crate::load::shard::Shard;
 
 /// The server the shards load, and its keys (handed over in their environment, never their
@@ -116,5 +117,60 @@ impl Sharding {
             );
         }
         Ok((start_ms, said))
+    }
+}
+
+/// How a shard process hands its requests per second to the parent (one stdout line).
+pub(super) const SENT_PER_SECOND: &str = "sent per second: ";
+
+/// Requests per whole second of the schedule, every request name's timeline added up.
+pub(super) fn sent_per_second(measured: &[WorkloadMeasured]) -> Vec<u64> {
+    let mut seconds: Vec<u64> = Vec::new();
+    let parts = measured.iter().flat_map(|w| &w.parts);
+    for &[ms, sent, ..] in parts.flat_map(|p| &p.measurements.timeline) {
+        let second = (ms / 1000) as usize;
+        if seconds.len() <= second {
+            seconds.resize(second + 1, 0);
+        }
+        seconds[second] += sent;
+    }
+    seconds
+}
+
+/// The shards' requests per second added up (what `report merge` adds, second by second),
+/// and the rest of what they said.
+pub(super) fn merged_sends(said: Vec<String>) -> (Vec<u64>, Vec<String>) {
+    let mut sum: Vec<u64> = Vec::new();
+    let mut rest = Vec::new();
+    for line in said {
+        match line.strip_prefix(SENT_PER_SECOND) {
+            Some(counts) => {
+                for (i, n) in counts.split_whitespace().enumerate() {
+                    if sum.len() <= i {
+                        sum.resize(i + 1, 0);
+                    }
+                    sum[i] += n.parse::<u64>().unwrap_or(0);
+                }
+            }
+            None => rest.push(line),
+        }
+    }
+    (sum, rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shards_sends_add_up_second_by_second() {
+        let said = vec![
+            format!("{SENT_PER_SECOND}100 99 101"),
+            "shard 1/2 started 3 ms late".to_string(),
+            format!("{SENT_PER_SECOND}100 101"),
+        ];
+        let (sum, rest) = merged_sends(said);
+        assert_eq!(sum, [200, 200, 101]);
+        assert_eq!(rest, ["shard 1/2 started 3 ms late"]);
     }
 }

@@ -27,7 +27,14 @@ pub fn merge(inputs: &[PathBuf], profile: &Path, report_dir: &Path) -> Result<Ex
     let profile = super::load_profile(profile)?;
     let mut paths = Vec::new();
     for input in inputs {
-        find(input, SEARCH_DEPTH, &mut paths)?;
+        // What was named is followed even as a link (`reports/shard-0/latest`).
+        let meta = std::fs::metadata(input)
+            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", input.display())))?;
+        if meta.is_file() {
+            paths.push(input.clone());
+        } else {
+            find(input, SEARCH_DEPTH, &mut paths)?;
+        }
     }
     if paths.is_empty() {
         return Err(Error::Usage(format!(
@@ -81,18 +88,9 @@ fn shown(inputs: &[PathBuf]) -> String {
     names.join(", ")
 }
 
-/// `input` itself when it is a file; otherwise every `measurements.json` up to `depth`
-/// folders down (links are not followed: a `latest` link would count a shard twice).
+/// Every `measurements.json` in the folder `input` and up to `depth` folders down (links
+/// are not followed: a `latest` link would count a shard twice).
 fn find(input: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Result<(), Error> {
-    let meta = std::fs::symlink_metadata(input)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", input.display())))?;
-    if meta.is_file() {
-        found.push(input.to_path_buf());
-        return Ok(());
-    }
-    if !meta.is_dir() {
-        return Ok(());
-    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(input)
         .map_err(|e| Error::Usage(format!("cannot read {}: {e}", input.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))

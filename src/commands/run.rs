@@ -355,9 +355,19 @@ fn finish(
     ));
     report::link_latest(&args.report_dir, &folder);
     if args.measure_only && ending.unreachable.is_none() && ending.stopped_by.is_none() {
+        if ending.measured.is_empty() {
+            return Err(Error::Runtime(format!(
+                "--measure-only: no workload was measured, so no measurements.json was written \
+                 (the reports in {} say why)",
+                folder.display()
+            )));
+        }
         let file = measurements_file(&console, args, ending.measured);
         let path = folder.join(measured::FILE_NAME);
-        std::fs::write(&path, file)
+        // Whole or not at all: a merge never reads a file cut short.
+        let partial = folder.join(format!("{}.partial", measured::FILE_NAME));
+        std::fs::write(&partial, file)
+            .and_then(|()| std::fs::rename(&partial, &path))
             .map_err(|e| Error::Runtime(format!("cannot write {}: {e}", path.display())))?;
         console.show(&format!(
             "measurements: {} (judge them with `tollgate report merge`)\n",
@@ -417,6 +427,8 @@ fn measurements_file(
             count: args.shard.count,
         },
         start_at: console.report.shard.start_at.clone(),
+        duration_scale: args.duration_scale,
+        max_rps: args.max_rps,
         workloads,
     };
     serde_json::to_string(&file).expect("measurements serialise")

@@ -381,7 +381,8 @@ impl Recorder {
                     .evidence
                     .observe(status, rate, body, &self.error_schema);
                 tally.header_summary.observe(accepted, rate);
-                if let (Some(date), Some(wall)) = (rate.date, self.wall_ms(start)) {
+                // 2xx only: a 429 may come from a gateway with a clock of its own.
+                if let (Some(date), Some(wall), true) = (rate.date, self.wall_ms(start), accepted) {
                     tally.clock.observe(date, wall(sent), wall(done));
                 }
                 if let (Some(remaining), true) = (rate.remaining, tally.samples.len() < MAX_SAMPLES)

@@ -36,6 +36,9 @@ pub struct ShardMeasurements {
     pub shard: ShardIndex,
     /// `--start-at`, RFC 3339.
     pub start_at: Option<String>,
+    /// `--duration-scale` and `--max-rps`: with the profile, what the plan was made of.
+    pub duration_scale: f64,
+    pub max_rps: Option<f64>,
     pub workloads: Vec<WorkloadMeasured>,
 }
 
@@ -107,7 +110,7 @@ pub struct SeriesFile {
 }
 
 impl PartMeasured {
-    pub fn new(plan: &super::report::PartPlan, measurements: &Measurements) -> Self {
+    pub fn new(plan: &super::plan::PartPlan, measurements: &Measurements) -> Self {
         PartMeasured {
             name: plan.name.clone(),
             class: plan.class.name.clone(),
@@ -172,10 +175,16 @@ impl MeasurementsFile {
             };
             timeline.add_bin(ms, bin)?;
         }
-        if self.finished > self.scheduled {
+        if self.finished > self.scheduled || self.scheduled > MAX_SLOTS {
             return Err(format!(
                 "{} slots answered of {} scheduled",
                 self.finished, self.scheduled
+            ));
+        }
+        if self.duration_ms > MAX_DURATION_MS || self.started_ms.is_some_and(|ms| ms > LAST_MS) {
+            return Err(format!(
+                "a schedule of {} ms from {:?} ms: beyond any run",
+                self.duration_ms, self.started_ms
             ));
         }
         Ok(Measurements {
@@ -218,6 +227,14 @@ impl SeriesFile {
     }
 
     fn to_series(&self) -> Result<LatencySeries, String> {
+        // Counted before any is decoded: each one is a histogram's worth of counters.
+        if self.slices.len() > MAX_SLICES || !(1..=60_000).contains(&self.width_ms) {
+            return Err(format!(
+                "{} latency slices of {} ms: beyond any run",
+                self.slices.len(),
+                self.width_ms
+            ));
+        }
         let slices = self
             .slices
             .iter()
@@ -237,6 +254,15 @@ fn encode<T: Counter>(histogram: &Histogram<T>) -> String {
         .expect("a histogram within its own bounds serialises");
     STANDARD.encode(bytes)
 }
+
+/// Bounds of a file read back, far beyond any run: slots of one shard's schedule, its
+/// length (a workload is at most an hour, `--duration-scale` at most 20), its start (before
+/// the year 9999, which RFC 3339 can write), and the slices of a latency series (as many as
+/// `LatencySeries` keeps).
+const MAX_SLOTS: u64 = 10_000_000_000;
+const MAX_DURATION_MS: u64 = 20 * 3_600_000;
+const LAST_MS: u64 = 253_402_214_400_000;
+const MAX_SLICES: usize = 30 * 60;
 
 /// The V2 header: cookie, payload length, normalising offset, significant digits, lowest
 /// and highest trackable values, conversion ratio.
@@ -354,5 +380,11 @@ mod tests {
         assert!(why.contains("impossible"), "{why}");
         let why = refused(&|f| f.per_second.slices = vec![String::new(); 100_000]);
         assert!(why.contains("latency slices"), "{why}");
+        let why = refused(&|f| f.duration_ms = u64::MAX);
+        assert!(why.contains("beyond any run"), "{why}");
+        let why = refused(&|f| f.started_ms = Some(u64::MAX));
+        assert!(why.contains("beyond any run"), "{why}");
+        let why = refused(&|f| f.scheduled = u64::MAX);
+        assert!(why.contains("scheduled"), "{why}");
     }
 }

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use super::measured::{ShardMeasurements, WorkloadMeasured, FORMAT};
-use super::report::{self, JudgedStep, PartPlan};
+use super::plan;
+use super::report::{self, JudgedStep};
 use super::LATE_START_TOLERANCE;
 use crate::event::{CheckResult, PhaseStats, Verdict};
 use crate::load::clock::{self, ClockBound, ClockOffset};
@@ -38,7 +39,8 @@ pub struct Merged {
 }
 
 /// Adds up `sources` (one file per shard) and judges each workload with `profile`'s
-/// thresholds. Files that cannot belong to one run are an error naming them.
+/// thresholds. Files that cannot belong to one run, or that ran another plan than
+/// `profile` makes, are an error naming them.
 pub fn merge(profile: &Profile, sources: &[Source]) -> Result<Merged, String> {
     let first = sources.first().ok_or("no measurements.json was found")?;
     let shards = first.file.shard.count;
@@ -56,24 +58,10 @@ pub fn merge(profile: &Profile, sources: &[Source]) -> Result<Merged, String> {
         }
         *slot = Some(source);
     }
-    let missing: Vec<String> = by_index
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_none())
-        .map(|(i, _)| i.to_string())
-        .collect();
     let mut merged = Merged {
         target: first.file.target.clone(),
         shards,
         start_at: first.file.start_at.clone(),
-        missing: (!missing.is_empty()).then(|| {
-            format!(
-                "shard(s) {} of {shards} never reported: no measurements.json of theirs among the \
-                 {} read",
-                missing.join(", "),
-                sources.len()
-            )
-        }),
         ..Merged::default()
     };
     for name in workload_names(sources) {
@@ -87,9 +75,40 @@ pub fn merge(profile: &Profile, sources: &[Source]) -> Result<Merged, String> {
                     profile.file
                 )
             })?;
-        merge_workload(profile, workload, sources, &mut merged)?;
+        merge_workload(profile, workload, &by_index, &mut merged)?;
     }
     Ok(merged)
+}
+
+/// Which shards did not measure `workload`, in words: those with no file among the
+/// `read`, and those whose file lacks it (it could not run there: their reports say why).
+fn missing(workload: &str, by_index: &[Option<&Source>], read: usize) -> Option<String> {
+    let shards = by_index.len();
+    let list = |indexes: Vec<usize>| {
+        let words: Vec<String> = indexes.iter().map(usize::to_string).collect();
+        words.join(", ")
+    };
+    let mut said = Vec::new();
+    let absent: Vec<usize> = (0..shards).filter(|&i| by_index[i].is_none()).collect();
+    if !absent.is_empty() {
+        said.push(format!(
+            "shard(s) {} of {shards} never reported: no measurements.json of theirs among the \
+             {read} read",
+            list(absent)
+        ));
+    }
+    let without: Vec<usize> = (0..shards)
+        .filter(|&i| {
+            by_index[i].is_some_and(|s| !s.file.workloads.iter().any(|w| w.workload == workload))
+        })
+        .collect();
+    if !without.is_empty() {
+        said.push(format!(
+            "shard(s) {} of {shards} measured no `{workload}` (their reports say why)",
+            list(without)
+        ));
+    }
+    (!said.is_empty()).then(|| said.join("; "))
 }
 
 /// The refusals of a file that cannot be a shard of `first`'s run.
@@ -148,27 +167,45 @@ fn workload_names(sources: &[Source]) -> Vec<String> {
 fn merge_workload(
     profile: &Profile,
     workload: &Workload,
-    sources: &[Source],
+    by_index: &[Option<&Source>],
     merged: &mut Merged,
 ) -> Result<(), String> {
-    let shards: Vec<(&Source, &WorkloadMeasured)> = sources
+    let shards: Vec<(&Source, &WorkloadMeasured)> = by_index
         .iter()
+        .flatten()
         .filter_map(|s| {
             s.file
                 .workloads
                 .iter()
                 .find(|w| w.workload == workload.name)
-                .map(|w| (s, w))
+                .map(|w| (*s, w))
         })
         .collect();
-    let (first_source, first) = shards[0];
-    let plans = part_plans(profile, first)?;
-    let mut parts: Vec<Option<Measurements>> = vec![None; plans.len()];
+    let read = by_index.iter().flatten().count();
+    let (first_source, _) = shards[0];
+    // The plan comes from the profile the merge judges with, never from the files: each
+    // file must have run exactly that plan.
+    let planned = plan::plan(
+        workload,
+        &profile.rate_limits,
+        first_source.file.duration_scale,
+        first_source.file.max_rps,
+    )
+    .ok_or_else(|| format!("{} names a rate class it lacks", profile.file))?;
+    let words = planned.words(merged.shards);
+    let mut parts: Vec<Option<Measurements>> = vec![None; planned.parts.len()];
     for (source, measured) in &shards {
-        if measured.plan != first.plan {
+        if let ClockOffset::Bounded(b) = measured.clock {
+            if !(b.low_ms.is_finite() && b.high_ms.is_finite() && b.low_ms <= b.high_ms) {
+                return Err(format!("{}: an impossible clock bound {b:?}", source.path));
+            }
+        }
+        let names = measured.parts.iter().map(|p| p.name.as_str());
+        if measured.plan != words || !names.eq(planned.parts.iter().map(|p| p.name.as_str())) {
             return Err(format!(
-                "{} and {} planned workload `{}` differently:\n  {}\n  {}",
-                source.path, first_source.path, workload.name, measured.plan, first.plan
+                "{} ran workload `{}` as\n  {}\nbut {} plans it as\n  {words}\n(merge with the \
+                 profile, --duration-scale and --max-rps the shards ran)",
+                source.path, workload.name, measured.plan, profile.file
             ));
         }
         for (sum, part) in parts.iter_mut().zip(&measured.parts) {
@@ -188,44 +225,25 @@ fn merge_workload(
     merged.duration = merged
         .duration
         .max(measurements.first().map_or(Duration::ZERO, |m| m.duration));
-    let judged = report::report(workload, &plans, measurements, 1.0);
+    let judged = report::report(workload, &planned.parts, measurements, 1.0);
     merged.phases.extend(judged.phases);
-    let shards_step = shards_step(workload, &shards, merged);
-    let complete = merged.missing.is_none();
+    let missing = missing(&workload.name, by_index, read);
+    let shards_step = shards_step(workload, &shards, merged, missing.as_deref());
     merged.steps.push((workload.clone(), shards_step));
-    if complete {
-        merged
+    match missing {
+        // Nothing is judged without every shard's requests.
+        Some(missing) => {
+            let all = merged
+                .missing
+                .take()
+                .map_or(missing.clone(), |earlier| format!("{earlier}; {missing}"));
+            merged.missing = Some(all);
+        }
+        None => merged
             .steps
-            .extend(judged.steps.into_iter().map(|s| (workload.clone(), s)));
+            .extend(judged.steps.into_iter().map(|s| (workload.clone(), s))),
     }
     Ok(())
-}
-
-/// Each part as the shards planned it, its rate class from the profile.
-fn part_plans(profile: &Profile, measured: &WorkloadMeasured) -> Result<Vec<PartPlan>, String> {
-    measured
-        .parts
-        .iter()
-        .map(|p| {
-            let class = profile
-                .rate_limits
-                .iter()
-                .find(|c| c.name == p.class)
-                .ok_or_else(|| {
-                    format!(
-                        "the shards sent rate class `{}`, which {} does not have",
-                        p.class, profile.file
-                    )
-                })?;
-            Ok(PartPlan {
-                name: p.name.clone(),
-                class: class.clone(),
-                keys: p.keys,
-                neighbour: p.neighbour,
-                rate: p.rate,
-            })
-        })
-        .collect()
 }
 
 /// How far apart the shards' clocks may be unremarked: a shard's slots go out that far off
@@ -242,9 +260,11 @@ fn clocks_check(workload: &Workload, shards: &[(&Source, &WorkloadMeasured)]) ->
     {
         return CheckResult::new(
             id,
-            Verdict::Warning,
+            Verdict::Skipped,
             format!(
-                "the target's Date headers to shard {} fit no single clock offset (servers whose clocks disagree behind one address?): the shards' clocks were not compared",
+                "the target's Date headers to shard {} fit no single clock offset (servers whose \
+                 clocks disagree behind one address, or a Date cached by a proxy): the shards' \
+                 clocks were not compared",
                 s.file.shard.index
             ),
         );
@@ -261,7 +281,8 @@ fn clocks_check(workload: &Workload, shards: &[(&Source, &WorkloadMeasured)]) ->
         );
     };
     let expected = format!(
-        "the shards' clocks within {CLOCK_TOLERANCE_MS:.0} ms of each other (each measured against the target's Date headers)"
+        "the shards' clocks within {CLOCK_TOLERANCE_MS:.0} ms of each other (each measured \
+         against the target's Date headers)"
     );
     let actual =
         format!("shard {ahead}'s clock {gap:.1} ms (± {uncertainty:.1}) ahead of shard {behind}'s");
@@ -270,7 +291,8 @@ fn clocks_check(workload: &Workload, shards: &[(&Source, &WorkloadMeasured)]) ->
             id,
             Verdict::Warning,
             format!(
-                "{actual}: its requests went out that far off the others' slots; keep the shards' clocks synchronised (NTP)"
+                "{actual}: its requests went out that far off the others' slots; keep the \
+                 shards' clocks synchronised (NTP)"
             ),
         );
         check.expected = Some(expected);
@@ -297,14 +319,16 @@ fn shards_step(
     workload: &Workload,
     shards: &[(&Source, &WorkloadMeasured)],
     merged: &Merged,
+    missing: Option<&str>,
 ) -> JudgedStep {
+    let count = merged.shards;
     let id = format!("perf.{}.shards", workload.name);
-    let expected = format!("all {} shards measured from one instant", merged.shards);
-    let mut checks = vec![match &merged.missing {
-        Some(missing) => CheckResult::failed(id, expected, missing.clone()),
+    let expected = format!("all {count} shards measured from one instant");
+    let mut checks = vec![match missing {
+        Some(missing) => CheckResult::failed(id, expected, missing.to_string()),
         None => CheckResult {
             expected: Some(expected),
-            actual: Some(format!("{} of {} shards", shards.len(), merged.shards)),
+            actual: Some(format!("{} of {count} shards", shards.len())),
             ..CheckResult::passed(id)
         },
     }];
@@ -344,7 +368,7 @@ mod tests {
 
     use super::*;
     use crate::load::latency_series::LatencySeries;
-    use crate::load::perf::measured::{MeasurementsFile, PartMeasured, ShardIndex};
+    use crate::load::perf::measured::{PartMeasured, ShardIndex};
     use crate::load::timeline::Timeline;
 
     fn profile() -> Profile {
@@ -378,14 +402,20 @@ mod tests {
             m.lag.record(10).unwrap();
             m.per_second.record(ms, 1_000 + ms);
         }
-        let part = PartMeasured {
-            name: "read".into(),
-            class: "read".into(),
-            keys: 20,
-            neighbour: false,
-            rate: 1_600.0,
-            measurements: MeasurementsFile::from_measurements(&m),
+        // Every request name the profile plans, each with these measurements; "p" is the
+        // profile's own plan in words.
+        let profile = profile();
+        let workload = &profile.workloads[0];
+        let planned = plan::plan(workload, &profile.rate_limits, 1.0, None).unwrap();
+        let plan = match plan {
+            "p" => planned.words(count),
+            other => other.to_string(),
         };
+        let parts = planned
+            .parts
+            .iter()
+            .map(|p| PartMeasured::new(p, &m))
+            .collect();
         Source {
             path: format!("shard-{index}/measurements.json"),
             file: ShardMeasurements {
@@ -395,15 +425,17 @@ mod tests {
                 target: "http://127.0.0.1:8080".into(),
                 shard: ShardIndex { index, count },
                 start_at: Some("2027-01-15T08:00:00.000Z".into()),
+                duration_scale: 1.0,
+                max_rps: None,
                 workloads: vec![WorkloadMeasured {
                     workload: "tenants".into(),
-                    plan: plan.into(),
+                    plan,
                     late_by_ms,
                     clock: ClockOffset::Bounded(ClockBound {
                         low_ms: 4.0,
                         high_ms: 6.0,
                     }),
-                    parts: vec![part],
+                    parts,
                 }],
             },
         }
@@ -425,7 +457,11 @@ mod tests {
             shard(1, 2, 300, Some(340.0), "p"),
         ];
         let merged = merge(&profile(), &sources).unwrap();
-        assert_eq!(merged.phases.len(), 1);
+        assert_eq!(
+            merged.phases.len(),
+            5,
+            "every request name and the neighbour"
+        );
         assert_eq!(merged.phases[0].requests, 600);
         assert_eq!(merged.phases[0].accepted, 600);
         let ids = ids(&merged);
@@ -480,7 +516,7 @@ mod tests {
         assert!(twice.contains("shard 1 of 2 was measured twice"), "{twice}");
         let plans = refused(&[shard(0, 2, 10, None, "p"), shard(1, 2, 10, None, "q")]);
         assert!(
-            plans.contains("planned workload `tenants` differently"),
+            plans.contains("shard-1/measurements.json ran workload `tenants` as\n  q\nbut"),
             "{plans}"
         );
         let counts = refused(&[shard(0, 2, 10, None, "p"), shard(1, 3, 10, None, "p")]);
@@ -541,10 +577,23 @@ mod tests {
             Verdict::Skipped
         );
         let torn = check(&[clocked(0, 3.0, 5.0), unsure]);
+        assert_eq!(torn.verdict, Verdict::Skipped);
         assert!(
             torn.message.contains("fit no single clock offset"),
             "{}",
             torn.message
+        );
+    }
+
+    #[test]
+    fn a_shard_whose_file_lacks_the_workload_is_missing_too() {
+        let mut empty = shard(1, 2, 10, None, "p");
+        empty.file.workloads.clear();
+        let merged = merge(&profile(), &[shard(0, 2, 10, None, "p"), empty]).unwrap();
+        let missing = merged.missing.unwrap();
+        assert_eq!(
+            missing,
+            "shard(s) 1 of 2 measured no `tenants` (their reports say why)"
         );
     }
 }

@@ -11,6 +11,7 @@
 mod judge;
 pub mod measured;
 pub mod merge;
+pub mod plan;
 pub mod report;
 mod route;
 
@@ -23,7 +24,6 @@ use super::cleanup::Cleanup;
 use super::clock::ClockOffset;
 use super::driver::{self, Attack, Clients, Lane};
 use super::measurements::Measurements;
-use super::per_second;
 use super::probes::Prober;
 use super::record::Recorder;
 use super::schedule::Schedule;
@@ -36,7 +36,7 @@ use crate::scenario::Credential;
 use crate::stop::StopSignal;
 use crate::workload::Workload;
 use measured::{PartMeasured, WorkloadMeasured};
-use report::PartPlan;
+use plan::PartPlan;
 use route::{Group, Routing};
 
 /// Which workloads to run and how.
@@ -139,16 +139,6 @@ struct Part {
 }
 
 impl PerfRunner {
-    fn class(&self, name: &str) -> RateClass {
-        self.target
-            .profile()
-            .rate_limits
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .expect("workloads name only the profile's classes (checked when it was read)")
-    }
-
     async fn workload(&self, workload: &Workload) -> Option<WorkloadMeasured> {
         if let Some(reason) = self.unrunnable(workload) {
             self.not_run(workload, Verdict::Skipped, reason);
@@ -292,61 +282,39 @@ impl PerfRunner {
     /// The schedule of `workload` (its stages scaled and capped) and its parts, whose
     /// recorders share it.
     fn plan_parts(&self, workload: &Workload) -> (Arc<Schedule>, Vec<Part>, String) {
-        // At the workload's peak the neighbour sends `factor` × its limit.
-        let neighbour = workload.noisy_neighbour.as_ref().map(|noisy| {
-            let class = self.class(&noisy.class);
-            let rate = noisy.factor * per_second(&class) / workload.peak().max(f64::MIN_POSITIVE);
-            (class, rate)
-        });
-        let nominal = workload.nominal_rate() + neighbour.as_ref().map_or(0.0, |(_, rate)| *rate);
-        let peak = nominal * workload.peak();
-        let cap = self.plan.max_rps.map_or(1.0, |cap| (cap / peak).min(1.0));
-        let scale = self.plan.duration_scale.max(0.01);
-        let stages: Vec<(Duration, f64)> = workload
-            .stages
-            .iter()
-            .map(|s| (s.duration.mul_f64(scale), s.to * nominal * cap))
-            .collect();
-        let schedule =
-            Arc::new(Schedule::staged(&stages).sharded(self.plan.shard, self.plan.start_at));
+        let planned = plan::plan(
+            workload,
+            &self.target.profile().rate_limits,
+            self.plan.duration_scale,
+            self.plan.max_rps,
+        )
+        .expect("workloads name only the profile's classes (checked when it was read)");
+        let schedule = Arc::new(
+            Schedule::staged(&planned.stages).sharded(self.plan.shard, self.plan.start_at),
+        );
         let errors = self.target.profile().errors.schema.clone();
-        let part = |name: String, class: RateClass, keys: Vec<Credential>, rate: f64| Part {
-            plan: PartPlan {
-                name,
-                neighbour: keys == [Credential::PRIMARY],
-                keys: keys.len(),
-                rate: rate * cap,
-                class: class.clone(),
-            },
-            keys,
-            recorder: Arc::new(
-                Recorder::sharing(
-                    schedule.clone(),
-                    errors.clone(),
-                    Some(class.name.clone()),
-                    class.cleanup.is_some(),
-                )
-                .with_latency_slices(),
-            ),
-        };
-        let tenants: Vec<Credential> = (0..workload.tenants).map(Credential::Tenant).collect();
-        let mut parts: Vec<Part> = workload
-            .mix
-            .iter()
-            .map(|m| {
-                let rate = m.per_tenant * f64::from(workload.tenants);
-                part(m.class.clone(), self.class(&m.class), tenants.clone(), rate)
+        let words = planned.words(self.plan.shard.count);
+        let parts = planned
+            .parts
+            .into_iter()
+            .map(|plan| Part {
+                keys: if plan.neighbour {
+                    vec![Credential::PRIMARY]
+                } else {
+                    (0..plan.keys as u16).map(Credential::Tenant).collect()
+                },
+                recorder: Arc::new(
+                    Recorder::sharing(
+                        schedule.clone(),
+                        errors.clone(),
+                        Some(plan.class.name.clone()),
+                        plan.class.cleanup.is_some(),
+                    )
+                    .with_latency_slices(),
+                ),
+                plan,
             })
             .collect();
-        parts.extend(neighbour.map(|(class, rate)| {
-            part(
-                "noisy-neighbour".into(),
-                class,
-                vec![Credential::PRIMARY],
-                rate,
-            )
-        }));
-        let words = plan_words(&stages, &parts, self.plan.shard.count);
         (schedule, parts, words)
     }
 
@@ -479,29 +447,6 @@ pub fn step_result(
         attempts: Vec::new(),
         checks,
     }
-}
-
-/// A workload's schedule and parts in words: shards of one run plan the same words, so
-/// `report merge` refuses to add measurements of different plans.
-fn plan_words(stages: &[(Duration, f64)], parts: &[Part], shards: u32) -> String {
-    let stages: Vec<String> = stages
-        .iter()
-        .map(|(d, rate)| format!("{} ms to {rate:.3}/s", d.as_millis()))
-        .collect();
-    let parts: Vec<String> = parts
-        .iter()
-        .map(|p| {
-            format!(
-                "{} ({} × {} keys, {:.3}/s)",
-                p.plan.name, p.plan.class.name, p.plan.keys, p.plan.rate
-            )
-        })
-        .collect();
-    format!(
-        "stages {}; requests {}; {shards} shard(s)",
-        stages.join(", "),
-        parts.join(", ")
-    )
 }
 
 #[cfg(test)]

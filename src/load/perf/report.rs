@@ -3,26 +3,11 @@
 //! its shards (`merge.rs`) report alike.
 
 use super::judge::{self, Measured};
+use super::plan::{PartPlan, NEIGHBOUR};
 use crate::event::{CheckResult, PhaseStats, PERF_PHASE};
 use crate::load::measurements::Measurements;
 use crate::load::{per_second, stats};
-use crate::profile::RateClass;
 use crate::workload::Workload;
-
-/// One group of a workload's requests, as planned: a request name of the mix (all
-/// tenants), or the noisy neighbour.
-#[derive(Debug, Clone)]
-pub struct PartPlan {
-    /// The request name in reports and check ids.
-    pub name: String,
-    pub class: RateClass,
-    /// How many keys send it.
-    pub keys: usize,
-    /// The one part sent with the primary key, past its limit.
-    pub neighbour: bool,
-    /// Requests per second at the workload's 100%.
-    pub rate: f64,
-}
 
 /// A step of the workload's report: what was judged, against which request.
 #[derive(Debug, Clone)]
@@ -140,7 +125,7 @@ pub fn report(
     whole.extend(judge::noisy_neighbour(
         workload,
         &tenants,
-        find("noisy-neighbour"),
+        find(NEIGHBOUR),
         &judged,
     ));
     if !whole.is_empty() {
