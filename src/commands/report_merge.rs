@@ -20,6 +20,8 @@ use crate::secret::Redactor;
 /// Largest measurements.json read: an hour of per-millisecond timelines of a few request
 /// names.
 const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Largest sum of the files read: they are all held until merged.
+const MAX_TOTAL_BYTES: u64 = 4 << 30;
 /// How deep under a folder measurements are looked for: `DIR/<shard>/<run>/`.
 const SEARCH_DEPTH: usize = 3;
 
@@ -40,6 +42,19 @@ pub fn merge(inputs: &[PathBuf], profile: &Path, report_dir: &Path) -> Result<Ex
         return Err(Error::Usage(format!(
             "no {FILE_NAME} under {}: run the shards with --measure-only",
             shown(inputs)
+        )));
+    }
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    if total > MAX_TOTAL_BYTES {
+        return Err(Error::Usage(format!(
+            "{} measurements files of {:.1} GiB together, over the {} GiB one merge reads",
+            paths.len(),
+            total as f64 / f64::from(1u32 << 30),
+            MAX_TOTAL_BYTES >> 30
         )));
     }
     let sources = paths
