@@ -133,3 +133,19 @@ fn the_shards_measurements_add_up_to_what_the_server_counted() {
     assert!(seen >= 200, "two whole seconds at 200/s: {cells:?}");
     assert!((measured - seen).abs() <= 10, "{cells:?}");
 }
+
+/// `--shards` splits what a schedule paces; throughput and memory are one process's.
+#[test]
+fn shards_are_refused_for_what_one_process_measures() {
+    for only in [&["--only", "throughput"][..], &[]] {
+        let mut args = vec!["bench", "--shards", "2"];
+        args.extend(only);
+        let output = tollgate(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("--shards 2 splits the pacing and workload runs"),
+            "{stderr}"
+        );
+    }
+}

@@ -41,6 +41,17 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
     } else {
         args.only.clone()
     };
+    if args.shards > 1
+        && kinds
+            .iter()
+            .any(|k| matches!(k, BenchKind::Throughput | BenchKind::Memory))
+    {
+        return Err(Error::Usage(format!(
+            "--shards {} splits the pacing and workload runs over processes; throughput and \
+             memory measure one process: add --only pacing or --only workload",
+            args.shards
+        )));
+    }
     crate::stop::install_signal_handler().map_err(Error::Runtime)?;
     let stop = StopSignal::new();
     let _attached = stop.attach();

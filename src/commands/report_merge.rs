@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use crate::error::{exit, Error};
 use crate::event::Event;
 use crate::load::perf::measured::{ShardMeasurements, FILE_NAME};
-use crate::load::perf::merge::{self, Merged, Source};
+use crate::load::perf::merge::{Merged, Merger, Source};
 use crate::load::perf::step_result;
 use crate::load::shard::MAX_SHARDS;
 use crate::report::model::{Report, ShardOfRun};
@@ -20,8 +20,6 @@ use crate::secret::Redactor;
 /// Largest measurements.json read: an hour of per-millisecond timelines of a few request
 /// names.
 const MAX_FILE_BYTES: u64 = 512 << 20;
-/// Largest sum of the files read: they are all held until merged.
-const MAX_TOTAL_BYTES: u64 = 4 << 30;
 /// How deep under a folder measurements are looked for: `DIR/<shard>/<run>/`.
 const SEARCH_DEPTH: usize = 3;
 
@@ -44,24 +42,12 @@ pub fn merge(inputs: &[PathBuf], profile: &Path, report_dir: &Path) -> Result<Ex
             shown(inputs)
         )));
     }
-    let total: u64 = paths
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    if total > MAX_TOTAL_BYTES {
-        return Err(Error::Usage(format!(
-            "{} measurements files of {:.1} GiB together, over the {} GiB one merge reads",
-            paths.len(),
-            total as f64 / f64::from(1u32 << 30),
-            MAX_TOTAL_BYTES >> 30
-        )));
+    // One file at a time: the merge holds one file and the sums, never every file.
+    let mut merger = Merger::new(&profile);
+    for path in &paths {
+        merger.add(read(path)?).map_err(Error::Usage)?;
     }
-    let sources = paths
-        .iter()
-        .map(|path| read(path))
-        .collect::<Result<Vec<Source>, Error>>()?;
-    let merged = merge::merge(&profile, &sources).map_err(Error::Usage)?;
+    let merged = merger.finish().map_err(Error::Usage)?;
     let missing = merged.missing.clone();
     let style = Style {
         color: std::io::IsTerminal::is_terminal(&std::io::stdout())
@@ -79,7 +65,7 @@ pub fn merge(inputs: &[PathBuf], profile: &Path, report_dir: &Path) -> Result<Ex
     crate::report::link_latest(report_dir, &folder);
     println!(
         "merged {} shard file(s); reports: {}/",
-        sources.len(),
+        paths.len(),
         folder.display()
     );
     if let Some(missing) = missing {

@@ -74,10 +74,13 @@ pub(super) fn check_shard(args: &RunArgs, profile: &Profile) -> Result<(), Error
     if !sharded && args.start_at.is_none() {
         return Ok(());
     }
+    // Named as the user gave it: a pod's environment sets these, not its arguments.
+    let from_env =
+        |var: &str| std::env::var_os(var).map_or(String::new(), |_| format!(" ({var} is set)"));
     let what = if sharded {
-        format!("--shard {shard}")
+        format!("--shard {shard}{}", from_env("TOLLGATE_SHARD"))
     } else {
-        "--start-at".to_string()
+        format!("--start-at{}", from_env("TOLLGATE_START_AT"))
     };
     if args.only != Some(Phase::Perf) {
         return Err(Error::Usage(format!(

@@ -2,7 +2,8 @@
 //! added up — timelines millisecond by millisecond from the one start instant, histograms
 //! bucket by bucket — and judged by the same function as one process (`report.rs`). A
 //! shard that never reported is named and nothing is judged without it; a shard that
-//! started late is named with how late.
+//! started late is named with how late. Files are added one at a time (`Merger`): a merge
+//! holds one file and the sums, whatever the number of shards.
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::profile::Profile;
 use crate::workload::Workload;
 
 /// One shard's file and where it was read from.
+#[derive(Clone)]
 pub struct Source {
     pub path: String,
     pub file: ShardMeasurements,
@@ -39,32 +41,105 @@ pub struct Merged {
 }
 
 /// Adds up `sources` (one file per shard) and judges each workload with `profile`'s
-/// thresholds. Files that cannot belong to one run, or that ran another plan than
-/// `profile` makes, are an error naming them.
-pub fn merge(profile: &Profile, sources: &[Source]) -> Result<Merged, String> {
-    let first = sources.first().ok_or("no measurements.json was found")?;
-    let shards = first.file.shard.count;
+/// thresholds (`Merger`, all at once).
+pub fn merge(profile: &Profile, sources: Vec<Source>) -> Result<Merged, String> {
+    let mut merger = Merger::new(profile);
     for source in sources {
-        check_belongs(source, first)?;
+        merger.add(source)?;
     }
-    let mut by_index: Vec<Option<&Source>> = vec![None; shards as usize];
-    for source in sources {
-        let slot = &mut by_index[source.file.shard.index as usize];
-        if let Some(earlier) = slot {
+    merger.finish()
+}
+
+/// What a shard's file said of one workload, kept once its measurements are added.
+struct ShardOfWorkload {
+    index: u32,
+    late_by_ms: Option<f64>,
+    clock: ClockOffset,
+}
+
+/// One workload's sums so far.
+struct WorkloadSum {
+    workload: Workload,
+    planned: plan::WorkloadPlan,
+    words: String,
+    parts: Vec<Option<Measurements>>,
+    shards: Vec<ShardOfWorkload>,
+}
+
+/// The run every file must belong to: the first file's.
+struct Run {
+    path: String,
+    count: u32,
+    start_at: Option<String>,
+    target: String,
+    duration_scale: f64,
+    max_rps: Option<f64>,
+}
+
+/// Adds shards' files one at a time, so a merge holds one file and the sums, never every
+/// file. Files that cannot belong to one run, or that ran another plan than `profile`
+/// makes, are an error naming them.
+pub struct Merger<'p> {
+    profile: &'p Profile,
+    run: Option<Run>,
+    /// By shard index: the file that reported it, and the workloads it measured.
+    seen: Vec<Option<(String, Vec<String>)>>,
+    workloads: Vec<WorkloadSum>,
+}
+
+impl<'p> Merger<'p> {
+    pub fn new(profile: &'p Profile) -> Self {
+        Merger {
+            profile,
+            run: None,
+            seen: Vec::new(),
+            workloads: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, source: Source) -> Result<(), String> {
+        let Source { path, file } = source;
+        check_file(&path, &file)?;
+        let run = self.run.get_or_insert_with(|| Run {
+            path: path.clone(),
+            count: file.shard.count,
+            start_at: file.start_at.clone(),
+            target: file.target.clone(),
+            duration_scale: file.duration_scale,
+            max_rps: file.max_rps,
+        });
+        check_belongs(&path, &file, run)?;
+        let (count, scale, cap) = (run.count, run.duration_scale, run.max_rps);
+        self.seen.resize_with(count as usize, || None);
+        let index = file.shard.index;
+        if let Some((earlier, _)) = &self.seen[index as usize] {
             return Err(format!(
-                "shard {} of {shards} was measured twice: {} and {} (point at one run's folders)",
-                source.file.shard.index, earlier.path, source.path
+                "shard {index} of {count} was measured twice: {earlier} and {path} (point at one \
+                 run's folders)"
             ));
         }
-        *slot = Some(source);
+        let names = file.workloads.iter().map(|w| w.workload.clone()).collect();
+        self.seen[index as usize] = Some((path.clone(), names));
+        let profile = self.profile;
+        for measured in file.workloads {
+            let sum = self.sum_of(&measured.workload, scale, cap, count)?;
+            sum.add(&path, index, measured, profile)?;
+        }
+        Ok(())
     }
-    let mut merged = Merged {
-        target: first.file.target.clone(),
-        shards,
-        start_at: first.file.start_at.clone(),
-        ..Merged::default()
-    };
-    for name in workload_names(sources) {
+
+    /// The sums of the workload `name`, started on its first file.
+    fn sum_of(
+        &mut self,
+        name: &str,
+        scale: f64,
+        cap: Option<f64>,
+        count: u32,
+    ) -> Result<&mut WorkloadSum, String> {
+        if let Some(at) = self.workloads.iter().position(|w| w.workload.name == name) {
+            return Ok(&mut self.workloads[at]);
+        }
+        let profile = self.profile;
         let workload = profile
             .workloads
             .iter()
@@ -75,21 +150,113 @@ pub fn merge(profile: &Profile, sources: &[Source]) -> Result<Merged, String> {
                     profile.file
                 )
             })?;
-        merge_workload(profile, workload, &by_index, &mut merged)?;
+        // The plan comes from the profile the merge judges with, never from the files:
+        // each file must have run exactly that plan.
+        let planned = plan::plan(workload, &profile.rate_limits, scale, cap)
+            .ok_or_else(|| format!("{} names a rate class it lacks", profile.file))?;
+        self.workloads.push(WorkloadSum {
+            workload: workload.clone(),
+            words: planned.words(count),
+            parts: vec![None; planned.parts.len()],
+            planned,
+            shards: Vec::new(),
+        });
+        Ok(self.workloads.last_mut().expect("just pushed"))
     }
-    Ok(merged)
+
+    /// Judges each workload's sums; the shards that never reported are named.
+    pub fn finish(self) -> Result<Merged, String> {
+        let run = self.run.ok_or("no measurements.json was found")?;
+        let read = self.seen.iter().flatten().count();
+        let mut merged = Merged {
+            target: run.target,
+            shards: run.count,
+            start_at: run.start_at,
+            ..Merged::default()
+        };
+        for sum in self.workloads {
+            let missing = missing(&sum.workload.name, &self.seen, read);
+            let measurements: Vec<Measurements> = sum.parts.into_iter().flatten().collect();
+            merged.duration = merged
+                .duration
+                .max(measurements.first().map_or(Duration::ZERO, |m| m.duration));
+            let judged = report::report(&sum.workload, &sum.planned.parts, measurements, 1.0);
+            merged.phases.extend(judged.phases);
+            let step = shards_step(&sum.workload, &sum.shards, &merged, missing.as_deref());
+            merged.steps.push((sum.workload.clone(), step));
+            match missing {
+                // Nothing is judged without every shard's requests.
+                Some(missing) => {
+                    let all = merged
+                        .missing
+                        .take()
+                        .map_or(missing.clone(), |earlier| format!("{earlier}; {missing}"));
+                    merged.missing = Some(all);
+                }
+                None => merged
+                    .steps
+                    .extend(judged.steps.into_iter().map(|s| (sum.workload.clone(), s))),
+            }
+        }
+        Ok(merged)
+    }
+}
+
+impl WorkloadSum {
+    /// Adds shard `index`'s measurements of this workload (read from `path`).
+    fn add(
+        &mut self,
+        path: &str,
+        index: u32,
+        measured: WorkloadMeasured,
+        profile: &Profile,
+    ) -> Result<(), String> {
+        let names = measured.parts.iter().map(|p| p.name.as_str());
+        if measured.plan != self.words
+            || !names.eq(self.planned.parts.iter().map(|p| p.name.as_str()))
+        {
+            return Err(format!(
+                "{path} ran workload `{}` as\n  {}\nbut {} plans it as\n  {}\n(merge with the \
+                 profile, --duration-scale and --max-rps the shards ran)",
+                self.workload.name, measured.plan, profile.file, self.words
+            ));
+        }
+        if let ClockOffset::Bounded(b) = measured.clock {
+            if !(b.low_ms.is_finite() && b.high_ms.is_finite() && b.low_ms <= b.high_ms) {
+                return Err(format!("{path}: an impossible clock bound {b:?}"));
+            }
+        }
+        for (sum, part) in self.parts.iter_mut().zip(&measured.parts) {
+            let mine = part
+                .measurements
+                .to_measurements()
+                .map_err(|e| format!("{path}: {}: {e}", part.name))?;
+            match sum {
+                Some(sum) => sum
+                    .merge(&mine)
+                    .map_err(|e| format!("{path}: {}: {e}", part.name))?,
+                None => *sum = Some(mine),
+            }
+        }
+        self.shards.push(ShardOfWorkload {
+            index,
+            late_by_ms: measured.late_by_ms,
+            clock: measured.clock,
+        });
+        Ok(())
+    }
 }
 
 /// Which shards did not measure `workload`, in words: those with no file among the
 /// `read`, and those whose file lacks it (it could not run there: their reports say why).
-fn missing(workload: &str, by_index: &[Option<&Source>], read: usize) -> Option<String> {
-    let shards = by_index.len();
+fn missing(workload: &str, seen: &[Option<(String, Vec<String>)>], read: usize) -> Option<String> {
+    let shards = seen.len();
     let list = |indexes: Vec<usize>| {
         let words: Vec<String> = indexes.iter().map(usize::to_string).collect();
         words.join(", ")
     };
     let mut said = Vec::new();
-    let absent: Vec<usize> = (0..shards).filter(|&i| by_index[i].is_none()).collect();
+    let absent: Vec<usize> = (0..shards).filter(|&i| seen[i].is_none()).collect();
     if !absent.is_empty() {
         said.push(format!(
             "shard(s) {} of {shards} never reported: no measurements.json of theirs among the \
@@ -99,7 +266,9 @@ fn missing(workload: &str, by_index: &[Option<&Source>], read: usize) -> Option<
     }
     let without: Vec<usize> = (0..shards)
         .filter(|&i| {
-            by_index[i].is_some_and(|s| !s.file.workloads.iter().any(|w| w.workload == workload))
+            seen[i]
+                .as_ref()
+                .is_some_and(|(_, names)| !names.iter().any(|n| n == workload))
         })
         .collect();
     if !without.is_empty() {
@@ -111,9 +280,8 @@ fn missing(workload: &str, by_index: &[Option<&Source>], read: usize) -> Option<
     (!said.is_empty()).then(|| said.join("; "))
 }
 
-/// The refusals of a file that cannot be a shard of `first`'s run.
-fn check_belongs(source: &Source, first: &Source) -> Result<(), String> {
-    let (file, path) = (&source.file, &source.path);
+/// The refusals of a file that cannot be any shard.
+fn check_file(path: &str, file: &ShardMeasurements) -> Result<(), String> {
     if file.format != FORMAT {
         return Err(format!(
             "{path} is `{}`, not `{FORMAT}` (written by tollgate {})",
@@ -127,121 +295,33 @@ fn check_belongs(source: &Source, first: &Source) -> Result<(), String> {
             shard.index, shard.count
         ));
     }
-    let differs = |what: &str, mine: String, theirs: String| {
-        Err(format!(
-            "{path} and {} are not shards of one run: {what} {mine} and {theirs}",
-            first.path
-        ))
-    };
-    if shard.count != first.file.shard.count {
-        return differs(
-            "shard counts",
-            shard.count.to_string(),
-            first.file.shard.count.to_string(),
-        );
-    }
-    if file.start_at != first.file.start_at {
-        return differs(
-            "start instants",
-            format!("{:?}", file.start_at),
-            format!("{:?}", first.file.start_at),
-        );
-    }
-    if file.target != first.file.target {
-        return differs("targets", file.target.clone(), first.file.target.clone());
-    }
     Ok(())
 }
 
-/// Every workload any shard measured, in the order first seen.
-fn workload_names(sources: &[Source]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for w in sources.iter().flat_map(|s| &s.file.workloads) {
-        if !names.contains(&w.workload) {
-            names.push(w.workload.clone());
-        }
+/// The refusals of a file that cannot be a shard of `run` (the first file's).
+fn check_belongs(path: &str, file: &ShardMeasurements, run: &Run) -> Result<(), String> {
+    let differs = |what: &str, mine: String, theirs: String| {
+        Err(format!(
+            "{path} and {} are not shards of one run: {what} {mine} and {theirs}",
+            run.path
+        ))
+    };
+    if file.shard.count != run.count {
+        return differs(
+            "shard counts",
+            file.shard.count.to_string(),
+            run.count.to_string(),
+        );
     }
-    names
-}
-
-fn merge_workload(
-    profile: &Profile,
-    workload: &Workload,
-    by_index: &[Option<&Source>],
-    merged: &mut Merged,
-) -> Result<(), String> {
-    let shards: Vec<(&Source, &WorkloadMeasured)> = by_index
-        .iter()
-        .flatten()
-        .filter_map(|s| {
-            s.file
-                .workloads
-                .iter()
-                .find(|w| w.workload == workload.name)
-                .map(|w| (*s, w))
-        })
-        .collect();
-    let read = by_index.iter().flatten().count();
-    let (first_source, _) = shards[0];
-    // The plan comes from the profile the merge judges with, never from the files: each
-    // file must have run exactly that plan.
-    let planned = plan::plan(
-        workload,
-        &profile.rate_limits,
-        first_source.file.duration_scale,
-        first_source.file.max_rps,
-    )
-    .ok_or_else(|| format!("{} names a rate class it lacks", profile.file))?;
-    let words = planned.words(merged.shards);
-    let mut parts: Vec<Option<Measurements>> = vec![None; planned.parts.len()];
-    for (source, measured) in &shards {
-        if let ClockOffset::Bounded(b) = measured.clock {
-            if !(b.low_ms.is_finite() && b.high_ms.is_finite() && b.low_ms <= b.high_ms) {
-                return Err(format!("{}: an impossible clock bound {b:?}", source.path));
-            }
-        }
-        let names = measured.parts.iter().map(|p| p.name.as_str());
-        if measured.plan != words || !names.eq(planned.parts.iter().map(|p| p.name.as_str())) {
-            return Err(format!(
-                "{} ran workload `{}` as\n  {}\nbut {} plans it as\n  {words}\n(merge with the \
-                 profile, --duration-scale and --max-rps the shards ran)",
-                source.path, workload.name, measured.plan, profile.file
-            ));
-        }
-        for (sum, part) in parts.iter_mut().zip(&measured.parts) {
-            let mine = part
-                .measurements
-                .to_measurements()
-                .map_err(|e| format!("{}: {}: {e}", source.path, part.name))?;
-            match sum {
-                Some(sum) => sum
-                    .merge(&mine)
-                    .map_err(|e| format!("{}: {}: {e}", source.path, part.name))?,
-                None => *sum = Some(mine),
-            }
-        }
+    if file.start_at != run.start_at {
+        return differs(
+            "start instants",
+            format!("{:?}", file.start_at),
+            format!("{:?}", run.start_at),
+        );
     }
-    let measurements: Vec<Measurements> = parts.into_iter().flatten().collect();
-    merged.duration = merged
-        .duration
-        .max(measurements.first().map_or(Duration::ZERO, |m| m.duration));
-    let judged = report::report(workload, &planned.parts, measurements, 1.0);
-    merged.phases.extend(judged.phases);
-    let missing = missing(&workload.name, by_index, read);
-    let shards_step = shards_step(workload, &shards, merged, missing.as_deref());
-    merged.steps.push((workload.clone(), shards_step));
-    match missing {
-        // Nothing is judged without every shard's requests.
-        Some(missing) => {
-            let all = merged
-                .missing
-                .take()
-                .map_or(missing.clone(), |earlier| format!("{earlier}; {missing}"));
-            merged.missing = Some(all);
-        }
-        None => merged
-            .steps
-            .extend(judged.steps.into_iter().map(|s| (workload.clone(), s))),
+    if file.target != run.target {
+        return differs("targets", file.target.clone(), run.target.clone());
     }
     Ok(())
 }
@@ -252,12 +332,9 @@ const CLOCK_TOLERANCE_MS: f64 = 20.0;
 
 /// `perf.<workload>.clocks`: the shards' clocks agreed within `CLOCK_TOLERANCE_MS`,
 /// compared through each one's offset to the target's `Date` headers (`clock.rs`).
-fn clocks_check(workload: &Workload, shards: &[(&Source, &WorkloadMeasured)]) -> CheckResult {
+fn clocks_check(workload: &Workload, shards: &[ShardOfWorkload]) -> CheckResult {
     let id = format!("perf.{}.clocks", workload.name);
-    if let Some((s, _)) = shards
-        .iter()
-        .find(|(_, w)| w.clock == ClockOffset::Inconsistent)
-    {
+    if let Some(s) = shards.iter().find(|s| s.clock == ClockOffset::Inconsistent) {
         return CheckResult::new(
             id,
             Verdict::Skipped,
@@ -265,13 +342,13 @@ fn clocks_check(workload: &Workload, shards: &[(&Source, &WorkloadMeasured)]) ->
                 "the target's Date headers to shard {} fit no single clock offset (servers whose \
                  clocks disagree behind one address, or a Date cached by a proxy): the shards' \
                  clocks were not compared",
-                s.file.shard.index
+                s.index
             ),
         );
     }
     let bounds: Vec<(u32, ClockBound)> = shards
         .iter()
-        .filter_map(|(s, w)| w.clock.bound().map(|b| (s.file.shard.index, b)))
+        .filter_map(|s| s.clock.bound().map(|b| (s.index, b)))
         .collect();
     let Some((gap, uncertainty, ahead, behind)) = clock::spread(&bounds) else {
         return CheckResult::new(
@@ -317,7 +394,7 @@ fn clocks_check(workload: &Workload, shards: &[(&Source, &WorkloadMeasured)]) ->
 /// otherwise); and `perf.<workload>.start` for the shards that began late.
 fn shards_step(
     workload: &Workload,
-    shards: &[(&Source, &WorkloadMeasured)],
+    shards: &[ShardOfWorkload],
     merged: &Merged,
     missing: Option<&str>,
 ) -> JudgedStep {
@@ -335,8 +412,12 @@ fn shards_step(
     let tolerance = LATE_START_TOLERANCE.as_secs_f64() * 1000.0;
     let late: Vec<String> = shards
         .iter()
-        .filter_map(|(s, w)| w.late_by_ms.filter(|&ms| ms > tolerance).map(|ms| (s, ms)))
-        .map(|(s, ms)| format!("shard {} began {ms:.0} ms late", s.file.shard.index))
+        .filter_map(|s| {
+            s.late_by_ms
+                .filter(|&ms| ms > tolerance)
+                .map(|ms| (s.index, ms))
+        })
+        .map(|(index, ms)| format!("shard {index} began {ms:.0} ms late"))
         .collect();
     if shards.len() > 1 {
         checks.push(clocks_check(workload, shards));
@@ -456,7 +537,7 @@ mod tests {
             shard(0, 2, 300, None, "p"),
             shard(1, 2, 300, Some(340.0), "p"),
         ];
-        let merged = merge(&profile(), &sources).unwrap();
+        let merged = merge(&profile(), sources.to_vec()).unwrap();
         assert_eq!(
             merged.phases.len(),
             5,
@@ -493,7 +574,7 @@ mod tests {
     #[test]
     fn a_missing_shard_is_named_and_nothing_is_judged_without_it() {
         let sources = [shard(0, 3, 100, None, "p"), shard(2, 3, 100, None, "p")];
-        let merged = merge(&profile(), &sources).unwrap();
+        let merged = merge(&profile(), sources.to_vec()).unwrap();
         let missing = merged.missing.as_deref().unwrap();
         assert!(
             missing.starts_with("shard(s) 1 of 3 never reported"),
@@ -511,7 +592,7 @@ mod tests {
 
     #[test]
     fn files_of_different_runs_are_refused_with_both_paths() {
-        let refused = |sources: &[Source]| merge(&profile(), sources).unwrap_err();
+        let refused = |sources: &[Source]| merge(&profile(), sources.to_vec()).unwrap_err();
         let twice = refused(&[shard(1, 2, 10, None, "p"), shard(1, 2, 10, None, "p")]);
         assert!(twice.contains("shard 1 of 2 was measured twice"), "{twice}");
         let plans = refused(&[shard(0, 2, 10, None, "p"), shard(1, 2, 10, None, "q")]);
@@ -541,7 +622,7 @@ mod tests {
             source
         };
         let check = |sources: &[Source]| {
-            let merged = merge(&profile(), sources).unwrap();
+            let merged = merge(&profile(), sources.to_vec()).unwrap();
             let steps = merged.steps.into_iter().flat_map(|(_, s)| s.checks);
             steps
                 .into_iter()
@@ -589,7 +670,7 @@ mod tests {
     fn a_shard_whose_file_lacks_the_workload_is_missing_too() {
         let mut empty = shard(1, 2, 10, None, "p");
         empty.file.workloads.clear();
-        let merged = merge(&profile(), &[shard(0, 2, 10, None, "p"), empty]).unwrap();
+        let merged = merge(&profile(), vec![shard(0, 2, 10, None, "p"), empty]).unwrap();
         let missing = merged.missing.unwrap();
         assert_eq!(
             missing,
