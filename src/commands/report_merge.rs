@@ -63,6 +63,9 @@ pub fn merge(inputs: &[PathBuf], profile: &Path, report_dir: &Path) -> Result<Ex
     let folder = crate::report::write_all(&report, report_dir, &Redactor::new([]))
         .map_err(Error::Runtime)?;
     crate::report::link_latest(report_dir, &folder);
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        print!("{}", crate::report::markdown::annotations(&report));
+    }
     println!(
         "merged {} shard file(s); reports: {}/",
         paths.len(),
