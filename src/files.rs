@@ -43,6 +43,18 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
     })
 }
 
+/// The JSON file at `path` (at most `max` bytes) as a `T`, or why not: it cannot be read,
+/// or it is not `what`.
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    max: u64,
+    what: &str,
+) -> Result<T, String> {
+    let text =
+        read_bounded(path, max).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not {what}: {e}", path.display()))
+}
+
 /// Where a file stops being UTF-8 text: the line and column (in characters) of its first
 /// invalid byte, so a diagnostic points there instead of at the file as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -89,9 +89,7 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, Error> {
 
 /// Milliseconds since the Unix epoch: the clock the server's arrival counter keys on.
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::load::shard::unix_ms(SystemTime::now())
 }
 
 /// A fresh primary key for the server this benchmark starts (handed over in its

@@ -58,9 +58,7 @@ impl Sharding {
         let exe = std::env::current_exe()
             .map_err(|e| Error::Runtime(format!("cannot find our own binary: {e}")))?;
         let start = SystemTime::now() + SHARD_LEAD;
-        let start_ms = start
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let start_ms = crate::load::shard::unix_ms(start);
         let total = self.processes;
         let mut children = Vec::new();
         for index in 0..total {

@@ -38,10 +38,8 @@ pub fn report(command: ReportCommand) -> Result<ExitCode, Error> {
 const MAX_REPORT_BYTES: u64 = 256 << 20;
 
 pub fn read(path: &Path) -> Result<serde_json::Value, Error> {
-    let text = crate::files::read_bounded(path, MAX_REPORT_BYTES)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Usage(format!("{} is not a report.json: {e}", path.display())))?;
+    let value: serde_json::Value =
+        crate::files::read_json(path, MAX_REPORT_BYTES, "a report.json").map_err(Error::Usage)?;
     if value.get("schema_version").is_none() || value.get("steps").is_none() {
         return Err(Error::Usage(format!(
             "{} is not a tollgate report.json",

@@ -49,10 +49,7 @@ pub fn merge(inputs: &[PathBuf], profile: &Path, report_dir: &Path) -> Result<Ex
     }
     let merged = merger.finish().map_err(Error::Usage)?;
     let missing = merged.missing.clone();
-    let style = Style {
-        color: std::io::IsTerminal::is_terminal(&std::io::stdout())
-            && std::env::var_os("NO_COLOR").is_none(),
-    };
+    let style = Style::for_stream(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let (mut report, events) = report_of(&profile.file, merged);
     print!("{}", terminal::header(&report));
     for event in events {
@@ -120,14 +117,9 @@ fn find(input: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Result<(), Erro
 }
 
 fn read(path: &Path) -> Result<Source, Error> {
-    let text = crate::files::read_bounded(path, MAX_FILE_BYTES)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let file: ShardMeasurements = serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not a tollgate measurements file: {e}",
-            path.display()
-        ))
-    })?;
+    let file: ShardMeasurements =
+        crate::files::read_json(path, MAX_FILE_BYTES, "a tollgate measurements file")
+            .map_err(Error::Usage)?;
     Ok(Source {
         path: path.display().to_string(),
         file,

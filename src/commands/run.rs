@@ -724,9 +724,7 @@ impl Console {
             // Every line and artifact passes through it: a target that echoes a key must not
             // make tollgate print or store that key.
             redactor: target.redactor(),
-            style: Style {
-                color: terminal && std::env::var_os("NO_COLOR").is_none(),
-            },
+            style: Style::for_stream(terminal),
             thresholds: target.profile().baseline,
             live: Live::new(terminal),
             load_started: false,

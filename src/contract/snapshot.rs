@@ -166,7 +166,8 @@ pub fn check(
             let paths = changed_paths(expected, actual);
             let hint = match paths.first() {
                 Some(first) => format!(
-                    "changed: {}; if a value differs on every run, name it in the step's `redact:` (e.g. `redact: [{first}]`)",
+                    "changed: {}; if a value differs on every run, name it in the step's \
+                     `redact:` (e.g. `redact: [{first}]`)",
                     paths.join(", ")
                 ),
                 None => "a value that differs on every run belongs in the step's `redact:`".into(),
@@ -260,13 +261,19 @@ mod tests {
 
     #[test]
     fn ids_timestamps_named_paths_and_keys_are_redacted() {
-        let body = br#"{"id":"usr_9","owner_id":3,"name":"k-secret-1","created_at":"2026-11-23T19:00:00Z","data":[{"email":"a@b.c"}]}"#;
+        let body = concat!(
+            r#"{"id":"usr_9","owner_id":3,"name":"k-secret-1","#,
+            r#""created_at":"2026-11-23T19:00:00Z","data":[{"email":"a@b.c"}]}"#
+        )
+        .as_bytes();
         let secrets = Redactor::new([Secret::new("k-secret-1")]);
         let vars = Vars::new(UniqueSource::new("r1"));
         let text = redacted_body(body, &spec(&["$.data[*].email"]), &secrets, &vars);
         assert_eq!(
             text,
-            "{\n  \"created_at\": \"[timestamp]\",\n  \"data\": [\n    {\n      \"email\": \"[redacted]\"\n    }\n  ],\n  \"id\": \"[id]\",\n  \"name\": \"[redacted]\",\n  \"owner_id\": \"[id]\"\n}"
+            "{\n  \"created_at\": \"[timestamp]\",\n  \"data\": [\n    {\n      \"email\": \
+             \"[redacted]\"\n    }\n  ],\n  \"id\": \"[id]\",\n  \"name\": \"[redacted]\",\
+             \n  \"owner_id\": \"[id]\"\n}"
         );
     }
 

@@ -76,6 +76,13 @@ impl FromStr for Shard {
     }
 }
 
+/// `at` in milliseconds since the Unix epoch (0 before it): how instants travel between
+/// processes and files, and the clock the reference server's arrival counter keys on.
+pub fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// An RFC 3339 instant for `--start-at`: `2026-12-03T14:00:00Z`, or with an offset as
 /// `date -Iseconds` prints it (`2026-12-03T15:00:00+01:00`); fractions of a second allowed.
 /// The zone is required: one read as UTC on one machine and as local time on another would

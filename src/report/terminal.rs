@@ -16,6 +16,13 @@ pub struct Style {
 impl Style {
     pub const PLAIN: Style = Style { color: false };
 
+    /// Colour for a stream that is (`terminal`) or is not a terminal, unless `NO_COLOR`.
+    pub fn for_stream(terminal: bool) -> Style {
+        Style {
+            color: terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")

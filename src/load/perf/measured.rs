@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::load::clock::ClockOffset;
 use crate::load::latency_series::LatencySeries;
 use crate::load::measurements::Measurements;
+use crate::load::shard::unix_ms;
 use crate::load::timeline::{Bin, Timeline};
 
 /// The value of `format`: a reader refuses any other.
@@ -124,10 +125,6 @@ impl PartMeasured {
 
 impl MeasurementsFile {
     pub fn from_measurements(m: &Measurements) -> Self {
-        let unix_ms = |t: SystemTime| {
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64)
-        };
         MeasurementsFile {
             started_ms: m.started_wall.map(unix_ms),
             duration_ms: m.duration.as_millis() as u64,
