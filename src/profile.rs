@@ -655,8 +655,12 @@ fn rate_classes(node: &Node, dec: &mut Decoder) -> Vec<RateClass> {
                 }
             }
         });
-        let probe = fields.get("probe").and_then(|n| parse_request(n, dec));
-        let cleanup = fields.get("cleanup").and_then(|n| parse_request(n, dec));
+        let probe = fields
+            .get("probe")
+            .and_then(|n| parse_request(n, dec, &["id"]));
+        let cleanup = fields
+            .get("cleanup")
+            .and_then(|n| parse_request(n, dec, &["id"]));
         let max_p95_ms = fields
             .get("max_p95_ms")
             .and_then(|n| dec.uint(n, "`max_p95_ms`"));
@@ -686,7 +690,9 @@ fn concurrency_spec(node: &Node, dec: &mut Decoder) -> Option<ConcurrencySpec> {
         &["limit", "probe"],
     )?;
     let limit = fields.get("limit").and_then(|n| dec.uint(n, "`limit`"));
-    let probe = fields.get("probe").and_then(|n| parse_request(n, dec));
+    let probe = fields
+        .get("probe")
+        .and_then(|n| parse_request(n, dec, &["id"]));
     Some(ConcurrencySpec {
         limit: limit? as u32,
         probe: probe?,

@@ -9,20 +9,25 @@
 use std::time::Duration;
 
 use crate::decode::Decoder;
-use crate::scenario::Origin;
+use crate::scenario::parse::{captures, parse_request};
+use crate::scenario::template::{json_variables, UNIQUE};
+use crate::scenario::{Capture, Origin, RequestSpec};
 use crate::yaml::{Node, Value};
 
 const WORKLOAD: &[&str] = &["tenants", "stages", "mix", "thresholds", "noisy_neighbour"];
 const STAGE: &[&str] = &["ramp", "hold", "to"];
 const NOISY: &[&str] = &["class", "factor"];
+const STEP: &[&str] = &["class", "rate", "request", "capture", "cleanup"];
 const METRICS: &[&str] = &["p50", "p90", "p95", "p99", "max", "errors", "limited"];
 
+/// The request name of the noisy neighbour's part: no mix entry may take it.
+pub const NEIGHBOUR: &str = "noisy-neighbour";
 /// The most tenants one workload drives (each is a key and an account).
 pub const MAX_TENANTS: u64 = 1000;
 /// The longest workload: a performance report, not a soak test.
 const MAX_DURATION: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Workload {
     pub name: String,
     pub origin: Origin,
@@ -42,12 +47,29 @@ pub struct Stage {
     pub to: f64,
 }
 
-/// One request name of the mix: a rate class's probe, at `per_tenant` requests per second
-/// for each tenant at 100%.
-#[derive(Debug, Clone, PartialEq)]
+/// One request name of the mix, at `per_tenant` requests per second for each tenant at
+/// 100%: a rate class's probe, or a step of its own counted against a class's limit.
+#[derive(Debug, Clone)]
 pub struct MixEntry {
+    /// The request name in reports, thresholds and check ids.
+    pub name: String,
+    /// The rate class whose published limit the entry counts against.
     pub class: String,
     pub per_tenant: f64,
+    /// A request of its own (`None`: the class's probe).
+    pub step: Option<MixStep>,
+}
+
+/// A mix entry written as a scenario step: its request, what each tenant captures from its
+/// answers (a create feeding a read), and how to delete what it created.
+#[derive(Debug, Clone)]
+pub struct MixStep {
+    pub request: RequestSpec,
+    pub capture: Vec<Capture>,
+    pub cleanup: Option<RequestSpec>,
+    /// The captured names its request reads: each tenant captures them (from earlier
+    /// entries) before the schedule starts, so no slot waits for a create.
+    pub reads: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,10 +162,7 @@ pub struct ClassLimit {
 pub fn decode(node: &Node, classes: &[ClassLimit], dec: &mut Decoder) -> Vec<Workload> {
     let mut workloads = Vec::new();
     for (name, key, value) in dec.string_map(node, "`workloads`") {
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !id_safe(&name) {
             dec.error(
                 key,
                 format!(
@@ -158,6 +177,12 @@ pub fn decode(node: &Node, classes: &[ClassLimit], dec: &mut Decoder) -> Vec<Wor
         }
     }
     workloads
+}
+
+/// Letters, digits, `-` and `_`: safe inside a check id.
+fn id_safe(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn origin(node: &Node, dec: &Decoder) -> Origin {
@@ -208,7 +233,8 @@ fn decode_one(
     within_limits(&workload, fields.get("mix")?, classes, dec).then_some(workload)
 }
 
-/// Each tenant's rate on each class at the peak stays inside the class's published limit.
+/// Each tenant's rate on each class at the peak, all its entries together, stays inside the
+/// class's published limit.
 fn within_limits(
     workload: &Workload,
     at: &Node,
@@ -216,21 +242,31 @@ fn within_limits(
     dec: &mut Decoder,
 ) -> bool {
     let mut ok = true;
-    for entry in &workload.mix {
-        let Some(class) = classes.iter().find(|c| c.name == entry.class) else {
+    for class in classes {
+        let entries: Vec<&MixEntry> = workload
+            .mix
+            .iter()
+            .filter(|m| m.class == class.name)
+            .collect();
+        let Some(last) = entries.last() else {
             continue;
         };
         let limit = class.per_second;
-        let peak = entry.per_tenant * workload.peak();
+        let peak = entries.iter().map(|m| m.per_tenant).sum::<f64>() * workload.peak();
         if peak > limit * (1.0 + 1e-9) {
+            let names: Vec<&str> = entries.iter().map(|m| m.name.as_str()).collect();
+            let together = match names.as_slice() {
+                [_] => String::new(),
+                _ => format!(" ({} together)", names.join(", ")),
+            };
             dec.error_with_help(
-                entry_value(at, &entry.class).unwrap_or(at),
+                entry_value(at, &last.name).unwrap_or(at),
                 format!(
                     "at its peak ({:.0}%) workload `{}` drives each tenant at {peak:.1}/s on \
-                        `{}`, over its published {limit}/s",
+                        `{}`{together}, over its published {limit}/s",
                     workload.peak() * 100.0,
                     workload.name,
-                    entry.class
+                    class.name
                 ),
                 "a workload measures the API, not its limiter: lower the mix or the stages, or \
                     add tenants",
@@ -343,38 +379,15 @@ fn stages(node: &Node, dec: &mut Decoder) -> Option<Vec<Stage>> {
 }
 
 fn mix(node: &Node, classes: &[ClassLimit], dec: &mut Decoder) -> Option<Vec<MixEntry>> {
-    let mut entries = Vec::new();
+    let mut entries: Vec<MixEntry> = Vec::new();
     let mut ok = true;
     for (name, key, value) in dec.string_map(node, "`mix`") {
-        let Some(class) = classes.iter().find(|c| c.name == name) else {
-            let names: Vec<&str> = classes.iter().map(|c| c.name.as_str()).collect();
-            dec.error_with_help(
-                key,
-                format!("`mix` names `{name}`, which is not a rate class of this profile"),
-                format!("rate classes: {}", names.join(", ")),
-            );
-            ok = false;
-            continue;
+        let entry = match value.value {
+            Value::Map(_) => step_entry(&name, key, value, &entries, classes, dec),
+            _ => class_entry(&name, key, value, classes, dec),
         };
-        let text = dec.scalar(value, "a mix rate").unwrap_or_default();
-        let per_tenant = if text.ends_with('%') {
-            percent(value, "a mix rate", dec).map(|f| f * class.per_second)
-        } else {
-            let rate = text.parse::<crate::limits::Policy>().ok();
-            if rate.is_none() {
-                let message = format!(
-                    "`mix.{name}` must be a rate or a share of the class's limit, found `{text}`"
-                );
-                let help = "each tenant's requests at 100%: e.g. 80/s, or 80% of the class's limit";
-                dec.error_with_help(value, message, help);
-            }
-            rate.map(|p| p.per_second())
-        };
-        match per_tenant.filter(|r| *r > 0.0) {
-            Some(per_tenant) => entries.push(MixEntry {
-                class: name,
-                per_tenant,
-            }),
+        match entry {
+            Some(entry) => entries.push(entry),
             None => ok = false,
         }
     }
@@ -385,17 +398,178 @@ fn mix(node: &Node, classes: &[ClassLimit], dec: &mut Decoder) -> Option<Vec<Mix
     ok.then_some(entries)
 }
 
+/// `read: 80%`: the class's own probe.
+fn class_entry(
+    name: &str,
+    key: &Node,
+    value: &Node,
+    classes: &[ClassLimit],
+    dec: &mut Decoder,
+) -> Option<MixEntry> {
+    let Some(class) = classes.iter().find(|c| c.name == name) else {
+        let names: Vec<&str> = classes.iter().map(|c| c.name.as_str()).collect();
+        dec.error_with_help(
+            key,
+            format!("`mix` names `{name}`, which is not a rate class of this profile"),
+            format!(
+                "rate classes: {}; or give a step of its own: `{{ class, rate, request }}`",
+                names.join(", ")
+            ),
+        );
+        return None;
+    };
+    Some(MixEntry {
+        name: name.to_string(),
+        class: name.to_string(),
+        per_tenant: mix_rate(value, name, class, dec)?,
+        step: None,
+    })
+}
+
+/// Each tenant's rate of one entry at 100%: `80/s`, or `80%` of its class's limit.
+fn mix_rate(node: &Node, name: &str, class: &ClassLimit, dec: &mut Decoder) -> Option<f64> {
+    let text = dec.scalar(node, "a mix rate").unwrap_or_default();
+    let per_tenant = if text.ends_with('%') {
+        percent(node, "a mix rate", dec).map(|f| f * class.per_second)
+    } else {
+        let rate = text.parse::<crate::limits::Policy>().ok();
+        if rate.is_none() {
+            let message = format!(
+                "`mix.{name}` must be a rate or a share of the class's limit, found `{text}`"
+            );
+            let help = "each tenant's requests at 100%: e.g. 80/s, or 80% of the class's limit";
+            dec.error_with_help(node, message, help);
+        }
+        rate.map(|p| p.per_second())
+    };
+    per_tenant.filter(|r| *r > 0.0)
+}
+
+/// `new-file: { class, rate, request, capture, cleanup }`: a step of its own, which may
+/// read what `earlier` entries capture.
+fn step_entry(
+    name: &str,
+    key: &Node,
+    node: &Node,
+    earlier: &[MixEntry],
+    classes: &[ClassLimit],
+    dec: &mut Decoder,
+) -> Option<MixEntry> {
+    let what = format!("mix step `{name}`");
+    let fields = dec.fields(node, &what, STEP, &["class", "rate", "request"])?;
+    step_name_is_free(name, key, classes, dec)?;
+    let class_node = fields.get("class")?;
+    let class_name = dec.string(class_node, "`class`")?;
+    let Some(class) = classes.iter().find(|c| c.name == class_name) else {
+        let names: Vec<&str> = classes.iter().map(|c| c.name.as_str()).collect();
+        dec.error_with_help(
+            class_node,
+            format!(
+                "`{name}.class` names `{class_name}`, which is not a rate class of this profile"
+            ),
+            format!("the limit it counts against, one of: {}", names.join(", ")),
+        );
+        return None;
+    };
+    let per_tenant = mix_rate(fields.get("rate")?, name, class, dec);
+    let request_node = fields.get("request")?;
+    if let Some(auth) = entry_value(request_node, "auth") {
+        dec.error(
+            auth,
+            "a workload step is sent with each tenant's own key: drop `auth`",
+        );
+        return None;
+    }
+    let captured: Vec<&str> = earlier
+        .iter()
+        .filter_map(|e| e.step.as_ref())
+        .flat_map(|s| s.capture.iter().map(|c| c.name.as_str()))
+        .collect();
+    let request = parse_request(request_node, dec, &captured);
+    let capture = fields
+        .get("capture")
+        .map(|n| captures(n, dec))
+        .unwrap_or_default();
+    for c in &capture {
+        if captured.contains(&c.name.as_str()) || UNIQUE.contains(&c.name.as_str()) {
+            let node = entry_value(fields.get("capture")?, &c.name)?;
+            dec.error(
+                node,
+                format!("`{}` is captured by an earlier entry", c.name),
+            );
+            return None;
+        }
+    }
+    let cleanup = match fields.get("cleanup") {
+        Some(n) => Some(parse_request(n, dec, &["id"])?),
+        None => None,
+    };
+    let request = request?;
+    let reads = reads(&request, &captured);
+    Some(MixEntry {
+        name: name.to_string(),
+        class: class_name,
+        per_tenant: per_tenant?,
+        step: Some(MixStep {
+            request,
+            capture,
+            cleanup,
+            reads,
+        }),
+    })
+}
+
+/// A step's name is a request name of its own: not a rate class's, nor a reserved one.
+fn step_name_is_free(
+    name: &str,
+    key: &Node,
+    classes: &[ClassLimit],
+    dec: &mut Decoder,
+) -> Option<()> {
+    let reserved = name == "all" || name == NEIGHBOUR;
+    let class = classes.iter().any(|c| c.name == name);
+    let problem = if reserved {
+        format!("`{name}` is reserved (thresholds' `all`, the noisy neighbour's part)")
+    } else if class {
+        format!("`{name}` is a rate class: a step of its own needs a name of its own")
+    } else if !id_safe(name) {
+        format!(
+            "mix step `{name}` may hold only letters, digits, `-` and `_` (it is part of check \
+             ids)"
+        )
+    } else {
+        return Some(());
+    };
+    dec.error(key, problem);
+    None
+}
+
+/// The names of `captured` that `request` reads.
+fn reads(request: &RequestSpec, captured: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = request.path.variables().map(str::to_string).collect();
+    for (_, t) in request.query.iter().chain(&request.headers) {
+        names.extend(t.variables().map(str::to_string));
+    }
+    if let Some(json) = &request.json {
+        names.extend(json_variables(json).unwrap_or_default());
+    }
+    names.retain(|n| captured.contains(&n.as_str()));
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The thresholds; request names are held to `mix` when it could be read.
 fn thresholds(node: &Node, mix: Option<&[MixEntry]>, dec: &mut Decoder) -> Vec<Threshold> {
     let mut out = Vec::new();
     for (name, key, value) in dec.string_map(node, "`thresholds`") {
         let request = if name == "all" {
             None
-        } else if mix.is_none_or(|mix| mix.iter().any(|m| m.class == name)) {
+        } else if mix.is_none_or(|mix| mix.iter().any(|m| m.name == name)) {
             Some(name.clone())
         } else {
             let mix = mix.unwrap_or_default();
-            let names: Vec<&str> = mix.iter().map(|m| m.class.as_str()).collect();
+            let names: Vec<&str> = mix.iter().map(|m| m.name.as_str()).collect();
             dec.error_with_help(
                 key,
                 format!("`thresholds` names `{name}`, which is not in the workload's mix"),

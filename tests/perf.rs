@@ -9,6 +9,7 @@ use std::path::Path;
 
 use common::load::{ouro, run_perf};
 use tollgate::event::Verdict;
+use tollgate::scenario::CaptureSource;
 use tollgate::server::{Fault, FaultSet, KeyRing, RunningServer, ServerConfig, ServerProfile};
 
 /// The shipped stages at half their length: 20 tenants still reach their peak and hold it.
@@ -23,6 +24,7 @@ fn the_shipped_workload_passes_against_the_reference_server() {
         "perf.tenants.p99",
         "perf.tenants.errors",
         "perf.tenants.write.p95",
+        "perf.tenants.upload.capture",
         "perf.tenants.noisy-neighbour",
         "perf.tenants.cleanup",
     ] {
@@ -38,7 +40,8 @@ fn the_shipped_workload_passes_against_the_reference_server() {
         [
             "tenants · read",
             "tenants · write",
-            "tenants · files_read",
+            "tenants · upload",
+            "tenants · read-upload",
             "tenants · search",
             "tenants · noisy-neighbour"
         ]
@@ -65,7 +68,19 @@ fn the_shipped_workload_passes_against_the_reference_server() {
     assert_eq!(read.limited, 0);
     // Every slot of the one schedule was answered, whichever request name it was.
     assert!(run.phases.iter().all(|p| !p.partial), "{:?}", run.phases);
-    let neighbour = &run.phases[4];
+    // Each tenant reads back the file it uploaded last: never one it did not upload.
+    let read_upload = &run.phases[3];
+    // 20 tenants × 10/s at the peak, over the same 3.75 s of full load: 750.
+    assert!(
+        (745..=755).contains(&read_upload.requests),
+        "{}",
+        read_upload.requests
+    );
+    assert_eq!(
+        read_upload.accepted, read_upload.requests,
+        "{read_upload:?}"
+    );
+    let neighbour = &run.phases[5];
     assert!(
         neighbour.limited > 0,
         "the neighbour at 2× was never limited"
@@ -114,6 +129,32 @@ fn buckets_shared_by_every_key_fail_the_noisy_neighbour() {
     );
 }
 
+/// A capture that finds nothing in the create's answer stops the workload before its
+/// schedule, naming the step, the tenant and what was missing: every read of it would fail.
+#[test]
+fn a_capture_that_finds_nothing_stops_the_workload_before_it_starts() {
+    let mut profile = ouro();
+    let upload = profile.workloads[0]
+        .mix
+        .iter_mut()
+        .find(|m| m.name == "upload")
+        .and_then(|m| m.step.as_mut())
+        .expect("the shipped workload uploads");
+    let path = serde_json_path::JsonPath::parse("$.file_id").unwrap();
+    upload.capture[0].source = CaptureSource::Json("$.file_id".into(), path);
+    let run = run_perf(&[], profile, &[], 0.1);
+    let check = run.check("perf.tenants").expect("the workload's own check");
+    assert_eq!(check.verdict, Verdict::Failed, "{check:?}");
+    assert_eq!(
+        check.message,
+        "the warm-up of `upload` for tenant 0 (each tenant captures before the schedule starts) \
+         answered 201, but `file`: nothing at $.file_id in the answer"
+    );
+    assert!(run.phases.is_empty(), "{:?}", run.phases);
+    // The files the warm-up uploaded before it stopped are deleted all the same.
+    assert_eq!(run.left_behind, 0);
+}
+
 /// A profile whose workloads break each rule, and what `tollgate lint` says of each.
 #[test]
 fn broken_workloads_are_pointed_at() {
@@ -139,6 +180,23 @@ workloads:
       all: { p95: fast, errors: 200% }
       write: { p99: 1s }
     noisy_neighbour: { class: read, factor: 1 }
+  steps:
+    tenants: 2
+    stages: [{ ramp: 1s, to: 100% }]
+    mix:
+      read: { class: read, rate: 1/s, request: { method: GET, path: /v1/users } }
+      fetch:
+        class: read
+        rate: 50/s
+        request: { method: GET, path: "/v1/users/{{ user }}", auth: primary }
+      lookup: { class: read, rate: 50%, request: { method: GET, path: "/v1/users/{{ user }}" } }
+      elsewhere: { class: reed, rate: 1/s, request: { method: GET, path: /v1/users } }
+  crowded:
+    tenants: 2
+    stages: [{ ramp: 1s, to: 100% }]
+    mix:
+      read: 60%
+      again: { class: read, rate: 50%, request: { method: GET, path: /v1/users } }
 "#,
     )
     .unwrap();

@@ -242,12 +242,11 @@ impl Bench {
             vars: Vars::new(UniqueSource::new("bench")),
             label: "bench".into(),
             schedule: recorder.schedule.clone(),
-            lanes: vec![driver::Lane {
-                spec: self.target.profile().rate_limits[0].probe.clone(),
-                key: Credential::PRIMARY,
+            lanes: vec![driver::Lane::new(
+                self.target.profile().rate_limits[0].probe.clone(),
+                Credential::PRIMARY,
                 recorder,
-                tag: 0,
-            }],
+            )],
             route: None,
             // Our own server, no redirects: goose's per-user clients, for throughput. A shard
             // process sends on a client per user, as a sharded `run` does.

@@ -17,6 +17,7 @@ use goose::GooseAttack;
 
 use super::record::Recorder;
 use super::schedule::Schedule;
+use super::tenant_vars::{CaptureLog, TenantVars};
 use crate::contract::{Presenting, Target};
 use crate::scenario::template::Vars;
 use crate::scenario::{Credential, RequestSpec};
@@ -36,6 +37,25 @@ pub struct Lane {
     /// Passed to the recorder with each answer, so what this lane created can be deleted
     /// with its key (a workload's tenant number within its request name).
     pub tag: u32,
+    /// The tenant's captured values, when this lane's request reads them or its answers
+    /// write them (a workload's steps).
+    pub tenant: Option<Arc<TenantVars>>,
+    /// What this lane's 2xx answers capture into `tenant`.
+    pub captures: Option<Arc<CaptureLog>>,
+}
+
+impl Lane {
+    /// A lane that sends `spec` with `key`, reading and capturing nothing.
+    pub fn new(spec: RequestSpec, key: Credential, recorder: Arc<Recorder>) -> Lane {
+        Lane {
+            spec,
+            key,
+            recorder,
+            tag: 0,
+            tenant: None,
+            captures: None,
+        }
+    }
 }
 
 /// Which lane sends slot k.
@@ -249,6 +269,10 @@ struct Shared {
 /// The request of a phase built once when its spec renders the same every time (no
 /// `unique.*` values): each slot then sends a clone, with no URL parsed and no header built.
 fn prepared(attack: &Attack, lane: &Lane) -> Option<reqwest::Request> {
+    // A tenant's values change as its answers are captured.
+    if lane.tenant.is_some() {
+        return None;
+    }
     let client = attack.target.client();
     let build = || {
         attack
@@ -277,9 +301,11 @@ fn slot_request(
     if let Some(request) = prepared.and_then(reqwest::Request::try_clone) {
         return Ok(request);
     }
+    let tenant_vars = lane.tenant.as_ref().map(|t| t.snapshot());
+    let vars = tenant_vars.as_ref().unwrap_or(&attack.vars);
     attack
         .target
-        .request(&lane.spec, &attack.vars, Presenting::Role(lane.key))?
+        .request(&lane.spec, vars, Presenting::Role(lane.key))?
         .builder(client, attack.target.base_url())
         .build()
         .map_err(|e| format!("cannot build the request: {e}"))
@@ -328,6 +354,12 @@ async fn one_slot(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         Ok(mut response) => {
             let status = response.status().as_u16();
             let rate = recorder.rate_headers(response.headers());
+            let headers = lane
+                .captures
+                .as_ref()
+                .filter(|c| c.reads_headers())
+                .map(|_| response.headers().clone())
+                .unwrap_or_default();
             let mut body = Vec::new();
             let mut broken = None;
             loop {
@@ -347,7 +379,14 @@ async fn one_slot(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
                 Some(failure) => recorder.record_failure(due, sent, failure.check_id(), || {
                     format!("{failure} after a {status} status line")
                 }),
-                None => recorder.record_tagged(lane.tag, due, sent, Some((status, &rate, &body))),
+                None => {
+                    if let (Some(log), Some(tenant)) = (&lane.captures, &lane.tenant) {
+                        if (200..300).contains(&status) {
+                            log.record(tenant, &headers, &body);
+                        }
+                    }
+                    recorder.record_tagged(lane.tag, due, sent, Some((status, &rate, &body)))
+                }
             }
         }
         Err(e) => {

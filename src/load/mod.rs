@@ -27,6 +27,7 @@ pub mod schedule;
 pub mod shard;
 #[cfg(test)]
 pub(crate) mod simulate;
+pub mod tenant_vars;
 pub mod timeline;
 
 mod backoff;
@@ -327,12 +328,11 @@ impl LoadRunner {
             vars: self.vars.clone(),
             label: format!("{} {name}", class.name),
             schedule: recorder.schedule.clone(),
-            lanes: vec![driver::Lane {
-                spec: class.probe.clone(),
-                key: Credential::PRIMARY,
-                recorder: recorder.clone(),
-                tag: 0,
-            }],
+            lanes: vec![driver::Lane::new(
+                class.probe.clone(),
+                Credential::PRIMARY,
+                recorder.clone(),
+            )],
             route: None,
             // A few dozen users at a class's 0.8× and 2×: one shared client suffices.
             clients: Clients::Shared(self.target.load_client()),

@@ -387,7 +387,7 @@ impl Loader {
             .and_then(|n| self.expect(n, dir, dec, known));
         let capture = fields
             .get("capture")
-            .map(|n| self.captures(n, dec))
+            .map(|n| captures(n, dec))
             .unwrap_or_default();
         let retry = fields.get("retry").and_then(|n| retry_policy(n, dec));
         Some(Step {
@@ -608,28 +608,31 @@ impl Loader {
             }
         }
     }
+}
 
-    fn captures(&self, node: &Node, dec: &mut Decoder) -> Vec<Capture> {
-        let mut out = Vec::new();
-        for (name, _, value) in dec.string_map(node, "`capture`") {
-            let source = if let Some(text) = value.as_str() {
-                json_path(text, value, dec).map(|p| CaptureSource::Json(text.to_string(), p))
-            } else {
-                dec.fields(value, "a capture", &["header"], &["header"])
-                    .and_then(|f| f.get("header").and_then(|h| dec.string(h, "`header`")))
-                    .map(CaptureSource::Header)
-            };
-            if let Some(source) = source {
-                out.push(Capture {
-                    name,
-                    source,
-                    origin: origin(dec, value),
-                });
-            }
+/// A step's `capture:` map: name → JSONPath into the body, or `{ header: name }`.
+pub fn captures(node: &Node, dec: &mut Decoder) -> Vec<Capture> {
+    let mut out = Vec::new();
+    for (name, _, value) in dec.string_map(node, "`capture`") {
+        let source = if let Some(text) = value.as_str() {
+            json_path(text, value, dec).map(|p| CaptureSource::Json(text.to_string(), p))
+        } else {
+            dec.fields(value, "a capture", &["header"], &["header"])
+                .and_then(|f| f.get("header").and_then(|h| dec.string(h, "`header`")))
+                .map(CaptureSource::Header)
+        };
+        if let Some(source) = source {
+            out.push(Capture {
+                name,
+                source,
+                origin: origin(dec, value),
+            });
         }
-        out
     }
+    out
+}
 
+impl Loader {
     fn matrix_entry(
         &self,
         node: &Node,
@@ -763,9 +766,9 @@ fn retry_policy(node: &Node, dec: &mut Decoder) -> Option<RetryPolicy> {
     Some(policy)
 }
 
-/// A request outside a scenario (profile probes and cleanups): `{{ id }}` refers to the
-/// probe's response, `unique.*` are available.
-pub fn parse_request(node: &Node, dec: &mut Decoder) -> Option<RequestSpec> {
+/// A request outside a scenario (profile probes and cleanups, workload steps): `unique.*`
+/// and the names `known` (`id`, the probe's response's, for a cleanup) are available.
+pub fn parse_request(node: &Node, dec: &mut Decoder, known: &[&str]) -> Option<RequestSpec> {
     let loader = Loader {
         sources: Vec::new(),
         diagnostics: Vec::new(),
@@ -774,7 +777,7 @@ pub fn parse_request(node: &Node, dec: &mut Decoder) -> Option<RequestSpec> {
     let known: HashSet<String> = UNIQUE
         .iter()
         .map(|s| s.to_string())
-        .chain(["id".to_string()])
+        .chain(known.iter().map(|s| s.to_string()))
         .collect();
     loader.request(node, dec, &known)
 }

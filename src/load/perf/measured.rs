@@ -18,6 +18,7 @@ use crate::load::clock::ClockOffset;
 use crate::load::latency_series::LatencySeries;
 use crate::load::measurements::Measurements;
 use crate::load::shard::unix_ms;
+use crate::load::tenant_vars::CaptureTally;
 use crate::load::timeline::{Bin, Timeline};
 
 /// The value of `format`: a reader refuses any other.
@@ -78,6 +79,9 @@ pub struct PartMeasured {
     /// Requests per second at the workload's 100%.
     pub rate: f64,
     pub measurements: MeasurementsFile,
+    /// For a request name that captures: its 2xx answers that lacked a capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captures: Option<CaptureTally>,
 }
 
 /// `Measurements` as written.
@@ -111,7 +115,11 @@ pub struct SeriesFile {
 }
 
 impl PartMeasured {
-    pub fn new(plan: &super::plan::PartPlan, measurements: &Measurements) -> Self {
+    pub fn new(
+        plan: &super::plan::PartPlan,
+        measurements: &Measurements,
+        captures: Option<CaptureTally>,
+    ) -> Self {
         PartMeasured {
             name: plan.name.clone(),
             class: plan.class.name.clone(),
@@ -119,6 +127,7 @@ impl PartMeasured {
             neighbour: plan.neighbour,
             rate: plan.rate,
             measurements: MeasurementsFile::from_measurements(measurements),
+            captures,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::event::{CheckResult, PhaseStats, Verdict};
 use crate::load::clock::{self, ClockBound, ClockOffset};
 use crate::load::measurements::Measurements;
 use crate::load::shard::MAX_SHARDS;
+use crate::load::tenant_vars::CaptureTally;
 use crate::profile::Profile;
 use crate::workload::Workload;
 
@@ -63,6 +64,8 @@ struct WorkloadSum {
     planned: plan::WorkloadPlan,
     words: String,
     parts: Vec<Option<Measurements>>,
+    /// Each part's capture misses, all shards together.
+    captures: Vec<CaptureTally>,
     shards: Vec<ShardOfWorkload>,
 }
 
@@ -158,6 +161,7 @@ impl<'p> Merger<'p> {
             workload: workload.clone(),
             words: planned.words(count),
             parts: vec![None; planned.parts.len()],
+            captures: vec![CaptureTally::default(); planned.parts.len()],
             planned,
             shards: Vec::new(),
         });
@@ -181,6 +185,7 @@ impl<'p> Merger<'p> {
                 .duration
                 .max(measurements.first().map_or(Duration::ZERO, |m| m.duration));
             let judged = report::report(&sum.workload, &sum.planned.parts, measurements, 1.0);
+            let captured = report::capture_steps(&sum.workload, &sum.planned.parts, &sum.captures);
             merged.phases.extend(judged.phases);
             let step = shards_step(&sum.workload, &sum.shards, &merged, missing.as_deref());
             merged.steps.push((sum.workload.clone(), step));
@@ -193,9 +198,13 @@ impl<'p> Merger<'p> {
                         .map_or(missing.clone(), |earlier| format!("{earlier}; {missing}"));
                     merged.missing = Some(all);
                 }
-                None => merged
-                    .steps
-                    .extend(judged.steps.into_iter().map(|s| (sum.workload.clone(), s))),
+                None => merged.steps.extend(
+                    judged
+                        .steps
+                        .into_iter()
+                        .chain(captured)
+                        .map(|s| (sum.workload.clone(), s)),
+                ),
             }
         }
         Ok(merged)
@@ -225,6 +234,9 @@ impl WorkloadSum {
             if !(b.low_ms.is_finite() && b.high_ms.is_finite() && b.low_ms <= b.high_ms) {
                 return Err(format!("{path}: an impossible clock bound {b:?}"));
             }
+        }
+        for (tally, part) in self.captures.iter_mut().zip(&measured.parts) {
+            tally.add(part.captures.as_ref().unwrap_or(&CaptureTally::default()));
         }
         for (sum, part) in self.parts.iter_mut().zip(&measured.parts) {
             let mine = part
@@ -495,7 +507,7 @@ mod tests {
         let parts = planned
             .parts
             .iter()
-            .map(|p| PartMeasured::new(p, &m))
+            .map(|p| PartMeasured::new(p, &m, (!p.captures.is_empty()).then(Default::default)))
             .collect();
         Source {
             path: format!("shard-{index}/measurements.json"),
@@ -540,7 +552,7 @@ mod tests {
         let merged = merge(&profile(), sources.to_vec()).unwrap();
         assert_eq!(
             merged.phases.len(),
-            5,
+            6,
             "every request name and the neighbour"
         );
         assert_eq!(merged.phases[0].requests, 600);
@@ -569,6 +581,36 @@ mod tests {
             start.message
         );
         assert!(merged.missing.is_none());
+    }
+
+    #[test]
+    fn capture_misses_add_up_over_the_shards_and_fail_the_merge() {
+        let mut sources = [shard(0, 2, 300, None, "p"), shard(1, 2, 300, None, "p")];
+        let merged = merge(&profile(), sources.to_vec()).unwrap();
+        let id = "perf.tenants.upload.capture";
+        assert!(ids(&merged).contains(&(id.into(), Verdict::Passed)));
+        for (source, missed) in sources.iter_mut().zip([2, 3]) {
+            let parts = &mut source.file.workloads[0].parts;
+            let upload = parts.iter_mut().find(|p| p.name == "upload").unwrap();
+            upload.captures = Some(CaptureTally {
+                missed,
+                first: Some(format!("`file`: shard {missed}")),
+            });
+        }
+        let merged = merge(&profile(), sources.to_vec()).unwrap();
+        let check = merged
+            .steps
+            .iter()
+            .flat_map(|(_, s)| &s.checks)
+            .find(|c| c.id == id)
+            .unwrap();
+        assert_eq!(check.verdict, Verdict::Failed);
+        assert!(
+            check.message.starts_with("5 2xx answers lacked a capture")
+                && check.message.ends_with("the first: `file`: shard 2"),
+            "{}",
+            check.message
+        );
     }
 
     #[test]

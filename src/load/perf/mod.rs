@@ -14,6 +14,7 @@ pub mod merge;
 pub mod plan;
 pub mod report;
 mod route;
+mod tenants;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,6 +29,7 @@ use super::probes::Prober;
 use super::record::Recorder;
 use super::schedule::Schedule;
 use super::shard::Shard;
+use super::tenant_vars::{CaptureLog, CaptureTally};
 use crate::contract::Target;
 use crate::event::{CheckResult, Event, Progress, StepResult, Verdict, PERF_PHASE};
 use crate::profile::RateClass;
@@ -38,6 +40,7 @@ use crate::workload::Workload;
 use measured::{PartMeasured, WorkloadMeasured};
 use plan::PartPlan;
 use route::{Group, Routing};
+use tenants::WarmCreated;
 
 /// Which workloads to run and how.
 #[derive(Debug, Clone)]
@@ -136,6 +139,8 @@ struct Part {
     plan: PartPlan,
     keys: Vec<Credential>,
     recorder: Arc<Recorder>,
+    /// What its answers capture into the tenants' stores, if anything.
+    captures: Option<Arc<CaptureLog>>,
 }
 
 impl PerfRunner {
@@ -145,6 +150,14 @@ impl PerfRunner {
             return None;
         }
         let (schedule, parts, plan) = self.plan_parts(workload);
+        let plans: Vec<PartPlan> = parts.iter().map(|p| p.plan.clone()).collect();
+        let stores = tenants::stores(&plans, workload.tenants, &self.vars);
+        let (warmed, warm_up) = tenants::warm_up(&self.prober, &plans, &stores).await;
+        if let Err(why) = warm_up {
+            self.not_run(workload, Verdict::Failed, why);
+            self.clean_up(workload, &parts, warmed).await;
+            return None;
+        }
         let mut lanes = Vec::new();
         let groups: Vec<Group> = parts
             .iter()
@@ -155,11 +168,17 @@ impl PerfRunner {
             .collect();
         for part in &parts {
             for (member, key) in part.keys.iter().enumerate() {
+                // Only lanes that read or capture get the tenant's store: the others'
+                // requests stay prepared once (the neighbour's key is no tenant's anyway).
+                let stateful = part.plan.reads_captures || part.captures.is_some();
+                let tenant = (stateful && !part.plan.neighbour)
+                    .then(|| stores.get(member).cloned())
+                    .flatten();
                 lanes.push(Lane {
-                    spec: part.plan.class.probe.clone(),
-                    key: *key,
-                    recorder: part.recorder.clone(),
+                    tenant,
+                    captures: part.captures.clone(),
                     tag: member as u32,
+                    ..Lane::new(part.plan.class.probe.clone(), *key, part.recorder.clone())
                 });
             }
         }
@@ -187,7 +206,7 @@ impl PerfRunner {
         if let Some(late) = schedule.late_by().filter(|&l| l > LATE_START_TOLERANCE) {
             self.late_start(workload, late);
         }
-        self.clean_up(workload, &parts).await;
+        self.clean_up(workload, &parts, warmed).await;
         measured
     }
 
@@ -199,10 +218,9 @@ impl PerfRunner {
     /// opening connections at once overflowed the server's accept queue (a second lost to
     /// SYN retransmits).
     async fn answer_time(&self, parts: &[Part]) -> Duration {
-        let Some(part) = parts
-            .iter()
-            .find(|p| !p.plan.neighbour && p.plan.class.cleanup.is_none())
-        else {
+        let Some(part) = parts.iter().find(|p| {
+            !p.plan.neighbour && p.plan.class.cleanup.is_none() && !p.plan.reads_captures
+        }) else {
             return UNMEASURED_LATENCY;
         };
         let mut latencies = Vec::with_capacity(LATENCY_PROBES);
@@ -303,6 +321,8 @@ impl PerfRunner {
                 } else {
                     (0..plan.keys as u16).map(Credential::Tenant).collect()
                 },
+                captures: (!plan.captures.is_empty())
+                    .then(|| Arc::new(CaptureLog::new(plan.captures.clone()))),
                 recorder: Arc::new(
                     Recorder::sharing(
                         schedule.clone(),
@@ -329,6 +349,16 @@ impl PerfRunner {
         let plans: Vec<PartPlan> = parts.iter().map(|p| p.plan.clone()).collect();
         let measurements: Vec<Measurements> =
             parts.iter().map(|p| p.recorder.measurements()).collect();
+        // Each part's capture misses (none for a part that captures nothing).
+        let tallies: Vec<CaptureTally> = parts
+            .iter()
+            .map(|p| {
+                p.captures
+                    .as_ref()
+                    .map(|c| c.failures())
+                    .unwrap_or_default()
+            })
+            .collect();
         let kept = self.plan.measure_only.then(|| WorkloadMeasured {
             workload: workload.name.clone(),
             plan,
@@ -342,7 +372,10 @@ impl PerfRunner {
             parts: parts
                 .iter()
                 .zip(&measurements)
-                .map(|(p, m)| PartMeasured::new(&p.plan, m))
+                .zip(&tallies)
+                .map(|((p, m), t)| {
+                    PartMeasured::new(&p.plan, m, p.captures.as_ref().map(|_| t.clone()))
+                })
                 .collect(),
         });
         // A shard sends its share of every request name: its report asks that much.
@@ -352,24 +385,37 @@ impl PerfRunner {
             let _ = self.events.send(Event::PhaseFinished(Box::new(phase)));
         }
         if kept.is_none() {
-            for step in judged.steps {
+            let captured = report::capture_steps(workload, &plans, &tallies);
+            for step in judged.steps.into_iter().chain(captured) {
                 self.emit(workload, step.step, step.request, step.checks);
             }
         }
         kept
     }
 
-    /// Deletes what the workload's requests created, each with the key that created it.
-    async fn clean_up(&self, workload: &Workload, parts: &[Part]) {
+    /// Deletes what the workload's requests (and its warm-up's) created, each with the key
+    /// that created it, the way its request name says.
+    async fn clean_up(&self, workload: &Workload, parts: &[Part], warmed: Vec<WarmCreated>) {
         let cleanup = Cleanup::default();
-        for part in parts {
+        // By request name: two names of one class may delete their creations differently.
+        let classes: Vec<RateClass> = parts
+            .iter()
+            .map(|p| RateClass {
+                name: p.plan.name.clone(),
+                ..p.plan.class.clone()
+            })
+            .collect();
+        for (part, class) in parts.iter().zip(&classes) {
             for (member, id) in part.recorder.created_by_lane() {
                 if let Some(key) = part.keys.get(member as usize) {
-                    cleanup.remember(&part.plan.class, *key, vec![id]);
+                    cleanup.remember(class, *key, vec![id]);
                 }
             }
         }
-        let classes: Vec<RateClass> = parts.iter().map(|p| p.plan.class.clone()).collect();
+        for created in warmed {
+            let key = Credential::Tenant(created.tenant);
+            cleanup.remember(&classes[created.part], key, vec![created.id]);
+        }
         let Some((created, check)) = cleanup.finish(&classes, &self.prober, &self.vars).await
         else {
             return;

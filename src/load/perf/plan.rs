@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::load::per_second;
 use crate::profile::RateClass;
+use crate::scenario::Capture;
 use crate::workload::Workload;
+pub use crate::workload::NEIGHBOUR;
 
 /// One group of a workload's requests, as planned: a request name of the mix (all
 /// tenants), or the noisy neighbour.
@@ -16,7 +18,12 @@ use crate::workload::Workload;
 pub struct PartPlan {
     /// The request name in reports and check ids.
     pub name: String,
+    /// The class it counts against; a step of its own in place of its probe and cleanup.
     pub class: RateClass,
+    /// What each tenant captures from its answers (a step's `capture:`).
+    pub captures: Vec<Capture>,
+    /// Its request reads values the tenants captured.
+    pub reads_captures: bool,
     /// How many keys send it: the tenants' `0..keys`, or the primary key alone.
     pub keys: usize,
     /// The one part sent with the primary key, past its limit.
@@ -24,9 +31,6 @@ pub struct PartPlan {
     /// Requests per second at the workload's 100%.
     pub rate: f64,
 }
-
-/// The request name of the noisy neighbour's part.
-pub const NEIGHBOUR: &str = "noisy-neighbour";
 
 #[derive(Debug, Clone)]
 pub struct WorkloadPlan {
@@ -65,9 +69,21 @@ pub fn plan(
         .collect();
     let mut parts = Vec::new();
     for m in &workload.mix {
+        let mut class = class(&m.class)?;
+        // A step of its own is sent in place of the class's probe, and deleted its own way.
+        if let Some(step) = &m.step {
+            class.probe = step.request.clone();
+            class.cleanup = step.cleanup.clone();
+        }
         parts.push(PartPlan {
-            name: m.class.clone(),
-            class: class(&m.class)?,
+            name: m.name.clone(),
+            class,
+            captures: m
+                .step
+                .as_ref()
+                .map(|s| s.capture.clone())
+                .unwrap_or_default(),
+            reads_captures: m.step.as_ref().is_some_and(|s| !s.reads.is_empty()),
             keys: usize::from(workload.tenants),
             neighbour: false,
             rate: m.per_tenant * f64::from(workload.tenants) * cap,
@@ -76,6 +92,8 @@ pub fn plan(
     parts.extend(neighbour.map(|(class, rate)| PartPlan {
         name: NEIGHBOUR.into(),
         class,
+        captures: Vec::new(),
+        reads_captures: false,
         keys: 1,
         neighbour: true,
         rate: rate * cap,

@@ -4,8 +4,9 @@
 
 use super::judge::{self, Measured};
 use super::plan::{PartPlan, NEIGHBOUR};
-use crate::event::{CheckResult, PhaseStats, PERF_PHASE};
+use crate::event::{CheckResult, PhaseStats, Verdict, PERF_PHASE};
 use crate::load::measurements::Measurements;
+use crate::load::tenant_vars::CaptureTally;
 use crate::load::{per_second, stats};
 use crate::workload::Workload;
 
@@ -139,6 +140,45 @@ pub fn report(
         });
     }
     out
+}
+
+/// `perf.<workload>.<request>.capture` for each request name that captures (`tallies` in
+/// `parts`' order): every 2xx answer held what the tenants' next requests read.
+pub fn capture_steps(
+    workload: &Workload,
+    parts: &[PartPlan],
+    tallies: &[CaptureTally],
+) -> Vec<JudgedStep> {
+    let mut steps = Vec::new();
+    for (part, tally) in parts.iter().zip(tallies) {
+        if part.captures.is_empty() {
+            continue;
+        }
+        let id = format!("perf.{}.{}.capture", workload.name, part.name);
+        let check = match tally.missed {
+            0 => CheckResult::passed(id),
+            missed => CheckResult::new(
+                id,
+                Verdict::Failed,
+                format!(
+                    "{missed} 2xx answers lacked a capture, so the requests reading it sent \
+                     stale values; the first: {}",
+                    tally.first.as_deref().unwrap_or("?")
+                ),
+            ),
+        };
+        let names: Vec<&str> = part.captures.iter().map(|c| c.name.as_str()).collect();
+        steps.push(JudgedStep {
+            step: format!("{} captures {}", part.name, names.join(", ")),
+            request: format!(
+                "{} {}",
+                part.class.probe.method,
+                part.class.probe.path.source()
+            ),
+            checks: vec![check],
+        });
+    }
+    steps
 }
 
 /// Adds `histogram` into `all` (the first one becomes it).

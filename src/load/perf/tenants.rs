@@ -1,0 +1,150 @@
+//! The tenants' captured values in a workload whose steps capture (a create feeding a
+//! read): one store per tenant, and the warm-up that fills them before the schedule starts
+//! — each tenant sends each capturing step once, in mix order, so the first slot of a read
+//! already has the id it reads.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::plan::PartPlan;
+use crate::load::probes::Prober;
+use crate::load::tenant_vars::{CaptureLog, TenantVars};
+use crate::scenario::template::Vars;
+use crate::scenario::Credential;
+
+/// Tenants warmed up at once: a few, so a slow target's answers overlap.
+const AT_ONCE: usize = 8;
+
+/// One store per tenant when any part captures, none otherwise.
+pub fn stores(parts: &[PartPlan], tenants: u16, vars: &Vars) -> Vec<Arc<TenantVars>> {
+    if parts.iter().all(|p| p.captures.is_empty()) {
+        return Vec::new();
+    }
+    (0..tenants)
+        .map(|_| Arc::new(TenantVars::new(vars.clone())))
+        .collect()
+}
+
+/// What one warm-up request created, for the clean-up: the part, the tenant, the id.
+pub struct WarmCreated {
+    pub part: usize,
+    pub tenant: u16,
+    pub id: Value,
+}
+
+/// Sends each capturing part's request once per tenant, in mix order, capturing into the
+/// tenant's store: what it created (to be deleted whatever happens), and its first
+/// failure, which ends it — every read of a missing capture would fail.
+pub async fn warm_up(
+    prober: &Arc<Prober>,
+    parts: &[PartPlan],
+    stores: &[Arc<TenantVars>],
+) -> (Vec<WarmCreated>, Result<(), String>) {
+    let capturing: Arc<Vec<(usize, PartPlan)>> = Arc::new(
+        parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.captures.is_empty())
+            .map(|(i, p)| (i, p.clone()))
+            .collect(),
+    );
+    let mut warm = Warm {
+        created: Vec::new(),
+        failure: None,
+    };
+    let mut in_flight = tokio::task::JoinSet::new();
+    for (tenant, store) in stores.iter().enumerate() {
+        while in_flight.len() >= AT_ONCE {
+            warm.settle(in_flight.join_next().await);
+        }
+        if warm.failure.is_some() {
+            break;
+        }
+        let (prober, store, capturing) = (prober.clone(), store.clone(), capturing.clone());
+        in_flight
+            .spawn(async move { one_tenant(&prober, tenant as u16, &store, &capturing).await });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        warm.settle(Some(done));
+    }
+    (warm.created, warm.failure.map_or(Ok(()), |(_, e)| Err(e)))
+}
+
+struct Warm {
+    created: Vec<WarmCreated>,
+    /// The lowest tenant's failure: the same message whichever answered first.
+    failure: Option<(u16, String)>,
+}
+
+type TenantDone = (Vec<WarmCreated>, Result<(), (u16, String)>);
+
+impl Warm {
+    fn settle(&mut self, done: Option<Result<TenantDone, tokio::task::JoinError>>) {
+        let result = match done {
+            Some(Ok((created, result))) => {
+                self.created.extend(created);
+                result
+            }
+            Some(Err(e)) => Err((u16::MAX, format!("the warm-up stopped: {e}"))),
+            None => Ok(()),
+        };
+        if let Err(failure) = result {
+            if self.failure.as_ref().is_none_or(|(t, _)| failure.0 < *t) {
+                self.failure = Some(failure);
+            }
+        }
+    }
+}
+
+/// One tenant's warm-up: each capturing part once, in order.
+async fn one_tenant(
+    prober: &Prober,
+    tenant: u16,
+    store: &TenantVars,
+    capturing: &[(usize, PartPlan)],
+) -> TenantDone {
+    let mut created = Vec::new();
+    for (index, part) in capturing {
+        let key = Credential::Tenant(tenant);
+        let vars = store.snapshot();
+        let probe = prober
+            .send(&part.class.probe, &vars, key, Some(&part.class.name))
+            .await;
+        let failed = |why: String| {
+            let message = format!(
+                "the warm-up of `{}` for tenant {tenant} (each tenant captures before the \
+                 schedule starts) {why}",
+                part.name
+            );
+            (tenant, message)
+        };
+        let Some(exchange) = probe.exchange else {
+            let why = probe.error.unwrap_or_else(|| "got no answer".into());
+            return (created, Err(failed(format!("failed: {why}"))));
+        };
+        if !(200..300).contains(&exchange.status) {
+            return (
+                created,
+                Err(failed(format!("answered {}", exchange.status))),
+            );
+        }
+        if part.class.cleanup.is_some() {
+            let id = serde_json::from_slice::<Value>(&exchange.body)
+                .ok()
+                .and_then(|v| v.get("id").cloned());
+            created.extend(id.map(|id| WarmCreated {
+                part: *index,
+                tenant,
+                id,
+            }));
+        }
+        let log = CaptureLog::new(part.captures.clone());
+        log.record(store, &exchange.headers, &exchange.body);
+        if let Some(why) = log.failures().first {
+            let why = format!("answered {}, but {why}", exchange.status);
+            return (created, Err(failed(why)));
+        }
+    }
+    (created, Ok(()))
+}
