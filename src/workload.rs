@@ -260,7 +260,10 @@ fn within_limits(
                 _ => format!(" ({} together)", names.join(", ")),
             };
             dec.error_with_help(
-                entry_value(at, &last.name).unwrap_or(at),
+                // A step's own rate, or the class entry's.
+                entry_value(at, &last.name)
+                    .map(|n| entry_value(n, "rate").unwrap_or(n))
+                    .unwrap_or(at),
                 format!(
                     "at its peak ({:.0}%) workload `{}` drives each tenant at {peak:.1}/s on \
                         `{}`{together}, over its published {limit}/s",
@@ -275,6 +278,17 @@ fn within_limits(
         }
     }
     ok
+}
+
+/// The key node of `key` in the mapping `map`.
+fn entry_key<'n>(map: &'n Node, key: &str) -> Option<&'n Node> {
+    let Value::Map(entries) = &map.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(k, _)| k)
 }
 
 /// The value node of `key` in the mapping `map`.
@@ -421,28 +435,35 @@ fn class_entry(
     Some(MixEntry {
         name: name.to_string(),
         class: name.to_string(),
-        per_tenant: mix_rate(value, name, class, dec)?,
+        per_tenant: mix_rate(value, &format!("mix.{name}"), class, dec)?,
         step: None,
     })
 }
 
 /// Each tenant's rate of one entry at 100%: `80/s`, or `80%` of its class's limit.
-fn mix_rate(node: &Node, name: &str, class: &ClassLimit, dec: &mut Decoder) -> Option<f64> {
+fn mix_rate(node: &Node, what: &str, class: &ClassLimit, dec: &mut Decoder) -> Option<f64> {
     let text = dec.scalar(node, "a mix rate").unwrap_or_default();
     let per_tenant = if text.ends_with('%') {
         percent(node, "a mix rate", dec).map(|f| f * class.per_second)
     } else {
         let rate = text.parse::<crate::limits::Policy>().ok();
         if rate.is_none() {
-            let message = format!(
-                "`mix.{name}` must be a rate or a share of the class's limit, found `{text}`"
-            );
+            let message =
+                format!("`{what}` must be a rate or a share of the class's limit, found `{text}`");
             let help = "each tenant's requests at 100%: e.g. 80/s, or 80% of the class's limit";
             dec.error_with_help(node, message, help);
         }
         rate.map(|p| p.per_second())
     };
-    per_tenant.filter(|r| *r > 0.0)
+    if per_tenant == Some(0.0) {
+        dec.error_with_help(
+            node,
+            format!("`{what}` is 0: the entry would never be sent"),
+            "remove the entry, or give it a share",
+        );
+        return None;
+    }
+    per_tenant
 }
 
 /// `new-file: { class, rate, request, capture, cleanup }`: a step of its own, which may
@@ -471,9 +492,9 @@ fn step_entry(
         );
         return None;
     };
-    let per_tenant = mix_rate(fields.get("rate")?, name, class, dec);
+    let per_tenant = mix_rate(fields.get("rate")?, &format!("mix.{name}.rate"), class, dec);
     let request_node = fields.get("request")?;
-    if let Some(auth) = entry_value(request_node, "auth") {
+    if let Some(auth) = entry_key(request_node, "auth") {
         dec.error(
             auth,
             "a workload step is sent with each tenant's own key: drop `auth`",
@@ -490,15 +511,23 @@ fn step_entry(
         .get("capture")
         .map(|n| captures(n, dec))
         .unwrap_or_default();
+    let capture_node = fields.get("capture");
     for c in &capture {
-        if captured.contains(&c.name.as_str()) || UNIQUE.contains(&c.name.as_str()) {
-            let node = entry_value(fields.get("capture")?, &c.name)?;
-            dec.error(
-                node,
-                format!("`{}` is captured by an earlier entry", c.name),
-            );
-            return None;
-        }
+        let problem = if UNIQUE.contains(&c.name.as_str()) {
+            format!(
+                "`{}` is a generated value: capture under another name",
+                c.name
+            )
+        } else if captured.contains(&c.name.as_str()) {
+            format!("`{}` is captured by an earlier entry", c.name)
+        } else {
+            continue;
+        };
+        let at = capture_node
+            .and_then(|n| entry_key(n, &c.name))
+            .unwrap_or(node);
+        dec.error(at, problem);
+        return None;
     }
     let cleanup = match fields.get("cleanup") {
         Some(n) => Some(parse_request(n, dec, &["id"])?),

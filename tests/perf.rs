@@ -191,12 +191,21 @@ workloads:
         request: { method: GET, path: "/v1/users/{{ user }}", auth: primary }
       lookup: { class: read, rate: 50%, request: { method: GET, path: "/v1/users/{{ user }}" } }
       elsewhere: { class: reed, rate: 1/s, request: { method: GET, path: /v1/users } }
+      never: { class: read, rate: 0%, request: { method: GET, path: /v1/users } }
+      mint:
+        class: read
+        rate: 1/s
+        request: { method: POST, path: /v1/users }
+        capture: { unique.id: $.id }
   crowded:
     tenants: 2
     stages: [{ ramp: 1s, to: 100% }]
     mix:
       read: 60%
-      again: { class: read, rate: 50%, request: { method: GET, path: /v1/users } }
+      again:
+        class: read
+        rate: 50%
+        request: { method: GET, path: /v1/users }
 "#,
     )
     .unwrap();

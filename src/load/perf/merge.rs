@@ -235,8 +235,35 @@ impl WorkloadSum {
                 return Err(format!("{path}: an impossible clock bound {b:?}"));
             }
         }
-        for (tally, part) in self.captures.iter_mut().zip(&measured.parts) {
-            tally.add(part.captures.as_ref().unwrap_or(&CaptureTally::default()));
+        for ((tally, part), planned) in self
+            .captures
+            .iter_mut()
+            .zip(&measured.parts)
+            .zip(&self.planned.parts)
+        {
+            // A part that captures reports its misses, and only such a part: a file
+            // without them has no evidence for the capture check.
+            match (&part.captures, planned.captures.is_empty()) {
+                (Some(theirs), false) => tally.add(theirs),
+                (None, true) => {}
+                _ => {
+                    return Err(format!(
+                        "{path}: `{}` {} capture misses, but {} plans it {} captures",
+                        part.name,
+                        if part.captures.is_some() {
+                            "reports"
+                        } else {
+                            "lacks"
+                        },
+                        profile.file,
+                        if planned.captures.is_empty() {
+                            "without"
+                        } else {
+                            "with"
+                        },
+                    ))
+                }
+            }
         }
         for (sum, part) in self.parts.iter_mut().zip(&measured.parts) {
             let mine = part
@@ -610,6 +637,21 @@ mod tests {
                 && check.message.ends_with("the first: `file`: shard 2"),
             "{}",
             check.message
+        );
+        // A file without the misses of a part that captures has no evidence: refused.
+        let parts = &mut sources[1].file.workloads[0].parts;
+        parts
+            .iter_mut()
+            .find(|p| p.name == "upload")
+            .unwrap()
+            .captures = None;
+        let Err(why) = merge(&profile(), sources.to_vec()) else {
+            panic!("merged a file without capture misses");
+        };
+        assert_eq!(
+            why,
+            "shard-1/measurements.json: `upload` lacks capture misses, but tollgate.yaml plans \
+             it with captures"
         );
     }
 

@@ -152,7 +152,7 @@ impl PerfRunner {
         let (schedule, parts, plan) = self.plan_parts(workload);
         let plans: Vec<PartPlan> = parts.iter().map(|p| p.plan.clone()).collect();
         let stores = tenants::stores(&plans, workload.tenants, &self.vars);
-        let (warmed, warm_up) = tenants::warm_up(&self.prober, &plans, &stores).await;
+        let (warmed, warm_up) = tenants::warm_up(&self.prober, &plans, &stores, &self.stop).await;
         if let Err(why) = warm_up {
             self.not_run(workload, Verdict::Failed, why);
             self.clean_up(workload, &parts, warmed).await;
@@ -200,6 +200,7 @@ impl PerfRunner {
         ticker.abort();
         if let Err(e) = driven {
             self.not_run(workload, Verdict::Failed, e);
+            self.clean_up(workload, &parts, warmed).await;
             return None;
         }
         let measured = self.report(workload, &parts, plan);
@@ -218,8 +219,12 @@ impl PerfRunner {
     /// opening connections at once overflowed the server's accept queue (a second lost to
     /// SYN retransmits).
     async fn answer_time(&self, parts: &[Part]) -> Duration {
+        // A GET that reads no capture: it creates nothing and needs no warm-up.
         let Some(part) = parts.iter().find(|p| {
-            !p.plan.neighbour && p.plan.class.cleanup.is_none() && !p.plan.reads_captures
+            !p.plan.neighbour
+                && p.plan.class.cleanup.is_none()
+                && !p.plan.reads_captures
+                && matches!(p.plan.class.probe.method.as_str(), "GET" | "HEAD")
         }) else {
             return UNMEASURED_LATENCY;
         };
@@ -398,11 +403,24 @@ impl PerfRunner {
     async fn clean_up(&self, workload: &Workload, parts: &[Part], warmed: Vec<WarmCreated>) {
         let cleanup = Cleanup::default();
         // By request name: two names of one class may delete their creations differently.
+        // Each key's deletions of one name are paced at half the class's limit: names that
+        // share a class share that half.
         let classes: Vec<RateClass> = parts
             .iter()
-            .map(|p| RateClass {
-                name: p.plan.name.clone(),
-                ..p.plan.class.clone()
+            .map(|p| {
+                let sharing = parts
+                    .iter()
+                    .filter(|o| {
+                        o.plan.class.cleanup.is_some() && o.plan.class.name == p.plan.class.name
+                    })
+                    .count()
+                    .max(1) as u32;
+                let mut class = RateClass {
+                    name: p.plan.name.clone(),
+                    ..p.plan.class.clone()
+                };
+                class.policy.window *= sharing;
+                class
             })
             .collect();
         for (part, class) in parts.iter().zip(&classes) {

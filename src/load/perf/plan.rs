@@ -114,8 +114,19 @@ impl WorkloadPlan {
             .parts
             .iter()
             .map(|p| {
+                // A step's request and captures too: a changed step is another plan.
+                let step = if p.name != p.class.name && !p.neighbour {
+                    format!("; {} {}", p.class.probe.method, p.class.probe.path.source())
+                } else {
+                    String::new()
+                };
+                let names: Vec<&str> = p.captures.iter().map(|c| c.name.as_str()).collect();
+                let captures = match names.as_slice() {
+                    [] => String::new(),
+                    names => format!("; captures {}", names.join(", ")),
+                };
                 format!(
-                    "{} ({} × {} keys, {:.3}/s)",
+                    "{} ({} × {} keys, {:.3}/s{step}{captures})",
                     p.name, p.class.name, p.keys, p.rate
                 )
             })

@@ -4,14 +4,17 @@
 //! already has the id it reads.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::plan::PartPlan;
-use crate::load::probes::Prober;
+use crate::load::per_second;
+use crate::load::probes::{Probe, Prober};
 use crate::load::tenant_vars::{CaptureLog, TenantVars};
 use crate::scenario::template::Vars;
 use crate::scenario::Credential;
+use crate::stop::StopSignal;
 
 /// Tenants warmed up at once: a few, so a slow target's answers overlap.
 const AT_ONCE: usize = 8;
@@ -40,6 +43,7 @@ pub async fn warm_up(
     prober: &Arc<Prober>,
     parts: &[PartPlan],
     stores: &[Arc<TenantVars>],
+    stop: &StopSignal,
 ) -> (Vec<WarmCreated>, Result<(), String>) {
     let capturing: Arc<Vec<(usize, PartPlan)>> = Arc::new(
         parts
@@ -58,12 +62,16 @@ pub async fn warm_up(
         while in_flight.len() >= AT_ONCE {
             warm.settle(in_flight.join_next().await);
         }
-        if warm.failure.is_some() {
+        // A stopped run warms up no more tenants; what is in flight still lands (and is
+        // deleted).
+        if warm.failure.is_some() || stop.is_stopped() {
             break;
         }
         let (prober, store, capturing) = (prober.clone(), store.clone(), capturing.clone());
-        in_flight
-            .spawn(async move { one_tenant(&prober, tenant as u16, &store, &capturing).await });
+        let stop = stop.clone();
+        in_flight.spawn(async move {
+            one_tenant(&prober, tenant as u16, &store, &capturing, &stop).await
+        });
     }
     while let Some(done) = in_flight.join_next().await {
         warm.settle(Some(done));
@@ -97,20 +105,53 @@ impl Warm {
     }
 }
 
+/// Attempts at one warm-up request that met a 429.
+const ATTEMPTS: u32 = 4;
+/// The longest wait a 429 may ask of the warm-up before it gives up.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// One warm-up request, sent again after the wait a 429 asks for (or one interval of the
+/// class's limit): the shards of one run warm up the same tenants at about the same time,
+/// and a limiter without burst refuses the second of two requests at once.
+async fn send_within_limit(
+    prober: &Prober,
+    part: &PartPlan,
+    tenant: u16,
+    store: &TenantVars,
+    stop: &StopSignal,
+) -> Probe {
+    let key = Credential::Tenant(tenant);
+    let interval = Duration::from_secs_f64(1.0 / per_second(&part.class).max(0.001));
+    let mut attempt = 1;
+    loop {
+        let vars = store.snapshot();
+        let probe = prober
+            .send(&part.class.probe, &vars, key, Some(&part.class.name))
+            .await;
+        let wait = probe.rate.retry_after.as_ref().and_then(|r| r.wait());
+        let wait = wait.unwrap_or(interval).max(interval);
+        if probe.status() != Some(429) || attempt == ATTEMPTS || wait > MAX_WAIT {
+            return probe;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.stopped() => return probe,
+        }
+        attempt += 1;
+    }
+}
+
 /// One tenant's warm-up: each capturing part once, in order.
 async fn one_tenant(
     prober: &Prober,
     tenant: u16,
     store: &TenantVars,
     capturing: &[(usize, PartPlan)],
+    stop: &StopSignal,
 ) -> TenantDone {
     let mut created = Vec::new();
     for (index, part) in capturing {
-        let key = Credential::Tenant(tenant);
-        let vars = store.snapshot();
-        let probe = prober
-            .send(&part.class.probe, &vars, key, Some(&part.class.name))
-            .await;
+        let probe = send_within_limit(prober, part, tenant, store, stop).await;
         let failed = |why: String| {
             let message = format!(
                 "the warm-up of `{}` for tenant {tenant} (each tenant captures before the \
