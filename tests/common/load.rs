@@ -105,10 +105,21 @@ pub fn run_perf(
     workloads: &[&str],
     duration_scale: f64,
 ) -> Run {
+    run_perf_capped(faults, profile, workloads, duration_scale, None)
+}
+
+/// [`run_perf`] with the workload's peak capped at `max_rps` (`--max-rps`).
+pub fn run_perf_capped(
+    faults: &[Fault],
+    profile: Profile,
+    workloads: &[&str],
+    duration_scale: f64,
+    max_rps: Option<f64>,
+) -> Run {
     let plan = PerfPlan {
         workloads: workloads.iter().map(|w| w.to_string()).collect(),
         duration_scale,
-        max_rps: None,
+        max_rps,
         run_id: "perf-test".into(),
         shard: tollgate::load::shard::Shard::WHOLE,
         start_at: None,
