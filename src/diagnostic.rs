@@ -141,7 +141,8 @@ mod tests {
         .with_help("did you mean `status`?");
         assert_eq!(
             diag.render(source),
-            "error: unknown key `staus`\n --> s.yaml:3:15\n  |\n3 |     expect: { staus: 201 }\n  |               ^^^^^\n  = help: did you mean `status`?\n"
+            "error: unknown key `staus`\n --> s.yaml:3:15\n  |\n3 |     expect: { staus: 201 }\n  \
+             |               ^^^^^\n  = help: did you mean `status`?\n"
         );
     }
 

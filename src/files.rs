@@ -131,7 +131,8 @@ pub fn inside_project(path: &Path) -> Result<PathBuf, String> {
         Ok(real)
     } else {
         Err(format!(
-            "`{}` is outside the project folder `{}` (symlinks followed): `include` and `$ref` only read files inside it",
+            "`{}` is outside the project folder `{}` (symlinks followed): `include` and `$ref` \
+             only read files inside it",
             path.display(),
             root.display()
         ))

@@ -280,26 +280,25 @@ fn within_limits(
     ok
 }
 
-/// The key node of `key` in the mapping `map`.
-fn entry_key<'n>(map: &'n Node, key: &str) -> Option<&'n Node> {
+/// The key and value nodes of `key` in the mapping `map`.
+fn entry<'n>(map: &'n Node, key: &str) -> Option<(&'n Node, &'n Node)> {
     let Value::Map(entries) = &map.value else {
         return None;
     };
     entries
         .iter()
         .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(k, _)| k)
+        .map(|(k, v)| (k, v))
+}
+
+/// The key node of `key` in the mapping `map` (where an unwanted key is pointed at).
+fn entry_key<'n>(map: &'n Node, key: &str) -> Option<&'n Node> {
+    entry(map, key).map(|(k, _)| k)
 }
 
 /// The value node of `key` in the mapping `map`.
 fn entry_value<'n>(map: &'n Node, key: &str) -> Option<&'n Node> {
-    let Value::Map(entries) = &map.value else {
-        return None;
-    };
-    entries
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(_, v)| v)
+    entry(map, key).map(|(_, v)| v)
 }
 
 fn duration(node: &Node, what: &str, dec: &mut Decoder) -> Option<Duration> {

@@ -2,14 +2,19 @@
 //! reading of the published limit by its own definition (see
 //! docs/rate-limit-maths.md):
 //!
-//! | algorithm | admits | burst |
-//! |---|---|---|
-//! | `gcra` | one request per `w/q`, up to `burst` early (Stripe, governor) | `burst` at once (0 and 1: none) |
-//! | `token-bucket` | tokens refill at `q/w` up to `burst` (Envoy, AWS) | `burst` at once (0 and 1: none) |
-//! | `leaky-bucket` | nginx `limit_req … burst=b nodelay`: requests closer than `w/q` count as excess, at most `b` of it | `b + 1` at once; `b = 0` enforces the spacing strictly |
-//! | `fixed-window` | `q` per clock-aligned window (Redis `INCR`, express) | a whole window's quota; up to `2q` across a boundary |
-//! | `sliding-log` | `q` in every window of length `w` ending now (timestamps kept) | a whole window's quota |
-//! | `sliding-window-counter` | weighted previous + current window counts ≤ `q` (Cloudflare, haproxy) | a whole window's quota, approximately |
+//! - `gcra`: one request per `w/q`, up to `burst` early (Stripe, governor). Burst: `burst`
+//!   at once (0 and 1: none).
+//! - `token-bucket`: tokens refill at `q/w` up to `burst` (Envoy, AWS). Burst: `burst` at
+//!   once (0 and 1: none).
+//! - `leaky-bucket`: nginx `limit_req … burst=b nodelay`: requests closer than `w/q` count
+//!   as excess, at most `b` of it. Burst: `b + 1` at once; `b = 0` enforces the spacing
+//!   strictly.
+//! - `fixed-window`: `q` per clock-aligned window (Redis `INCR`, express). Burst: a whole
+//!   window's quota; up to `2q` across a boundary.
+//! - `sliding-log`: `q` in every window of length `w` ending now (timestamps kept). Burst: a
+//!   whole window's quota.
+//! - `sliding-window-counter`: weighted previous + current window counts ≤ `q` (Cloudflare,
+//!   haproxy). Burst: a whole window's quota, approximately.
 //!
 //! Each cell answers three questions for one policy — how long until a request would fit,
 //! what state to write in the headers — and is charged only when a request is admitted,

@@ -305,8 +305,7 @@ impl LoadRunner {
         if let Some(id) = probe
             .exchange
             .as_ref()
-            .and_then(|e| e.json().ok())
-            .and_then(|v| v.get("id").cloned())
+            .and_then(|e| record::created_id(&e.body))
         {
             self.cleanup.remember(class, key, vec![id]);
         }

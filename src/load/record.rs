@@ -365,10 +365,7 @@ impl Recorder {
         let status = answer.map_or(0, |(status, _, _)| status);
         let accepted = (200..300).contains(&status);
         if let Some((_, _, body)) = answer.filter(|_| accepted && self.capture_ids) {
-            if let Some(id) = serde_json::from_slice::<Value>(body)
-                .ok()
-                .and_then(|v| v.get("id").cloned())
-            {
+            if let Some(id) = created_id(body) {
                 lock(&self.created).push((tag, id));
             }
         }
@@ -566,6 +563,14 @@ impl Recorder {
             limited: self.limited.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The id of what an accepted answer created: its JSON body's `id`, which a class's
+/// `cleanup` deletes by.
+pub fn created_id(body: &[u8]) -> Option<Value> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
 }
 
 /// A lock whose holder panicked still guards consistent data (every update is one short

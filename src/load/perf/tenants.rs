@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::plan::PartPlan;
 use crate::load::per_second;
 use crate::load::probes::{Probe, Prober};
-use crate::load::tenant_vars::{CaptureLog, TenantVars};
+use crate::load::record::created_id;
+use crate::load::tenant_vars::TenantVars;
 use crate::scenario::template::Vars;
 use crate::scenario::Credential;
 use crate::stop::StopSignal;
@@ -171,18 +172,13 @@ async fn one_tenant(
             );
         }
         if part.class.cleanup.is_some() {
-            let id = serde_json::from_slice::<Value>(&exchange.body)
-                .ok()
-                .and_then(|v| v.get("id").cloned());
-            created.extend(id.map(|id| WarmCreated {
+            created.extend(created_id(&exchange.body).map(|id| WarmCreated {
                 part: *index,
                 tenant,
                 id,
             }));
         }
-        let log = CaptureLog::new(part.captures.clone());
-        log.record(store, &exchange.headers, &exchange.body);
-        if let Some(why) = log.failures().first {
+        if let Err(why) = store.capture(&part.captures, &exchange.headers, &exchange.body) {
             let why = format!("answered {}, but {why}", exchange.status);
             return (created, Err(failed(why)));
         }
